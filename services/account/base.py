@@ -1,0 +1,68 @@
+"""What every AccountService method shares: validation helpers, idempotency, event marking."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from services.account.events import Relay
+from services.account.store import AccountStore
+from services.common import ids
+from services.common.clock import Clock, beijing_today
+from services.common.errors import DomainError
+from services.common.locks import Locks
+from services.common.policy import Policy
+from services.common.rpc import fingerprint
+
+M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+Context = Any
+
+
+class ServicerBase:
+    def __init__(
+        self, store: AccountStore, relay: Relay, locks: Locks, policy: Policy, clock: Clock
+    ) -> None:
+        self.store, self.relay, self.locks = store, relay, locks
+        self.policy, self.clock = policy, clock
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _pid(self, value: str, field: str = "person_id") -> str:
+        return ids.person_id(value, beijing_today(self.clock), field)
+
+    async def _once(
+        self,
+        method: str,
+        request: Message,
+        response_type: type[M],
+        run: Callable[[str, str], Awaitable[M]],
+    ) -> M:
+        """Idempotency on (method, request_id): replay the first response, refuse other content.
+
+        `run(fp, idem)` does the work. Single-account scripts keep `fp` under the key `idem`
+        atomically with their change, which makes concurrent duplicates safe; the record kept
+        here replays responses of multi-account calls and catches reuse across persons.
+        """
+        rid = ids.request_id(getattr(request, "request_id", ""))
+        fp = fingerprint(request)
+        record = await self.store.record(method, rid)
+        if record is not None:
+            if record["fp"] != fp:
+                raise DomainError(
+                    "IDEMPOTENCY_CONFLICT", "request_id was used before with other content"
+                )
+            return response_type.FromString(bytes.fromhex(record["response"]))
+        response = await run(fp, f"{method}:{rid}")
+        await self.store.keep_record(method, rid, fp, response.SerializeToString())
+        return response
+
+    async def _announcing(self, pid: str, change: Awaitable[T]) -> T:
+        """Run a change that emits an account event: mark the outbox before, relay it after."""
+        await self.relay.mark(pid)
+        try:
+            return await change
+        finally:
+            await asyncio.shield(self.relay.relay_quietly(pid))

@@ -1,0 +1,86 @@
+"""The account-event relay: account outboxes -> the `events:account` stream.
+
+Each script that changes an account's status or region appends an event to that account's own
+outbox in the same atomic step. Before running such a script the service marks the account in
+`acct:{outbox}:pending` with a number from a counter; after it, the service relays that outbox at
+once. A background loop relays every account still marked, so an event whose relay was cut short
+(crash, Redis blip) is published later; at start it also scans for outboxes nobody marked.
+
+An event may be published twice (a crash between XADD and XDEL); each carries a stable
+`event_id` (`<person_id>:<outbox entry id>`) so consumers drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from services.account.store import EVENTS_STREAM, outbox_key
+
+log = logging.getLogger(__name__)
+
+PENDING = "acct:{outbox}:pending"
+_COUNTER = "acct:{outbox}:seq"
+STREAM_MAXLEN = 1_000_000
+
+# KEYS[1] counter, KEYS[2] pending zset; ARGV[1] person_id. Marks the account with a fresh number.
+_MARK = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], n, ARGV[1])
+return n
+"""
+# KEYS[1] pending zset; ARGV[1] person_id, ARGV[2] counter value when the relay began.
+# Unmarks only if nobody marked the account again since.
+_UNMARK = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class Relay:
+    def __init__(self, redis: aioredis.Redis, interval_s: float = 1.0) -> None:
+        self.redis = redis
+        self.interval_s = interval_s
+        self._mark = redis.register_script(_MARK)
+        self._unmark = redis.register_script(_UNMARK)
+
+    async def mark(self, pid: str) -> None:
+        await self._mark(keys=[_COUNTER, PENDING], args=[pid])
+
+    async def relay(self, pid: str) -> int:
+        """Publish this account's outbox; returns how many events went out."""
+        began = int(await self.redis.get(_COUNTER) or 0)
+        key, sent = outbox_key(pid), 0
+        while True:
+            batch = await self.redis.xrange(key, count=100)
+            if not batch:
+                break
+            for entry_id, fields in cast(list[tuple[str, dict[str, str]]], batch):
+                event: dict[Any, Any] = {**fields, "event_id": f"{pid}:{entry_id}"}
+                await self.redis.xadd(EVENTS_STREAM, event, maxlen=STREAM_MAXLEN, approximate=True)
+                await self.redis.xdel(key, entry_id)
+                sent += 1
+        await self._unmark(keys=[PENDING], args=[pid, began])
+        return sent
+
+    async def relay_quietly(self, pid: str) -> None:
+        """After a change: publish now if we can; the loop publishes later if we cannot."""
+        try:
+            await self.relay(pid)
+        except Exception:
+            log.warning("event relay deferred", exc_info=True)
+
+    async def run(self) -> None:
+        await self._relay_unmarked()
+        while True:
+            for pid in cast(list[str], await self.redis.zrange(PENDING, 0, 99)):
+                await self.relay(pid)
+            await asyncio.sleep(self.interval_s)
+
+    async def _relay_unmarked(self) -> None:
+        async for key in self.redis.scan_iter(match="acct:{*}:outbox", count=1000, _type="stream"):
+            await self.relay(str(key)[len("acct:{") : -len("}:outbox")])

@@ -1,0 +1,117 @@
+"""AccountService: validates, then calls one store script per account. Servicer methods stay
+short; every refusal is a DomainError that services.common.rpc maps to a status."""
+
+from __future__ import annotations
+
+from gongji.account.v1 import account_pb2 as pb
+from gongji.account.v1 import account_pb2_grpc as pb_grpc
+from google.protobuf.message import Message
+
+from services.account import domain
+from services.account.base import Context, ServicerBase
+from services.account.convert import account_pb, entry_pb
+from services.account.events import Relay
+from services.account.holds import HoldMethods
+from services.account.special import SpecialMethods
+from services.account.store import AccountStore
+from services.common import ids, policy, redisdb
+from services.common.clock import Clock, SystemClock
+from services.common.config import Settings
+from services.common.errors import DomainError
+from services.common.locks import Locks
+from services.common.server import App, Service
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AccountService"].full_name
+
+_INSURANCE_TYPES = frozenset({domain.EMPLOYEE, domain.RESIDENT})
+
+
+class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.AccountServiceServicer):
+    # -- accounts ---------------------------------------------------------------------------
+    async def OpenAccount(self, request: pb.OpenAccountRequest, context: Context) -> pb.Account:
+        pid = self._pid(request.person_id)
+        name = ids.text(request.name, "name", max_len=64)
+        kind = ids.enum_value(request.insurance_type, _INSURANCE_TYPES, "insurance_type")
+        region = ids.region_code(request.region_code)
+
+        async def run(fp: str, idem: str) -> pb.Account:
+            change = self.store.open(pid, name, kind, region, fp, idem)
+            return account_pb(await self._announcing(pid, change))
+
+        return await self._once("OpenAccount", request, pb.Account, run)
+
+    async def GetAccount(self, request: pb.GetAccountRequest, context: Context) -> pb.Account:
+        return account_pb(await self.store.get(self._pid(request.person_id)))
+
+    async def BatchGetAccounts(
+        self, request: pb.BatchGetAccountsRequest, context: Context
+    ) -> pb.BatchGetAccountsResponse:
+        if len(request.person_ids) > ids.MAX_ITEMS:
+            raise DomainError("INVALID_ARGUMENT", f"at most {ids.MAX_ITEMS} person_ids")
+        pids = list(dict.fromkeys(self._pid(p, "person_ids") for p in request.person_ids))
+        accounts = await self.store.batch_get(pids)
+        return pb.BatchGetAccountsResponse(accounts=[account_pb(a) for a in accounts])
+
+    async def SuspendAccount(
+        self, request: pb.SuspendAccountRequest, context: Context
+    ) -> pb.Account:
+        pid = self._pid(request.person_id)
+        reason = ids.text(request.reason, "reason")
+        return await self._set_status("SuspendAccount", request, pid, domain.SUSPENDED, reason)
+
+    async def ResumeAccount(self, request: pb.ResumeAccountRequest, context: Context) -> pb.Account:
+        pid = self._pid(request.person_id)
+        return await self._set_status("ResumeAccount", request, pid, domain.ACTIVE, "")
+
+    async def _set_status(
+        self, method: str, request: Message, pid: str, status: int, reason: str
+    ) -> pb.Account:
+        async def run(fp: str, idem: str) -> pb.Account:
+            change = self.store.set_status(pid, status, reason, fp, idem)
+            return account_pb(await self._announcing(pid, change))
+
+        return await self._once(method, request, pb.Account, run)
+
+    # -- money in ---------------------------------------------------------------------------
+    async def Credit(self, request: pb.CreditRequest, context: Context) -> pb.LedgerEntry:
+        pid = self._pid(request.person_id)
+        amount = ids.amount(request.amount_fen)
+        credit_kind = ids.enum_value(request.kind, set(domain.ENTRY_KIND_OF_CREDIT), "kind")
+        memo = ids.text(request.memo, "memo", required=False)
+        kind = domain.ENTRY_KIND_OF_CREDIT[credit_kind]
+
+        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+            return entry_pb(await self.store.credit(pid, amount, kind, memo, fp, idem))
+
+        return await self._once("Credit", request, pb.LedgerEntry, run)
+
+    async def ListEntries(
+        self, request: pb.ListEntriesRequest, context: Context
+    ) -> pb.ListEntriesResponse:
+        pid = self._pid(request.person_id)
+        size = ids.page_size(request.page_size)
+        before = None
+        if request.page_token:
+            if not request.page_token.isdigit() or len(request.page_token) > 12:
+                raise DomainError("INVALID_ARGUMENT", "page_token is not one this service gave")
+            before = int(request.page_token)
+        entries, next_before = await self.store.entries(pid, size, before)
+        return pb.ListEntriesResponse(
+            entries=[entry_pb(e) for e in entries],
+            next_page_token=str(next_before) if next_before else "",
+        )
+
+
+async def build(settings: Settings, clock: Clock | None = None) -> App:
+    """The account service's parts, wired; nothing connects until the first call."""
+    redis = redisdb.connect(settings.redis_url)
+    relay = Relay(redis)
+    servicer = AccountServicer(
+        AccountStore(redis, settings.hold_ttl_s),
+        relay,
+        Locks(redis, settings.lock_lease_ms),
+        policy.load(settings.policy_file),
+        clock or SystemClock(),
+    )
+    service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
+    return App(services=[service], background=[relay.run], close=redis.aclose)

@@ -1,0 +1,95 @@
+"""Commercial insurance (A3), withdrawal (A4) and moving the account (A5).
+
+The deductions here take the same per-account lock as settlements, so a settlement's plan is
+never overtaken, and pass its fencing token to the script.
+"""
+
+from __future__ import annotations
+
+from gongji.account.v1 import account_pb2 as pb
+
+from services.account import domain
+from services.account.base import Context, ServicerBase
+from services.account.convert import account_pb, entry_pb
+from services.common import ids
+from services.common.errors import DomainError
+from services.common.rpc import remaining
+
+_WITHDRAWAL_REASONS = frozenset({1, 2, 3})
+
+
+class SpecialMethods(ServicerBase):
+    async def PurchaseCommercialInsurance(
+        self, request: pb.PurchaseCommercialInsuranceRequest, context: Context
+    ) -> pb.LedgerEntry:
+        pid = self._pid(request.person_id)
+        amount = ids.amount(request.amount_fen)
+        insurer = ids.token(request.insurer_code, "insurer_code")
+        policy_no = ids.token(request.policy_no, "policy_no")
+
+        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+            async with self.locks.hold([pid], remaining(context)) as held:
+                account = await self.store.get(pid)
+                ratio = self.policy.for_region(account.region_code).commercial_ratio_percent
+                entry = await self.store.purchase(
+                    pid, amount, ratio, insurer, policy_no, held.fences[pid], fp, idem
+                )
+            return entry_pb(entry)
+
+        return await self._once("PurchaseCommercialInsurance", request, pb.LedgerEntry, run)
+
+    async def CancelCommercialInsurance(
+        self, request: pb.CancelCommercialInsuranceRequest, context: Context
+    ) -> pb.LedgerEntry:
+        pid = self._pid(request.person_id)
+        policy_no = ids.token(request.policy_no, "policy_no")
+
+        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+            return entry_pb(await self.store.cancel_policy(pid, policy_no, fp, idem))
+
+        return await self._once("CancelCommercialInsurance", request, pb.LedgerEntry, run)
+
+    async def WithdrawBalance(
+        self, request: pb.WithdrawBalanceRequest, context: Context
+    ) -> pb.LedgerEntry:
+        pid = self._pid(request.person_id)
+        if request.reason == 0:
+            raise DomainError(
+                "WITHDRAWAL_NOT_ALLOWED",
+                "withdrawal is allowed only on death, emigration or giving up employee insurance",
+            )
+        ids.enum_value(request.reason, _WITHDRAWAL_REASONS, "reason")
+        payee = ids.text(request.payee, "payee")
+
+        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+            async with self.locks.hold([pid], remaining(context)) as held:
+                change = self.store.close(
+                    pid, domain.CLOSED, domain.WITHDRAWAL, payee, held.fences[pid], fp, idem
+                )
+                entry, _ = await self._announcing(pid, change)
+            if entry is None:  # residents are refused by the script before this
+                raise DomainError("NO_PERSONAL_ACCOUNT", "no personal account")
+            return entry_pb(entry)
+
+        return await self._once("WithdrawBalance", request, pb.LedgerEntry, run)
+
+    async def TransferAccount(
+        self, request: pb.TransferAccountRequest, context: Context
+    ) -> pb.Account:
+        pid = self._pid(request.person_id)
+        to_region = ids.region_code(request.to_region_code, "to_region_code")
+
+        async def run(fp: str, idem: str) -> pb.Account:
+            async with self.locks.hold([pid], remaining(context)) as held:
+                account = await self.store.get(pid)
+                if ids.province(account.region_code) == ids.province(to_region):
+                    moved = await self._announcing(pid, self.store.move(pid, to_region, fp, idem))
+                    return account_pb(moved)
+                change = self.store.close(
+                    pid, domain.TRANSFERRED_OUT, domain.TRANSFER_OUT, to_region,
+                    held.fences[pid], fp, idem,
+                )  # fmt: skip
+                _, account = await self._announcing(pid, change)
+            return account_pb(account)
+
+        return await self._once("TransferAccount", request, pb.Account, run)

@@ -1,0 +1,43 @@
+"""JSON logs, one object per line, with a severity field and person ids masked (rule I3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+from services.common.ids import mask
+
+# 18-character resident ids (17 digits and a check character) anywhere in a message.
+_PERSON_ID = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def mask_ids(text: str) -> str:
+    return _PERSON_ID.sub(lambda m: mask(m.group(0)), text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "severity": record.levelname,
+            "logger": record.name,
+            "message": mask_ids(record.getMessage()),
+        }
+        for key, value in getattr(record, "fields", {}).items():
+            entry[key] = mask_ids(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = mask_ids(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,138 @@
+"""The edge between gRPC and the domain: the one place where errors become statuses.
+
+Every service method runs inside `ErrorMapper`, an aio server interceptor that
+- turns a DomainError into its status code with a `google.rpc.ErrorInfo` (domain "gongji"),
+- turns an unreachable Redis or peer service into UNAVAILABLE / DEPENDENCY_UNAVAILABLE,
+- turns anything unexpected into INTERNAL without a traceback for the caller,
+- and writes one log line per call: method, code, milliseconds, request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import redis.exceptions
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common.errors import ERROR_DOMAIN, DomainError
+
+log = logging.getLogger("gongji.rpc")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+_RETRYABLE_PEER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def to_status(error: DomainError) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    code = grpc.StatusCode[error.code]
+    status = status_pb2.Status(code=code.value[0], message=str(error), details=[detail])
+    return rpc_status.to_status(status)
+
+
+def error_from_rpc(e: grpc.aio.AioRpcError) -> DomainError:
+    """What a peer's refusal means to us: its own reason, or DEPENDENCY_UNAVAILABLE."""
+    reason = reason_of(e)
+    if reason:
+        return DomainError(reason, (e.details() or reason).split(": ", 1)[-1])
+    if e.code() in _RETRYABLE_PEER_CODES:
+        return DomainError("DEPENDENCY_UNAVAILABLE", "a peer service did not answer; retry")
+    return DomainError("INTERNAL", "a peer service failed")
+
+
+def reason_of(e: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason a gongji service attached to its status, or ''."""
+    status = rpc_status.from_call(e)
+    if status is None:
+        return ""
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return str(info.reason)
+    return ""
+
+
+def remaining(context: grpc.aio.ServicerContext, default_s: float = 2.0) -> float:
+    """Seconds left of the caller's deadline, or `default_s` when it set none."""
+    left = context.time_remaining()
+    return default_s if left is None else max(0.0, float(left))
+
+
+async def _run(method: str, behavior: Behavior, request: Any, context: Any) -> Any:
+    started = time.perf_counter()
+    try:
+        response = await behavior(request, context)
+    except DomainError as e:
+        error = e
+    except grpc.aio.AioRpcError as e:
+        error = error_from_rpc(e)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        log.warning("redis unavailable", exc_info=True)
+        error = DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
+    except asyncio.CancelledError:
+        _log_call(method, request, started, "CANCELLED", "")
+        raise
+    except Exception:
+        log.exception("unexpected error", extra={"fields": {"method": method}})
+        error = DomainError("INTERNAL", "internal error")
+    else:
+        _log_call(method, request, started, "OK", "")
+        return response
+    _log_call(method, request, started, error.code, error.reason)
+    status = to_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _log_call(method: str, request: Any, started: float, code: str, reason: str) -> None:
+    fields = {
+        "method": method,
+        "code": code,
+        "reason": reason,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+        "request_id": getattr(request, "request_id", ""),
+    }
+    log.info("rpc", extra={"fields": fields})
+
+
+class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps the unary methods of our own services (health and reflection pass through)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method
+        if handler is None or not method.startswith("/gongji.") or not handler.unary_unary:
+            return handler
+        inner: Behavior = handler.unary_unary
+
+        async def wrapped(request: Any, context: Any) -> Any:
+            return await _run(method, inner, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def fingerprint(request: Message) -> str:
+    """What makes two requests "the same content": every field but request_id."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if "request_id" in copy.DESCRIPTOR.fields_by_name:
+        copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()

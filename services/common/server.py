@@ -1,0 +1,125 @@
+"""The aio server bootstrap shared by every service: health, reflection, error mapping, drain.
+
+`create_server(address, services)` binds (port 0 in tests), starts, and returns the server with
+its bound port. `serve(settings, build)` is a service's whole life: build the app, serve until
+SIGTERM or SIGINT, then report NOT_SERVING, let calls in flight finish for a grace period, stop
+background work and close connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.config import Settings
+from services.common.rpc import ErrorMapper
+
+log = logging.getLogger(__name__)
+
+# Keepalive is set on both sides together: a client that pings more often than the server
+# permits gets its connection closed (too_many_pings).
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+@dataclasses.dataclass
+class Service:
+    name: str  # full proto name, e.g. "gongji.account.v1.AccountService"
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+
+
+@dataclasses.dataclass
+class App:
+    services: list[Service]
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = dataclasses.field(
+        default_factory=list
+    )
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclasses.dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    tasks: list[asyncio.Task[None]]
+
+    async def stop(self, grace_s: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def create_server(address: str, app: App) -> Running:
+    server = grpc.aio.server(interceptors=[ErrorMapper()], options=SERVER_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
+    for service in app.services:
+        service.add(service.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.name for s in app.services]
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if not port:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    tasks = [asyncio.create_task(_forever(job)) for job in app.background]
+    return Running(server, port, health_servicer, tasks)
+
+
+async def _forever(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Background work restarts after an error instead of dying silently."""
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job failed; restarting in 1 s")
+            await asyncio.sleep(1)
+
+
+async def serve(settings: Settings, build: Callable[[Settings], Awaitable[App]]) -> None:
+    app = await build(settings)
+    running = await create_server(settings.listen_addr, app)
+    log.info(
+        "serving",
+        extra={"fields": {"service": settings.service, "address": settings.listen_addr}},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining", extra={"fields": {"grace_s": settings.drain_grace_s}})
+    await running.stop(settings.drain_grace_s)
+    if app.close:
+        await app.close()
+    log.info("stopped")

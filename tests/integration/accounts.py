@@ -1,0 +1,75 @@
+"""Shortcuts for integration tests: open accounts with money, read balances."""
+
+from __future__ import annotations
+
+import uuid
+
+from gongji.account.v1 import account_pb2 as pb
+from gongji.account.v1 import account_pb2_grpc
+from gongji.common.v1 import common_pb2
+from tests.support import new_pid
+
+Stub = account_pb2_grpc.AccountServiceStub
+
+
+def rid() -> str:
+    return uuid.uuid4().hex
+
+
+async def open_account(
+    stub: Stub, balance_fen: int = 0, region: str = "430102", resident: bool = False,
+    pid: str | None = None,
+) -> str:  # fmt: skip
+    pid = pid or new_pid(region)
+    kind = common_pb2.INSURANCE_TYPE_RESIDENT if resident else common_pb2.INSURANCE_TYPE_EMPLOYEE
+    await stub.OpenAccount(
+        pb.OpenAccountRequest(
+            person_id=pid, name="张三", insurance_type=kind, region_code=region, request_id=rid()
+        ),
+        timeout=5,
+    )
+    if balance_fen:
+        await credit(stub, pid, balance_fen)
+    return pid
+
+
+async def credit(stub: Stub, pid: str, amount: int) -> pb.LedgerEntry:
+    return await stub.Credit(
+        pb.CreditRequest(
+            person_id=pid, amount_fen=amount, kind=pb.CREDIT_KIND_MONTHLY_ALLOCATION,
+            memo="2026-11", request_id=rid(),
+        ),
+        timeout=5,
+    )  # fmt: skip
+
+
+async def get(stub: Stub, pid: str) -> pb.Account:
+    return await stub.GetAccount(pb.GetAccountRequest(person_id=pid), timeout=5)
+
+
+async def all_entries(stub: Stub, pid: str) -> list[pb.LedgerEntry]:
+    out: list[pb.LedgerEntry] = []
+    token = ""
+    while True:
+        page = await stub.ListEntries(
+            pb.ListEntriesRequest(person_id=pid, page_size=500, page_token=token), timeout=5
+        )
+        out.extend(page.entries)
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+async def hold(
+    stub: Stub, pid: str, amount: int, fence: int = 1, hold_id: str | None = None,
+    kind: int = pb.ENTRY_KIND_SETTLEMENT,
+) -> pb.Hold:  # fmt: skip
+    response = await stub.PlaceHolds(
+        pb.PlaceHoldsRequest(
+            holds=[pb.HoldSpec(hold_id=hold_id or rid(), person_id=pid, amount_fen=amount,
+                               fencing_token=fence)],
+            kind=kind, reference="S-test", request_id=rid(),
+        ),
+        timeout=5,
+    )  # fmt: skip
+    return response.holds[0]
