@@ -24,8 +24,9 @@ MAX_TEXT = 256
 MAX_ITEMS = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _INSTITUTION = re.compile(r"[HP][0-9]{11}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def check_character(first17: str) -> str:
@@ -48,7 +49,7 @@ def birth_date(person_id: str) -> dt.date:
 
 def person_id(value: str, today: dt.date, field: str = "person_id") -> str:
     """A valid 18-character resident id, `x` normalised to `X` (rules I1, I2)."""
-    pid = value.strip().upper() if isinstance(value, str) else ""
+    pid = value.upper() if isinstance(value, str) else ""
     bad = DomainError("INVALID_PERSON_ID", f"{field} is not a valid resident ID number")
     if len(pid) != 18 or not pid[:17].isdigit() or not pid[:17].isascii():
         raise bad
@@ -96,7 +97,7 @@ def text(value: str, field: str, required: bool = True, max_len: int = MAX_TEXT)
 
 
 def token(value: str, field: str, max_len: int = 64) -> str:
-    """An id chosen by the caller: 1..max_len printable ASCII characters, no spaces."""
+    """An id chosen by the caller: 1..max_len printable ASCII characters."""
     if not value:
         raise DomainError("INVALID_ARGUMENT", f"{field} is required")
     if len(value) > max_len or not _PRINTABLE_ASCII.fullmatch(value):
@@ -118,7 +119,7 @@ def institution_id(value: str) -> str:
 
 def date(value: str, field: str) -> dt.date:
     """A `YYYY-MM-DD` date."""
-    if len(value) != 10:
+    if not _DATE.fullmatch(value):
         raise DomainError("INVALID_DATE", f"{field} must be YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value)

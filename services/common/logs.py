@@ -19,17 +19,27 @@ def mask_ids(text: str) -> str:
     return _PERSON_ID.sub(lambda m: mask(m.group(0)), text)
 
 
+def _masked(value: Any) -> Any:
+    """Any JSON-able value with the person ids in it masked."""
+    if isinstance(value, str):
+        return mask_ids(value)
+    return json.loads(mask_ids(json.dumps(value, ensure_ascii=False, default=str)))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value if isinstance(value, int | float | bool) else _masked(value)
+            for key, value in getattr(record, "fields", {}).items()
+        }
         entry: dict[str, Any] = {
+            **fields,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "severity": record.levelname,
             "logger": record.name,
             "message": mask_ids(record.getMessage()),
         }
-        for key, value in getattr(record, "fields", {}).items():
-            entry[key] = mask_ids(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = mask_ids(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

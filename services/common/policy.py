@@ -54,7 +54,7 @@ def load(path: str) -> Policy:
             data = tomllib.load(f)
     except OSError as e:
         raise PolicyError(f"policy file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PolicyError(f"policy file {path}: not valid TOML: {e}") from None
     return parse(data, path)
 
@@ -65,9 +65,12 @@ def parse(data: Mapping[str, Any], source: str = "policy") -> Policy:
         raise PolicyError(f"{source}: unknown tables {sorted(unknown)}")
     default = _profile(data.get("default", {}), Profile(), f"{source} [default]")
     provinces: dict[str, Profile] = {}
-    for code, table in dict(data.get("province", {})).items():
+    tables = data.get("province", {})
+    if not isinstance(tables, dict):
+        raise PolicyError(f"{source}: [province] must be a table of province tables")
+    for code, table in tables.items():
         where = f'{source} [province."{code}"]'
-        if not (len(code) == 2 and code.isdigit() and int(code) in PROVINCES):
+        if not (len(code) == 2 and code.isascii() and code.isdigit() and int(code) in PROVINCES):
             raise PolicyError(f"{where}: not a province code")
         provinces[code] = _profile(table, default, where)
     return Policy(default, provinces)

@@ -5,11 +5,11 @@ local hold_id, amount = ARGV[2], N(ARGV[3])
 local raw = redis.call('HGET', HOLDS, hold_id)
 if raw then
   local h = cjson.decode(raw)
-  if N(h.amount) ~= amount or h.kind ~= ARGV[5] or h.reference ~= ARGV[6] then
-    return fail('IDEMPOTENCY_CONFLICT', 'hold_id was used before with other content')
-  end
   if h.state == 'VOIDED' or h.state == 'EXPIRED' then
     return fail('HOLD_NOT_PLACED', 'this hold was ' .. string.lower(h.state))
+  end
+  if N(h.amount) ~= amount or h.kind ~= ARGV[5] or h.reference ~= ARGV[6] then
+    return fail('IDEMPOTENCY_CONFLICT', 'hold_id was used before with other content')
   end
   return cjson.encode(h)
 end

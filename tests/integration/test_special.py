@@ -1,0 +1,138 @@
+"""Commercial insurance (A3), withdrawal (A4), moving the account (A5)."""
+
+import grpc
+from gongji.account.v1 import account_pb2 as pb
+
+from tests.integration.accounts import all_entries, get, hold, open_account, rid
+from tests.support import refused
+
+
+def purchase(pid: str, amount: int, policy_no: str = "") -> pb.PurchaseCommercialInsuranceRequest:
+    return pb.PurchaseCommercialInsuranceRequest(
+        person_id=pid, amount_fen=amount, insurer_code="PICC", policy_no=policy_no or rid()[:20],
+        request_id=rid(),
+    )  # fmt: skip
+
+
+async def test_commercial_insurance_is_capped_at_40_percent_of_available(account):  # rule A3
+    pid = await open_account(account, 10_001)
+    await hold(account, pid, 1)  # available 10_000 -> limit 4_000
+    assert await refused(account.PurchaseCommercialInsurance(purchase(pid, 4_001))) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "COMMERCIAL_LIMIT_EXCEEDED",
+    )  # fmt: skip
+    e = await account.PurchaseCommercialInsurance(purchase(pid, 4_000, "POL-1"))
+    assert (e.kind, e.amount_fen, e.balance_after_fen, e.reference) == (
+        pb.ENTRY_KIND_COMMERCIAL_INSURANCE, -4_000, 6_001, "PICC:POL-1",
+    )  # fmt: skip
+
+
+async def test_the_limit_rounds_down_to_the_fen(account):  # rule A3
+    pid = await open_account(account, 1_001)  # 40% = 400.4
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 401))))[1] == (
+        "COMMERCIAL_LIMIT_EXCEEDED"
+    )
+    await account.PurchaseCommercialInsurance(purchase(pid, 400))
+
+
+async def test_a_cancelled_policy_is_refunded_to_its_account(account):  # rule A3
+    pid = await open_account(account, 1_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 300, "POL-2"))
+    cancel = pb.CancelCommercialInsuranceRequest(person_id=pid, policy_no="POL-2", request_id=rid())
+    e = await account.CancelCommercialInsurance(cancel)
+    assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_REFUND, 300, 1_000)
+    assert await account.CancelCommercialInsurance(cancel) == e
+    cancel.request_id = rid()
+    assert (await refused(account.CancelCommercialInsurance(cancel)))[1] == "ALREADY_CANCELLED"
+    cancel.policy_no = "POL-none"
+    assert await refused(account.CancelCommercialInsurance(cancel)) == (
+        grpc.StatusCode.NOT_FOUND, "POLICY_NOT_FOUND",
+    )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 1_000
+
+
+async def test_a_policy_number_is_bought_once(account):
+    pid = await open_account(account, 10_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 100, "POL-3"))
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 100, "POL-3"))))[1] == (
+        "POLICY_NO_IN_USE"
+    )
+
+
+async def test_suspended_holders_buy_no_insurance(account):  # rule A6
+    pid = await open_account(account, 10_000)
+    await account.SuspendAccount(
+        pb.SuspendAccountRequest(person_id=pid, reason="x", request_id=rid())
+    )
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 1))))[1] == (
+        "ACCOUNT_SUSPENDED"
+    )
+
+
+def withdraw(pid: str, reason: int = pb.WITHDRAWAL_REASON_DEATH) -> pb.WithdrawBalanceRequest:
+    return pb.WithdrawBalanceRequest(person_id=pid, reason=reason, payee="heirs", request_id=rid())
+
+
+async def test_withdrawal_pays_out_everything_and_closes(account):  # rule A4
+    pid = await open_account(account, 8_800)
+    e = await account.WithdrawBalance(
+        withdraw(pid, pb.WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE)
+    )
+    assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_WITHDRAWAL, -8_800, 0)
+    a = await get(account, pid)
+    assert (a.status, a.balance_fen) == (pb.ACCOUNT_STATUS_CLOSED, 0)
+    assert (await refused(account.WithdrawBalance(withdraw(pid))))[1] == "ACCOUNT_CLOSED"
+
+
+async def test_withdrawal_without_an_allowed_reason_is_refused(account):  # rule A4
+    pid = await open_account(account, 100)
+    assert await refused(account.WithdrawBalance(withdraw(pid, 0))) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "WITHDRAWAL_NOT_ALLOWED",
+    )  # fmt: skip
+    assert (await get(account, pid)).status == pb.ACCOUNT_STATUS_ACTIVE
+
+
+async def test_withdrawal_waits_for_open_holds(account):  # rule A4
+    pid = await open_account(account, 100)
+    await hold(account, pid, 10)
+    assert (await refused(account.WithdrawBalance(withdraw(pid))))[1] == "OPEN_HOLDS"
+    assert (await get(account, pid)).balance_fen == 100
+
+
+async def test_a_suspended_account_may_still_be_withdrawn(account):  # API state table
+    pid = await open_account(account, 100)
+    await account.SuspendAccount(
+        pb.SuspendAccountRequest(person_id=pid, reason="x", request_id=rid())
+    )
+    assert (await account.WithdrawBalance(withdraw(pid))).amount_fen == -100
+
+
+def transfer(pid: str, region: str) -> pb.TransferAccountRequest:
+    return pb.TransferAccountRequest(person_id=pid, to_region_code=region, request_id=rid())
+
+
+async def test_a_move_inside_the_province_keeps_the_balance(account):  # rule A5
+    pid = await open_account(account, 5_000, region="430102")
+    a = await account.TransferAccount(transfer(pid, "430600"))
+    assert (a.region_code, a.balance_fen, a.status) == ("430600", 5_000, pb.ACCOUNT_STATUS_ACTIVE)
+    assert (await refused(account.TransferAccount(transfer(pid, "430600"))))[1] == (
+        "INVALID_REGION_CODE"
+    )
+
+
+async def test_a_move_to_another_province_transfers_the_balance_out(account):  # rule A5
+    pid = await open_account(account, 5_000, region="430102")
+    a = await account.TransferAccount(transfer(pid, "610400"))
+    assert (a.status, a.balance_fen) == (pb.ACCOUNT_STATUS_TRANSFERRED_OUT, 0)
+    newest = (await all_entries(account, pid))[0]
+    assert (newest.kind, newest.amount_fen, newest.reference) == (
+        pb.ENTRY_KIND_TRANSFER_OUT, -5_000, "610400",
+    )  # fmt: skip
+    assert (await refused(hold(account, pid, 1)))[1] == "ACCOUNT_CLOSED"
+    assert (await refused(account.TransferAccount(transfer(pid, "430102"))))[1] == "ACCOUNT_CLOSED"
+
+
+async def test_a_resident_moves_without_money(account):  # rule A5
+    pid = await open_account(account, resident=True)
+    a = await account.TransferAccount(transfer(pid, "610400"))
+    assert a.status == pb.ACCOUNT_STATUS_TRANSFERRED_OUT
+    assert await all_entries(account, pid) == []

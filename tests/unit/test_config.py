@@ -1,0 +1,89 @@
+"""Settings from the environment (API.md "Processes, ports, environment")."""
+
+import pytest
+
+from services.common.config import ConfigError, Settings
+
+REDIS = {"GONGJI_REDIS_URL": "redis://127.0.0.1:6390/0"}
+
+
+def settings(service: str = "account", **env: str) -> Settings:
+    return Settings.from_env(service, {**REDIS, **env})
+
+
+def test_a_missing_redis_url_stops_the_service_with_a_clear_message():
+    with pytest.raises(ConfigError, match="GONGJI_REDIS_URL"):
+        Settings.from_env("account", {})
+
+
+def test_an_empty_redis_url_is_as_good_as_missing():
+    with pytest.raises(ConfigError, match="GONGJI_REDIS_URL"):
+        Settings.from_env("account", {"GONGJI_REDIS_URL": ""})
+
+
+def test_the_given_mapping_is_read_not_the_process_environment(monkeypatch):
+    monkeypatch.setenv("GONGJI_REDIS_URL", "redis://elsewhere:6379/0")
+    with pytest.raises(ConfigError):
+        Settings.from_env("account", {})
+
+
+def test_an_unknown_service_is_a_config_error():
+    with pytest.raises(ConfigError, match="ledger"):
+        Settings.from_env("ledger", REDIS)
+
+
+@pytest.mark.parametrize(
+    ("service", "port"), [("account", 50051), ("binding", 50052), ("settlement", 50053)]
+)
+def test_each_service_listens_on_its_own_default_address(service, port):
+    s = settings(service)
+    assert s.service == service
+    assert s.listen_addr == f"127.0.0.1:{port}"
+
+
+def test_the_defaults_of_the_api():
+    s = settings()
+    assert (s.account_addr, s.binding_addr, s.settlement_addr) == (
+        "127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053",
+    )  # fmt: skip
+    assert s.redis_url == REDIS["GONGJI_REDIS_URL"]
+    assert s.hold_ttl_s == 600
+    assert s.lock_lease_ms == 5000
+    assert s.policy_file == ""
+    assert s.faults == frozenset()
+
+
+def test_the_listen_address_can_be_overridden_without_moving_the_peers():
+    s = settings("account", GONGJI_LISTEN_ADDR="0.0.0.0:50051")
+    assert s.listen_addr == "0.0.0.0:50051"
+    assert s.account_addr == "127.0.0.1:50051"
+
+
+def test_a_service_listens_on_its_own_addr_variable_when_no_listen_addr_is_set():
+    s = settings("binding", GONGJI_BINDING_ADDR="10.0.0.2:6000", GONGJI_ACCOUNT_ADDR="10.0.0.1:7")
+    assert s.listen_addr == "10.0.0.2:6000"
+    assert (s.account_addr, s.binding_addr) == ("10.0.0.1:7", "10.0.0.2:6000")
+
+
+def test_integers_and_the_policy_file_are_read():
+    s = settings(
+        GONGJI_HOLD_TTL_S="30", GONGJI_LOCK_LEASE_MS="1500", GONGJI_POLICY_FILE="/etc/p.toml"
+    )
+    assert (s.hold_ttl_s, s.lock_lease_ms, s.policy_file) == (30, 1500, "/etc/p.toml")
+
+
+@pytest.mark.parametrize("name", ["GONGJI_HOLD_TTL_S", "GONGJI_LOCK_LEASE_MS"])
+@pytest.mark.parametrize("raw", ["ten", "5s", "1.5", "0", "-5"])
+def test_a_bad_integer_is_a_config_error_naming_the_variable(name, raw):
+    with pytest.raises(ConfigError, match=name):
+        settings(**{name: raw})
+
+
+def test_faults_are_honoured_when_the_environment_is_test():
+    s = settings(GONGJI_ENV="test", GONGJI_FAULT="after_place_holds, before_commit")
+    assert s.faults == frozenset({"after_place_holds", "before_commit"})
+
+
+@pytest.mark.parametrize("env", [{}, {"GONGJI_ENV": "prod"}, {"GONGJI_ENV": "staging"}])
+def test_faults_are_ignored_outside_the_test_environment(env):
+    assert settings(GONGJI_FAULT="after_place_holds", **env).faults == frozenset()
