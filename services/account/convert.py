@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gongji.account.v1 import account_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gongji.account.v1 import account_pb2 as pb
 from services.account.domain import Account, Entry, Hold
 
 

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Sequence
 
 from gongji.account.v1 import account_pb2 as pb
-
 from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import entry_pb, hold_pb

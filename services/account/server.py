@@ -3,10 +3,10 @@ short; every refusal is a DomainError that services.common.rpc maps to a status.
 
 from __future__ import annotations
 
-from gongji.account.v1 import account_pb2 as pb
-from gongji.account.v1 import account_pb2_grpc as pb_grpc
 from google.protobuf.message import Message
 
+from gongji.account.v1 import account_pb2 as pb
+from gongji.account.v1 import account_pb2_grpc as pb_grpc
 from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb

@@ -7,7 +7,6 @@ never overtaken, and pass its fencing token to the script.
 from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as pb
-
 from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb

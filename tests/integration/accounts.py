@@ -7,7 +7,6 @@ import uuid
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from gongji.common.v1 import common_pb2
-
 from tests.support import new_pid
 
 Stub = account_pb2_grpc.AccountServiceStub

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from gongji.account.v1 import account_pb2_grpc
 
+from gongji.account.v1 import account_pb2_grpc
 from services.account.server import build
 from tests.support import serving, settings
 

@@ -1,9 +1,9 @@
 """OpenAccount, GetAccount, BatchGetAccounts, Credit, ListEntries, Suspend/Resume, idempotency."""
 
 import grpc
+
 from gongji.account.v1 import account_pb2 as pb
 from gongji.common.v1 import common_pb2
-
 from tests.integration.accounts import all_entries, credit, get, open_account, rid
 from tests.support import new_pid, refused
 

@@ -2,8 +2,8 @@
 
 import grpc
 import pytest
-from gongji.account.v1 import account_pb2 as pb
 
+from gongji.account.v1 import account_pb2 as pb
 from tests.integration.accounts import all_entries, get, open_account, rid
 from tests.support import refused
 

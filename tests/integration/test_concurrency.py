@@ -4,7 +4,6 @@ import asyncio
 import random
 
 from gongji.account.v1 import account_pb2 as pb
-
 from tests.integration.accounts import all_entries, get, open_account, rid
 
 BALANCE = 100_000

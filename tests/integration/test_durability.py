@@ -1,7 +1,6 @@
 """An acknowledged credit survives `kill -9` of Redis (AOF, appendfsync always)."""
 
 from gongji.account.v1 import account_pb2_grpc
-
 from services.account.server import build
 from services.common.redisdb import EmbeddedRedis, free_port
 from tests.integration.accounts import credit, get, open_account

@@ -3,7 +3,6 @@
 import asyncio
 
 from gongji.account.v1 import account_pb2 as pb
-
 from services.account.events import Relay
 from services.account.store import EVENTS_STREAM, outbox_key
 from tests.integration.accounts import open_account, rid

@@ -4,9 +4,9 @@ import asyncio
 
 import grpc
 import pytest
+
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
-
 from services.account.server import build
 from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid
 from tests.support import refused, serving, settings

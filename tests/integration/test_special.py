@@ -1,8 +1,8 @@
 """Commercial insurance (A3), withdrawal (A4), moving the account (A5)."""
 
 import grpc
-from gongji.account.v1 import account_pb2 as pb
 
+from gongji.account.v1 import account_pb2 as pb
 from tests.integration.accounts import all_entries, get, hold, open_account, rid
 from tests.support import refused
 

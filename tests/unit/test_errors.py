@@ -2,9 +2,9 @@
 
 import grpc
 import pytest
-from gongji.account.v1 import account_pb2 as pb
 from google.rpc import error_details_pb2, status_pb2
 
+from gongji.account.v1 import account_pb2 as pb
 from services.common.errors import STATUS_OF_REASON, DomainError
 from services.common.rpc import fingerprint, to_status
 
