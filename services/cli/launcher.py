@@ -46,6 +46,9 @@ def run(var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES) -> int:
             children[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
         log.info("stack started", extra={"fields": {"services": ",".join(services)}})
         while not stopping:
+            if redis and not redis.alive():
+                log.error("embedded redis exited; stopping the stack")
+                return 1
             for name, child in children.items():
                 if child.poll() is not None:
                     fields = {"service": name, "code": child.returncode}

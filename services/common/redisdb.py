@@ -61,6 +61,11 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            raise RuntimeError(
+                f"port {self.port} is taken by another Redis (a stack already running?); "
+                "stop it, or set GONGJI_REDIS_URL to use it"
+            )
         args = [
             server_binary(),
             "--port", str(self.port),
@@ -93,6 +98,9 @@ class EmbeddedRedis:
                 return s.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """A clean shutdown (SIGTERM: Redis flushes its AOF and exits)."""
