@@ -12,10 +12,9 @@ from services.account.events import Relay
 from services.account.store import AccountStore
 from services.common import ids
 from services.common.clock import Clock, beijing_today
-from services.common.errors import DomainError
+from services.common.idempotency import Requests
 from services.common.locks import Locks
 from services.common.policy import Policy
-from services.common.rpc import fingerprint
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -28,6 +27,7 @@ class ServicerBase:
     ) -> None:
         self.store, self.relay, self.locks = store, relay, locks
         self.policy, self.clock = policy, clock
+        self.requests = Requests(store.redis, "acct")
 
     # -- helpers ----------------------------------------------------------------------------
     def _pid(self, value: str, field: str = "person_id") -> str:
@@ -40,24 +40,7 @@ class ServicerBase:
         response_type: type[M],
         run: Callable[[str, str], Awaitable[M]],
     ) -> M:
-        """Idempotency on (method, request_id): replay the first response, refuse other content.
-
-        `run(fp, idem)` does the work. Single-account scripts keep `fp` under the key `idem`
-        atomically with their change, which makes concurrent duplicates safe; the record kept
-        here replays responses of multi-account calls and catches reuse across persons.
-        """
-        rid = ids.request_id(getattr(request, "request_id", ""))
-        fp = fingerprint(request)
-        record = await self.store.record(method, rid)
-        if record is not None:
-            if record["fp"] != fp:
-                raise DomainError(
-                    "IDEMPOTENCY_CONFLICT", "request_id was used before with other content"
-                )
-            return response_type.FromString(bytes.fromhex(record["response"]))
-        response = await run(fp, f"{method}:{rid}")
-        await self.store.keep_record(method, rid, fp, response.SerializeToString())
-        return response
+        return await self.requests.once(method, request, response_type, run)
 
     async def _announcing(self, pid: str, change: Awaitable[T]) -> T:
         """Run a change that emits an account event: mark the outbox before, relay it after."""

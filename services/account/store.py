@@ -19,7 +19,6 @@ from services.account.domain import Account, Entry, Hold
 from services.common.errors import DomainError
 
 _LUA = pathlib.Path(__file__).with_name("lua")
-RECORD_TTL_S = 7 * 24 * 3600
 EVENTS_STREAM = "events:account"
 OUTBOX_PENDING = "acct:outbox-pending"
 
@@ -37,10 +36,6 @@ def account_keys(pid: str, idem: str = "") -> list[str]:
 
 def outbox_key(pid: str) -> str:
     return f"{account_key(pid)}:outbox"
-
-
-def record_key(method: str, request_id: str) -> str:
-    return f"acct:req:{method}:{request_id}"
 
 
 def new_entry_id() -> str:
@@ -161,12 +156,3 @@ class AccountStore:
         start = max(0, top - page_size)
         raws = await self.redis.lrange(keys[1], start, top - 1) if top > 0 else []
         return [Entry.from_script(json.loads(r)) for r in reversed(raws)], start
-
-    # -- request records of multi-account calls -------------------------------------------
-    async def record(self, method: str, request_id: str) -> dict[str, str] | None:
-        raw = await self.redis.get(record_key(method, request_id))
-        return json.loads(raw) if raw else None
-
-    async def keep_record(self, method: str, request_id: str, fp: str, response: bytes) -> None:
-        value = json.dumps({"fp": fp, "response": response.hex()})
-        await self.redis.set(record_key(method, request_id), value, ex=RECORD_TTL_S, nx=True)

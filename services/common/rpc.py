@@ -63,10 +63,15 @@ def reason_of(e: grpc.aio.AioRpcError) -> str:
     return ""
 
 
+# Time kept back from the caller's deadline so that our own answer (e.g. LOCK_TIMEOUT) reaches
+# the caller before its deadline turns it into a bare DEADLINE_EXCEEDED.
+_ANSWER_MARGIN_S = 0.05
+
+
 def remaining(context: grpc.aio.ServicerContext, default_s: float = 2.0) -> float:
-    """Seconds left of the caller's deadline, or `default_s` when it set none."""
+    """Seconds this call may still wait: the caller's deadline less a margin, else `default_s`."""
     left = context.time_remaining()
-    return default_s if left is None else max(0.0, float(left))
+    return default_s if left is None else max(0.0, float(left) - _ANSWER_MARGIN_S)
 
 
 async def _run(method: str, behavior: Behavior, request: Any, context: Any) -> Any:
