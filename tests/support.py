@@ -42,12 +42,12 @@ def settings(redis_url: str, service: str = "account", **overrides: object) -> S
 
 
 @asynccontextmanager
-async def serving(app: App) -> AsyncIterator[grpc.aio.Channel]:
-    """A real gRPC server for `app` on a free port, and a channel to it."""
+async def serving(app: App) -> AsyncIterator[tuple[grpc.aio.Channel, int]]:
+    """A real gRPC server for `app` on a free port; a channel to it, and the port."""
     running = await create_server("127.0.0.1:0", app)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     try:
-        yield channel
+        yield channel, running.port
     finally:
         await channel.close()
         await running.stop(0.2)

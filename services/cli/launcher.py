@@ -20,7 +20,7 @@ from services.common.redisdb import EmbeddedRedis
 
 log = logging.getLogger("gongji.launcher")
 
-SERVICES = ("account",)
+SERVICES = ("account", "binding")
 EMBEDDED_PORT = 6390
 
 

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -20,7 +21,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.config import Settings
+from services.common import logs
+from services.common.config import ConfigError, Settings
+from services.common.policy import PolicyError
 from services.common.rpc import ErrorMapper
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,17 @@ async def _forever(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         except Exception:
             log.exception("background job failed; restarting in 1 s")
             await asyncio.sleep(1)
+
+
+def main(service: str, build: Callable[[Settings], Awaitable[App]]) -> None:
+    """A service process: settings from the environment, JSON logs, serve until signalled.
+    A missing setting or a malformed policy file stops it at once with a clear message."""
+    try:
+        settings = Settings.from_env(service)
+        logs.setup(settings.log_level)
+        asyncio.run(serve(settings, build))
+    except (ConfigError, PolicyError) as e:
+        sys.exit(f"{service}: {e}")
 
 
 async def serve(settings: Settings, build: Callable[[Settings], Awaitable[App]]) -> None:

@@ -1,19 +1,38 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from gongji.account.v1 import account_pb2_grpc
+from gongji.binding.v1 import binding_pb2_grpc
 from services.account.server import build
+from services.binding.server import build as build_binding
 from tests.support import serving, settings
 
 
 @pytest.fixture(scope="session")
-async def account(
-    redis_url: str, redis: object
-) -> AsyncIterator[account_pb2_grpc.AccountServiceStub]:
+async def account_server(redis_url: str, redis: object) -> AsyncIterator[tuple[Any, int]]:
     """The account service on a real gRPC server (port 0) over the test Redis."""
     app = await build(settings(redis_url, hold_ttl_s=600, lock_lease_ms=2000))
-    async with serving(app) as channel:
-        yield account_pb2_grpc.AccountServiceStub(channel)
+    async with serving(app) as (channel, port):
+        yield account_pb2_grpc.AccountServiceStub(channel), port
+
+
+@pytest.fixture(scope="session")
+def account(account_server: tuple[Any, int]) -> account_pb2_grpc.AccountServiceStub:
+    return account_server[0]
+
+
+@pytest.fixture(scope="session")
+def account_addr(account_server: tuple[Any, int]) -> str:
+    return f"127.0.0.1:{account_server[1]}"
+
+
+@pytest.fixture(scope="session")
+async def binding(redis_url: str, account_addr: str) -> AsyncIterator[Any]:
+    """The binding service on port 0, reaching the account service over gRPC."""
+    app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
+    async with serving(app) as (channel, _):
+        yield binding_pb2_grpc.BindingServiceStub(channel)

@@ -13,7 +13,7 @@ from tests.support import refused, serving, settings
 
 async def test_an_unreachable_redis_is_unavailable_and_retryable(redis):
     app = await build(settings(f"redis://127.0.0.1:{free_port()}/0"))
-    async with serving(app) as channel:
+    async with serving(app) as (channel, _):
         stub = account_pb2_grpc.AccountServiceStub(channel)
         call = stub.GetAccount(pb.GetAccountRequest(person_id="430102198005170012"))
         assert await refused(call) == (grpc.StatusCode.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE")

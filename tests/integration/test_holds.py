@@ -151,7 +151,7 @@ async def test_committing_an_unknown_hold_is_refused(account):
 @pytest.fixture
 async def short_holds(redis_url, redis):
     app = await build(settings(redis_url, hold_ttl_s=1))
-    async with serving(app) as channel:
+    async with serving(app) as (channel, _):
         yield account_pb2_grpc.AccountServiceStub(channel)
 
 

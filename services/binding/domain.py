@@ -1,0 +1,104 @@
+"""Bindings and the creation rules B1-B10 as pure functions over accounts and a policy profile."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from services.common import ids
+from services.common.errors import DomainError
+from services.common.policy import Profile
+
+ACTIVE, REMOVED, LAPSED = 1, 2, 3
+STATUS_NAMES = {ACTIVE: "ACTIVE", REMOVED: "REMOVED", LAPSED: "LAPSED"}
+# Relationship enum number -> policy name ("the beneficiary is the binder's <relationship>").
+RELATIONSHIPS = {1: "spouse", 2: "parent", 3: "child", 4: "sibling", 5: "grandparent",
+                 6: "grandchild"}  # fmt: skip
+# Relationships where the beneficiary must be born strictly earlier (True) or later (False).
+_BENEFICIARY_OLDER = {"parent": True, "grandparent": True, "child": False, "grandchild": False}
+EMPLOYEE = 1
+ACCOUNT_ACTIVE, ACCOUNT_SUSPENDED = 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Party:
+    """What the rules need to know of one side's account."""
+
+    person_id: str
+    insurance_type: int
+    status: int
+    region_code: str
+    balance_fen: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    binding_id: str
+    binder_id: str
+    beneficiary_id: str
+    relationship: int
+    start_date: str
+    end_date: str
+    status: int
+    created_ms: int
+    ended_ms: int = 0
+    priority: int = 0
+
+    def valid_on(self, day: dt.date) -> bool:
+        """Rule B9: the window is inclusive at both ends; no end date means open."""
+        iso = day.isoformat()
+        return self.start_date <= iso and (not self.end_date or iso <= self.end_date)
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any], priority: int = 0) -> Binding:
+        return cls(
+            binding_id=d["binding_id"], binder_id=d["binder_id"],
+            beneficiary_id=d["beneficiary_id"], relationship=int(d["relationship"]),
+            start_date=d["start_date"], end_date=d["end_date"], status=int(d["status"]),
+            created_ms=int(d["created_ms"]), ended_ms=int(d.get("ended_ms") or 0),
+            priority=priority if int(d["status"]) == ACTIVE else 0,
+        )  # fmt: skip
+
+    def record(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("priority")
+        return d
+
+
+def check_creation(
+    binder: Party | None, beneficiary: Party | None, relationship: int, profile: Profile
+) -> None:
+    """Rules B1, B2, B3, B8, B5, B6 in API.md's order (SELF_BINDING is checked before)."""
+    if binder is None:
+        raise DomainError("ACCOUNT_NOT_FOUND", "the binder has no account")
+    if binder.insurance_type != EMPLOYEE:
+        raise DomainError("BINDER_NOT_EMPLOYEE", "only employee-insured persons can bind")
+    if binder.status == ACCOUNT_SUSPENDED:
+        raise DomainError("ACCOUNT_SUSPENDED", "the binder's account is suspended")
+    if binder.status != ACCOUNT_ACTIVE:
+        raise DomainError("ACCOUNT_CLOSED", "the binder's account is closed")
+    if beneficiary is None or beneficiary.status not in (ACCOUNT_ACTIVE, ACCOUNT_SUSPENDED):
+        raise DomainError("BENEFICIARY_NOT_INSURED", "the beneficiary is not insured")
+    name = RELATIONSHIPS[relationship]
+    if not profile.allows(name):
+        raise DomainError(
+            "RELATIONSHIP_NOT_ALLOWED", f"{name} is not a relationship this province allows"
+        )
+    if name in _BENEFICIARY_OLDER:
+        binder_born = ids.birth_date(binder.person_id)
+        beneficiary_born = ids.birth_date(beneficiary.person_id)
+        older, younger = (
+            (beneficiary_born, binder_born) if _BENEFICIARY_OLDER[name]
+            else (binder_born, beneficiary_born)
+        )  # fmt: skip
+        if not older < younger:
+            raise DomainError(
+                "IMPLAUSIBLE_RELATIONSHIP", f"a {name} relationship needs the elder born first"
+            )
+    if profile.same_province and ids.province(binder.region_code) != ids.province(
+        beneficiary.region_code
+    ):
+        raise DomainError("CROSS_PROVINCE", "binder and beneficiary are insured in two provinces")
+    if binder.balance_fen <= 0:
+        raise DomainError("ZERO_BALANCE", "the binder's balance must be above zero to bind")

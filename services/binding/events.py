@@ -1,0 +1,75 @@
+"""Lapsing (rule B12): the account-event stream, consumed with a Redis consumer group.
+
+When an account closes (CLOSED: death, emigration, withdrawal; TRANSFERRED_OUT: moved to another
+province) every ACTIVE binding on either side lapses (LAPSED, kept in history). The group
+`binding` remembers what was acknowledged, so a restarted service resumes where it stopped;
+events a dead consumer read but never acknowledged are claimed after a minute. Lapsing is
+idempotent and each event id is remembered, so an event delivered twice changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from services.account.store import EVENTS_STREAM
+from services.binding.domain import LAPSED
+from services.binding.store import BindingStore
+
+log = logging.getLogger(__name__)
+
+GROUP = "binding"
+CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})
+CLAIM_IDLE_MS = 60_000
+
+
+class Lapser:
+    def __init__(self, redis: aioredis.Redis, store: BindingStore, block_ms: int = 1000) -> None:
+        self.redis, self.store, self.block_ms = redis, store, block_ms
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(EVENTS_STREAM, GROUP, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        while True:
+            await self.step()
+
+    async def step(self) -> int:
+        """Handle one batch: abandoned events first, then new ones. Returns how many."""
+        claimed = await self.redis.xautoclaim(
+            EVENTS_STREAM, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=100
+        )
+        batch = list(claimed[1])
+        if not batch:
+            read = await self.redis.xreadgroup(
+                GROUP, self.consumer, {EVENTS_STREAM: ">"}, count=100, block=self.block_ms
+            )
+            streams = cast(list[tuple[str, list[Any]]], read)
+            batch = [item for _, items in streams for item in items]
+        for entry_id, fields in cast(list[tuple[str, dict[str, Any]]], batch):
+            await self.apply(fields)
+            await self.redis.xack(EVENTS_STREAM, GROUP, entry_id)
+        return len(batch)
+
+    async def apply(self, event: dict[str, Any]) -> None:
+        if event.get("type") not in CLOSING or await self.store.seen(event["event_id"]):
+            return
+        pid = event["person_id"]
+        now = int(time.time() * 1000)
+        for as_binder in (True, False):
+            for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
+                await self.store.end(b.binding_id, LAPSED, now)
+                log.info("binding lapsed", extra={"fields": {"binding_id": b.binding_id}})
+        await self.store.remember(event["event_id"])

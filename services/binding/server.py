@@ -1,0 +1,145 @@
+"""BindingService: family bindings under per-province policy, and each beneficiary's payers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gongji.binding.v1 import binding_pb2 as pb
+from gongji.binding.v1 import binding_pb2_grpc as pb_grpc
+from services.account.client import AccountClient
+from services.binding import domain
+from services.binding.convert import binding_pb, party, payer_pb
+from services.binding.events import Lapser
+from services.binding.store import BindingStore, new_binding_id, provinces_of
+from services.common import channels, ids, policy, redisdb
+from services.common.clock import Clock, SystemClock, beijing_today
+from services.common.config import Settings
+from services.common.errors import DomainError
+from services.common.idempotency import Requests
+from services.common.policy import Policy
+from services.common.rpc import remaining
+from services.common.server import App, Service
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BindingService"].full_name
+Context = Any
+
+
+class BindingServicer(pb_grpc.BindingServiceServicer):
+    def __init__(
+        self, store: BindingStore, accounts: AccountClient, policy: Policy, clock: Clock
+    ) -> None:
+        self.store, self.accounts, self.policy, self.clock = store, accounts, policy, clock
+        self.requests = Requests(store.redis, "bind")
+
+    def _pid(self, value: str, field: str) -> str:
+        return ids.person_id(value, beijing_today(self.clock), field)
+
+    async def CreateBinding(self, request: pb.CreateBindingRequest, context: Context) -> pb.Binding:
+        binder = self._pid(request.binder_id, "binder_id")
+        beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
+        relationship = ids.enum_value(
+            request.relationship, set(domain.RELATIONSHIPS), "relationship"
+        )
+        start = request.start_date or beijing_today(self.clock).isoformat()
+        start_day = ids.date(start, "start_date")
+        if request.end_date and ids.date(request.end_date, "end_date") < start_day:
+            raise DomainError("INVALID_DATE", "end_date is before start_date")
+        if binder == beneficiary:
+            raise DomainError("SELF_BINDING", "a person cannot bind himself")
+
+        async def run(fp: str, idem: str) -> pb.Binding:
+            found = await self.accounts.accounts([binder, beneficiary], remaining(context, 5))
+            sides = party(found.get(binder)), party(found.get(beneficiary))
+            profile = self.policy.for_region(sides[0].region_code if sides[0] else "00")
+            domain.check_creation(sides[0], sides[1], relationship, profile)
+            assert sides[0] and sides[1]
+            b = domain.Binding(
+                binding_id=new_binding_id(
+                    ids.province(sides[0].region_code), ids.province(sides[1].region_code)
+                ),
+                binder_id=binder, beneficiary_id=beneficiary, relationship=relationship,
+                start_date=start, end_date=request.end_date, status=domain.ACTIVE,
+                created_ms=int(time.time() * 1000),
+            )  # fmt: skip
+            return binding_pb(await self.store.create(b, profile.max_bindings, fp, idem))
+
+        return await self.requests.once("CreateBinding", request, pb.Binding, run)
+
+    async def RemoveBinding(self, request: pb.RemoveBindingRequest, context: Context) -> pb.Binding:
+        binding_id = ids.token(request.binding_id, "binding_id")
+
+        async def run(fp: str, idem: str) -> pb.Binding:
+            ended = await self.store.end(binding_id, domain.REMOVED, int(time.time() * 1000))
+            if ended is None:
+                raise DomainError("BINDING_NOT_FOUND", "no such binding")
+            return binding_pb(ended)
+
+        return await self.requests.once("RemoveBinding", request, pb.Binding, run)
+
+    async def GetBinding(self, request: pb.GetBindingRequest, context: Context) -> pb.Binding:
+        found = await self.store.get(ids.token(request.binding_id, "binding_id"))
+        if found is None:
+            raise DomainError("BINDING_NOT_FOUND", "no such binding")
+        return binding_pb(found)
+
+    async def ListBindings(
+        self, request: pb.ListBindingsRequest, context: Context
+    ) -> pb.ListBindingsResponse:
+        if bool(request.binder_id) == bool(request.beneficiary_id):
+            raise DomainError("INVALID_ARGUMENT", "set exactly one of binder_id, beneficiary_id")
+        as_binder = bool(request.binder_id)
+        pid = self._pid(request.binder_id or request.beneficiary_id,
+                        "binder_id" if as_binder else "beneficiary_id")  # fmt: skip
+        bindings = await self.store.bindings_of(pid, as_binder, request.include_inactive)
+        return pb.ListBindingsResponse(bindings=[binding_pb(b) for b in bindings])
+
+    async def GetPayers(
+        self, request: pb.GetPayersRequest, context: Context
+    ) -> pb.GetPayersResponse:
+        pid = self._pid(request.beneficiary_id, "beneficiary_id")
+        day = ids.date(request.on_date, "on_date") if request.on_date else beijing_today(self.clock)
+        payers = await self.store.payers_of(pid)
+        return pb.GetPayersResponse(payers=[payer_pb(b) for b in payers if b.valid_on(day)])
+
+    async def SetPayerOrder(
+        self, request: pb.SetPayerOrderRequest, context: Context
+    ) -> pb.GetPayersResponse:
+        pid = self._pid(request.beneficiary_id, "beneficiary_id")
+        binders = [self._pid(b, "binder_ids") for b in request.binder_ids]
+        ids.items(binders, "binder_ids")
+        if len(set(binders)) != len(binders):
+            raise DomainError("INVALID_ARGUMENT", "binder_ids repeats a binder")
+
+        async def run(fp: str, idem: str) -> pb.GetPayersResponse:
+            current = await self.store.payers_of(pid)
+            by_binder = {b.binder_id: b for b in current}
+            if set(by_binder) != set(binders) or not current:
+                raise DomainError(
+                    "INVALID_ARGUMENT", "binder_ids must list exactly the active binders"
+                )
+            province = provinces_of(current[0].binding_id)[1]
+            order = [by_binder[b].binding_id for b in binders]
+            if not await self.store.reorder(province, pid, order):
+                raise DomainError("INVALID_ARGUMENT", "the payers changed meanwhile; retry")
+            payers = await self.store.payers_of(pid)
+            return pb.GetPayersResponse(payers=[payer_pb(b) for b in payers])
+
+        return await self.requests.once("SetPayerOrder", request, pb.GetPayersResponse, run)
+
+
+async def build(settings: Settings, clock: Clock | None = None) -> App:
+    redis = redisdb.connect(settings.redis_url)
+    channel = channels.channel(settings.account_addr)
+    store = BindingStore(redis)
+    servicer = BindingServicer(
+        store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
+    )
+    lapser = Lapser(redis, store)
+
+    async def close() -> None:
+        await channel.close()
+        await redis.aclose()
+
+    service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
+    return App(services=[service], background=[lapser.run], close=close)

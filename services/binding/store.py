@@ -1,0 +1,246 @@
+"""Every Redis key and script of the binding service.
+
+Keys carry a province hash tag: the binder's views and the binding record under the binder's
+province, the beneficiary's views under the beneficiary's. Under the default policy (B5) both are
+one province, so one script updates both views atomically on one shard. The binding id names
+both provinces, so any binding can be found from its id alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from services.binding.domain import ACTIVE, Binding
+from services.common.errors import DomainError
+
+IDEM_TTL_S = 7 * 24 * 3600
+
+# KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
+#       6 payer list, 7 idempotency record
+# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s
+# Returns {binding=record, priority=n} or {error=...}. The limit (B4) and the pair rule (B7)
+# are checked here, atomically with the write, so concurrent creations cannot exceed them.
+_CREATE = """
+local prior = redis.call('GET', KEYS[7])
+if prior then
+  local rec = cjson.decode(prior)
+  if rec.fp ~= ARGV[1] then
+    return cjson.encode({error='IDEMPOTENCY_CONFLICT',
+                         message='request_id was used before with other content'})
+  end
+  return rec.result
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return cjson.encode({error='BINDING_EXISTS', message='this pair already has an active binding'})
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return cjson.encode({error='BINDING_LIMIT_REACHED',
+                       message='binder already has ' .. ARGV[4] .. ' active bindings'})
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
+local priority = redis.call('RPUSH', KEYS[6], ARGV[2])
+local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=priority})
+redis.call('SET', KEYS[7], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
+return result
+"""
+# KEYS: 1 record, 2 binder active set, 3 pair, 4 payer list
+# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms
+# Ends an ACTIVE binding and closes the gap in the payer order (B10, B11); any other state is
+# returned unchanged. Returns the record JSON, or '' when there is no such binding.
+_END = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return '' end
+local b = cjson.decode(raw)
+if tonumber(b.status) ~= 1 then return raw end
+b.status = tonumber(ARGV[2])
+b.ended_ms = tonumber(ARGV[3])
+raw = cjson.encode(b)
+redis.call('SET', KEYS[1], raw)
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+redis.call('LREM', KEYS[4], 0, ARGV[1])
+return raw
+"""
+# KEYS: 1 payer list; ARGV: binding ids in the new order. Refused (returns 0) unless they are
+# exactly the ids on the list now.
+_REORDER = """
+local now = redis.call('LRANGE', KEYS[1], 0, -1)
+if #now ~= #ARGV then return 0 end
+local wanted = {}
+for _, id in ipairs(ARGV) do wanted[id] = true end
+for _, id in ipairs(now) do if not wanted[id] then return 0 end end
+redis.call('DEL', KEYS[1])
+redis.call('RPUSH', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def _tag(province: str) -> str:
+    return f"bind:{{{province}}}"
+
+
+def new_binding_id(binder_province: str, beneficiary_province: str) -> str:
+    return f"B{binder_province}{beneficiary_province}{secrets.token_hex(8)}"
+
+
+def provinces_of(binding_id: str) -> tuple[str, str]:
+    """Binder's and beneficiary's province from a binding id; ValueError if it is not ours."""
+    if len(binding_id) != 21 or not binding_id.startswith("B") or not binding_id[1:5].isdigit():
+        raise ValueError(binding_id)
+    return binding_id[1:3], binding_id[3:5]
+
+
+class Keys:
+    @staticmethod
+    def where(pid: str) -> str:
+        return f"bind:where:{{{pid}}}"
+
+    @staticmethod
+    def record(binding_id: str) -> str:
+        return f"{_tag(provinces_of(binding_id)[0])}:rec:{binding_id}"
+
+    @staticmethod
+    def binder_active(province: str, pid: str) -> str:
+        return f"{_tag(province)}:binder-active:{pid}"
+
+    @staticmethod
+    def binder_all(province: str, pid: str) -> str:
+        return f"{_tag(province)}:binder:{pid}"
+
+    @staticmethod
+    def pair(province: str, binder: str, beneficiary: str) -> str:
+        return f"{_tag(province)}:pair:{binder}:{beneficiary}"
+
+    @staticmethod
+    def beneficiary_all(province: str, pid: str) -> str:
+        return f"{_tag(province)}:bene:{pid}"
+
+    @staticmethod
+    def payers(province: str, pid: str) -> str:
+        return f"{_tag(province)}:payers:{pid}"
+
+    @staticmethod
+    def idem(province: str, key: str) -> str:
+        return f"{_tag(province)}:idem:{key}"
+
+
+class BindingStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._create = redis.register_script(_CREATE)
+        self._end = redis.register_script(_END)
+        self._reorder = redis.register_script(_REORDER)
+
+    async def provinces(self, pid: str) -> list[str]:
+        """The provinces under which this person has binding views (one, unless he moved)."""
+        return sorted(cast(set[str], await self.redis.smembers(Keys.where(pid))))
+
+    async def create(self, b: Binding, limit: int, fp: str, idem: str) -> Binding:
+        pb_, pe = provinces_of(b.binding_id)
+        # Written first: a crash after it leaves only a harmless pointer to an empty view.
+        await self.redis.sadd(Keys.where(b.binder_id), pb_)
+        await self.redis.sadd(Keys.where(b.beneficiary_id), pe)
+        keys = [
+            Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
+            Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
+            Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
+            Keys.idem(pb_, idem),
+        ]  # fmt: skip
+        args: list[str | int] = [
+            fp,
+            b.binding_id,
+            json.dumps(b.record()),
+            limit,
+            b.created_ms,
+            IDEM_TTL_S,
+        ]
+        d = json.loads(await self._create(keys=keys, args=args))
+        if "error" in d:
+            raise DomainError(d["error"], d["message"])
+        return Binding.from_record(d["binding"], int(d["priority"]))
+
+    async def end(self, binding_id: str, status: int, ended_ms: int) -> Binding | None:
+        current = await self.get(binding_id)
+        if current is None:
+            return None
+        pb_, pe = provinces_of(binding_id)
+        keys = [
+            Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
+            Keys.pair(pb_, current.binder_id, current.beneficiary_id),
+            Keys.payers(pe, current.beneficiary_id),
+        ]  # fmt: skip
+        raw = await self._end(keys=keys, args=[binding_id, status, ended_ms])
+        return Binding.from_record(json.loads(raw)) if raw else None
+
+    async def get(self, binding_id: str) -> Binding | None:
+        try:
+            key = Keys.record(binding_id)
+        except ValueError:
+            return None
+        raw = await self.redis.get(key)
+        if raw is None:
+            return None
+        b = Binding.from_record(json.loads(raw))
+        if b.status != ACTIVE:
+            return b
+        order = await self.payer_ids(provinces_of(binding_id)[1], b.beneficiary_id)
+        if binding_id not in order:  # it ended between the two reads: read it again
+            raw = await self.redis.get(key)
+            return Binding.from_record(json.loads(raw)) if raw else None
+        return Binding.from_record(json.loads(raw), order.index(binding_id) + 1)
+
+    async def payer_ids(self, province: str, beneficiary: str) -> list[str]:
+        return cast(list[str], await self.redis.lrange(Keys.payers(province, beneficiary), 0, -1))
+
+    async def payers_of(self, beneficiary: str) -> list[Binding]:
+        """The beneficiary's ACTIVE bindings in payer order, with priorities."""
+        out: list[Binding] = []
+        for province in await self.provinces(beneficiary):
+            out.extend(await self.many(await self.payer_ids(province, beneficiary)))
+        return out
+
+    async def bindings_of(self, pid: str, as_binder: bool, include_inactive: bool) -> list[Binding]:
+        out: list[Binding] = []
+        for province in await self.provinces(pid):
+            if as_binder:
+                found = await self.binder_ids(province, pid, include_inactive)
+            else:
+                found = await self.beneficiary_ids(province, pid, include_inactive)
+            out.extend(await self.many(found))
+        return out
+
+    async def many(self, binding_ids: list[str]) -> list[Binding]:
+        """Bindings by id, in the order given, with their priorities."""
+        found = [await self.get(i) for i in binding_ids]
+        return [b for b in found if b is not None]
+
+    async def binder_ids(self, province: str, pid: str, include_inactive: bool) -> list[str]:
+        if include_inactive:
+            return cast(list[str], await self.redis.zrange(Keys.binder_all(province, pid), 0, -1))
+        active = await self.redis.smembers(Keys.binder_active(province, pid))
+        by_time = cast(list[str], await self.redis.zrange(Keys.binder_all(province, pid), 0, -1))
+        return [i for i in by_time if i in active]
+
+    async def beneficiary_ids(self, province: str, pid: str, include_inactive: bool) -> list[str]:
+        if not include_inactive:
+            return await self.payer_ids(province, pid)
+        key = Keys.beneficiary_all(province, pid)
+        return cast(list[str], await self.redis.zrange(key, 0, -1))
+
+    async def reorder(self, province: str, beneficiary: str, binding_ids: list[str]) -> bool:
+        keys = [Keys.payers(province, beneficiary)]
+        return bool(await self._reorder(keys=keys, args=binding_ids))
+
+    async def seen(self, event_id: str) -> bool:
+        return bool(await self.redis.exists(f"bind:seen:{event_id}"))
+
+    async def remember(self, event_id: str, ttl_s: int = IDEM_TTL_S) -> None:
+        await self.redis.set(f"bind:seen:{event_id}", 1, ex=ttl_s)
