@@ -20,7 +20,7 @@ from services.common.redisdb import EmbeddedRedis
 
 log = logging.getLogger("gongji.launcher")
 
-SERVICES = ("account", "binding")
+SERVICES = ("account", "binding", "settlement")
 EMBEDDED_PORT = 6390
 
 

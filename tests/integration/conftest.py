@@ -7,8 +7,10 @@ import pytest
 
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
+from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.server import build
 from services.binding.server import build as build_binding
+from services.settlement.server import build as build_settlement
 from tests.support import serving, settings
 
 
@@ -36,3 +38,20 @@ async def binding(redis_url: str, account_addr: str) -> AsyncIterator[Any]:
     app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
     async with serving(app) as (channel, _):
         yield binding_pb2_grpc.BindingServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+async def binding_server(redis_url: str, account_addr: str) -> AsyncIterator[str]:
+    app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
+    async with serving(app) as (_, port):
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+async def settlement(redis_url: str, account_addr: str, binding_server: str) -> AsyncIterator[Any]:
+    """The settlement service on port 0 over the account and binding services."""
+    app = await build_settlement(
+        settings(redis_url, "settlement", account_addr=account_addr, binding_addr=binding_server)
+    )
+    async with serving(app) as (channel, _):
+        yield settlement_pb2_grpc.SettlementServiceStub(channel)
