@@ -66,10 +66,11 @@ class Coordinator:
         self.store, self.accounts, self.bindings, self.locks = store, accounts, bindings, locks
         self.recovery_after_ms, self.faults = recovery_after_ms, faults
 
-    def _fault(self, point: str) -> None:
+    def _fault(self, point: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Test-only stops at awkward moments: SIGKILL (a crash) or SIGSTOP (a long pause)."""
         if point in self.faults:
             log.warning("fault injected", extra={"fields": {"point": point}})
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), sig)
 
     async def _patient(self, pid: str) -> apb.Account:
         found = (await self.accounts.accounts([pid], PEER_TIMEOUT_S)).get(pid)
@@ -128,6 +129,7 @@ class Coordinator:
                 journal["fp"] = fp
                 await self.store.save(journal)
                 await self.store.recover_later(sid, now_ms() + self.recovery_after_ms)
+                self._fault("pause_before_place_holds", signal.SIGSTOP)
                 await self._place(journal, apb.ENTRY_KIND_SETTLEMENT)
                 self._fault("after_place_holds")
                 journal["status"] = st.COMMITTING
