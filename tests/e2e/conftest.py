@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from gongji.account.v1 import account_pb2_grpc
+from gongji.binding.v1 import binding_pb2_grpc
+from gongji.settlement.v1 import settlement_pb2_grpc
+from tests.e2e.stack import Process, addresses, env_for, wait_serving
+
+
+@pytest.fixture(scope="session")
+async def processes(redis_url: str, redis: object) -> AsyncIterator[dict[str, str]]:
+    """The three services as their own processes, the way users run them."""
+    addrs = addresses()
+    running = []
+    try:
+        for name in ("account", "binding", "settlement"):
+            running.append(Process(name, env_for(name, redis_url, addrs)).start())
+            await wait_serving(addrs[name], f"gongji.{name}.v1.{name.title()}Service")
+        yield addrs
+    finally:
+        for p in running:
+            p.stop()
+
+
+@pytest.fixture(scope="session")
+async def channels(processes: dict[str, str]) -> AsyncIterator[dict[str, grpc.aio.Channel]]:
+    opened = {name: grpc.aio.insecure_channel(addr) for name, addr in processes.items()}
+    yield opened
+    for channel in opened.values():
+        await channel.close()
+
+
+@pytest.fixture(scope="session")
+def account(channels: dict[str, Any]) -> account_pb2_grpc.AccountServiceStub:
+    return account_pb2_grpc.AccountServiceStub(channels["account"])
+
+
+@pytest.fixture(scope="session")
+def binding(channels: dict[str, Any]) -> binding_pb2_grpc.BindingServiceStub:
+    return binding_pb2_grpc.BindingServiceStub(channels["binding"])
+
+
+@pytest.fixture(scope="session")
+def settlement(channels: dict[str, Any]) -> settlement_pb2_grpc.SettlementServiceStub:
+    return settlement_pb2_grpc.SettlementServiceStub(channels["settlement"])
