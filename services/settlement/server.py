@@ -92,7 +92,10 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         held_by = await self.store.tombstone(inst, medins)
         if held_by is None or held_by == TOMBSTONE:  # S10: it never arrived; now it never will
             return pb.ReverseSettlementResponse(settlement_existed=False)
-        journal = await self._journal(inst, medins)
+        found = await self.store.load(settlement_id(inst, medins))
+        if found is None:  # claimed by a Settle that has not written its journal yet
+            raise DomainError("SETTLEMENT_IN_PROGRESS", "this settlement is still in flight")
+        journal = found
         if journal["status"] == 3:
             journal = await self.coordinator.cancel(
                 journal["settlement_id"], "reversal", rid, remaining(context)

@@ -5,6 +5,7 @@ import datetime as dt
 import uuid
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
@@ -178,6 +179,16 @@ async def test_s13_a_payer_lists_what_relatives_spent_from_his_account(
     page = await settlement.ListSettlements(spb.ListSettlementsRequest(patient_id=child,
                                                                        page_size=1))  # fmt: skip
     assert len(page.settlements) == 1 and page.next_page_token
+    after = Timestamp(seconds=s2.settled_at.seconds + 1)
+    later = await settlement.ListSettlements(
+        spb.ListSettlementsRequest(payer_id=dad, start_time=after)
+    )
+    assert list(later.settlements) == []
+    upto = Timestamp(seconds=s1.settled_at.seconds, nanos=s1.settled_at.nanos)  # end excluded
+    earlier = await settlement.ListSettlements(
+        spb.ListSettlementsRequest(payer_id=dad, end_time=upto)
+    )
+    assert list(earlier.settlements) == []
 
 
 async def test_a2_a_resident_child_s_premium_paid_whole_from_one_account(
