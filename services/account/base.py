@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
-
-from google.protobuf.message import Message
 
 from services.account.events import Relay
 from services.account.store import AccountStore
@@ -16,7 +14,6 @@ from services.common.idempotency import Requests
 from services.common.locks import Locks
 from services.common.policy import Policy
 
-M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 Context = Any
 
@@ -32,15 +29,6 @@ class ServicerBase:
     # -- helpers ----------------------------------------------------------------------------
     def _pid(self, value: str, field: str = "person_id") -> str:
         return ids.person_id(value, beijing_today(self.clock), field)
-
-    async def _once(
-        self,
-        method: str,
-        request: Message,
-        response_type: type[M],
-        run: Callable[[str, str], Awaitable[M]],
-    ) -> M:
-        return await self.requests.once(method, request, response_type, run)
 
     async def _announcing(self, pid: str, change: Awaitable[T]) -> T:
         """Run a change that emits an account event: mark the outbox before, relay it after."""

@@ -56,7 +56,7 @@ class HoldMethods(ServicerBase):
                 raise
             return pb.PlaceHoldsResponse(holds=[hold_pb(h) for h in placed])
 
-        return await self._once("PlaceHolds", request, pb.PlaceHoldsResponse, run)
+        return await self.requests.once("PlaceHolds", request, pb.PlaceHoldsResponse, run)
 
     async def _take_back(self, holds: list[domain.Hold]) -> None:
         for h in holds:
@@ -71,7 +71,7 @@ class HoldMethods(ServicerBase):
             entries = [await self.store.commit_hold(pid, hold_id) for hold_id, pid in refs]
             return pb.CommitHoldsResponse(entries=[entry_pb(e) for e in entries])
 
-        return await self._once("CommitHolds", request, pb.CommitHoldsResponse, run)
+        return await self.requests.once("CommitHolds", request, pb.CommitHoldsResponse, run)
 
     async def VoidHolds(
         self, request: pb.VoidHoldsRequest, context: Context
@@ -82,7 +82,7 @@ class HoldMethods(ServicerBase):
             holds = [await self.store.void_hold(pid, hold_id) for hold_id, pid in refs]
             return pb.VoidHoldsResponse(holds=[hold_pb(h) for h in holds])
 
-        return await self._once("VoidHolds", request, pb.VoidHoldsResponse, run)
+        return await self.requests.once("VoidHolds", request, pb.VoidHoldsResponse, run)
 
     def _refs(self, holds: Sequence[pb.HoldRef]) -> list[tuple[str, str]]:
         items = list(holds)
@@ -113,4 +113,4 @@ class HoldMethods(ServicerBase):
             ]
             return pb.RefundEntriesResponse(entries=[entry_pb(e) for e in entries])
 
-        return await self._once("RefundEntries", request, pb.RefundEntriesResponse, run)
+        return await self.requests.once("RefundEntries", request, pb.RefundEntriesResponse, run)

@@ -38,7 +38,7 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
             change = self.store.open(pid, name, kind, region, fp, idem)
             return account_pb(await self._announcing(pid, change))
 
-        return await self._once("OpenAccount", request, pb.Account, run)
+        return await self.requests.once("OpenAccount", request, pb.Account, run)
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: Context) -> pb.Account:
         return account_pb(await self.store.get(self._pid(request.person_id)))
@@ -70,7 +70,7 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
             change = self.store.set_status(pid, status, reason, fp, idem)
             return account_pb(await self._announcing(pid, change))
 
-        return await self._once(method, request, pb.Account, run)
+        return await self.requests.once(method, request, pb.Account, run)
 
     # -- money in ---------------------------------------------------------------------------
     async def Credit(self, request: pb.CreditRequest, context: Context) -> pb.LedgerEntry:
@@ -83,7 +83,7 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
         async def run(fp: str, idem: str) -> pb.LedgerEntry:
             return entry_pb(await self.store.credit(pid, amount, kind, memo, fp, idem))
 
-        return await self._once("Credit", request, pb.LedgerEntry, run)
+        return await self.requests.once("Credit", request, pb.LedgerEntry, run)
 
     async def ListEntries(
         self, request: pb.ListEntriesRequest, context: Context

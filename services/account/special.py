@@ -35,7 +35,7 @@ class SpecialMethods(ServicerBase):
                 )
             return entry_pb(entry)
 
-        return await self._once("PurchaseCommercialInsurance", request, pb.LedgerEntry, run)
+        return await self.requests.once("PurchaseCommercialInsurance", request, pb.LedgerEntry, run)
 
     async def CancelCommercialInsurance(
         self, request: pb.CancelCommercialInsuranceRequest, context: Context
@@ -46,7 +46,7 @@ class SpecialMethods(ServicerBase):
         async def run(fp: str, idem: str) -> pb.LedgerEntry:
             return entry_pb(await self.store.cancel_policy(pid, policy_no, fp, idem))
 
-        return await self._once("CancelCommercialInsurance", request, pb.LedgerEntry, run)
+        return await self.requests.once("CancelCommercialInsurance", request, pb.LedgerEntry, run)
 
     async def WithdrawBalance(
         self, request: pb.WithdrawBalanceRequest, context: Context
@@ -70,7 +70,7 @@ class SpecialMethods(ServicerBase):
                 raise DomainError("NO_PERSONAL_ACCOUNT", "no personal account")
             return entry_pb(entry)
 
-        return await self._once("WithdrawBalance", request, pb.LedgerEntry, run)
+        return await self.requests.once("WithdrawBalance", request, pb.LedgerEntry, run)
 
     async def TransferAccount(
         self, request: pb.TransferAccountRequest, context: Context
@@ -91,4 +91,4 @@ class SpecialMethods(ServicerBase):
                 _, account = await self._announcing(pid, change)
             return account_pb(account)
 
-        return await self._once("TransferAccount", request, pb.Account, run)
+        return await self.requests.once("TransferAccount", request, pb.Account, run)
