@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import random
@@ -49,10 +50,10 @@ async def serving(app: App) -> AsyncIterator[tuple[grpc.aio.Channel, int]]:
     try:
         yield channel, running.port
     finally:
-        await channel.close()
-        await running.stop(0.2)
+        await asyncio.wait_for(channel.close(), 10)
+        await asyncio.wait_for(running.stop(0.2), 10)
         if app.close:
-            await app.close()
+            await asyncio.wait_for(app.close(), 10)
 
 
 async def refused(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:

@@ -9,7 +9,6 @@ background work and close connections.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import signal
@@ -66,9 +65,8 @@ class Running:
         await self.server.stop(grace_s)
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.tasks:  # a task stuck in I/O must not hold up the exit
+            await asyncio.wait(self.tasks, timeout=5)
 
 
 async def create_server(address: str, app: App) -> Running:

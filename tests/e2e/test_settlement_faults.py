@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pathlib
 import signal
 from collections.abc import AsyncIterator
 
@@ -65,6 +66,20 @@ async def stubs(stack: Stack, settlement_addr: str):
                settlement_pb2_grpc.SettlementServiceStub(s))  # fmt: skip
 
 
+def state(pid: int) -> str:
+    """The process state letter from /proc (T = stopped by a signal)."""
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+async def stopped(pid: int) -> None:
+    """Wait until the process is stopped by a signal."""
+    for _ in range(400):
+        if state(pid) == "T":
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the process never reached its pause point")
+
+
 async def settled_state(settlement, request: spb.SettleRequest) -> int:
     get_req = spb.GetSettlementRequest(institution_id=HOSPITAL,
                                        medins_setl_id=request.medins_setl_id)  # fmt: skip
@@ -112,10 +127,11 @@ async def test_a_paused_holder_whose_lease_ran_out_is_refused_by_fencing(stack):
     ):
         child, dad, _ = await family(account, binding, own=0, father=10_000, mother=1)
         first = asyncio.ensure_future(slow.Settle(bill(child, 8_000), timeout=30))
-        await asyncio.sleep(1.0)  # paused (SIGSTOP) after locking; its 300 ms lease runs out
+        assert paused.proc
+        await stopped(paused.proc.pid)  # paused (SIGSTOP) after locking
+        await asyncio.sleep(0.6)  # its 300 ms lease runs out
         other = await fast.Settle(bill(child, 8_000), timeout=10)
         assert [leg.amount_fen for leg in other.legs] == [8_000]
-        assert paused.proc
         paused.proc.send_signal(signal.SIGCONT)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await first

@@ -74,8 +74,8 @@ async def test_an_expired_lease_lets_another_owner_in_with_a_higher_fence(redis)
 
 
 async def test_the_lease_is_extended_while_the_holder_works(redis):
-    locks, pid = Locks(redis, lease_ms=150), new_pid()
+    locks, pid = Locks(redis, lease_ms=300), new_pid()
     async with locks.hold([pid], wait_s=1) as held:
-        await asyncio.sleep(0.5)  # > 3 leases
+        await asyncio.sleep(1.0)  # > 3 leases
         assert await redis.get(lock_key(pid)) == held.owner
         assert not held.lost
