@@ -65,7 +65,7 @@ def reason_of(e: grpc.aio.AioRpcError) -> str:
 
 # Time kept back from the caller's deadline so that our own answer (e.g. LOCK_TIMEOUT) reaches
 # the caller before its deadline turns it into a bare DEADLINE_EXCEEDED.
-_ANSWER_MARGIN_S = 0.05
+_ANSWER_MARGIN_S = 0.1
 
 
 def remaining(context: grpc.aio.ServicerContext, default_s: float = 2.0) -> float:

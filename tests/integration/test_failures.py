@@ -25,7 +25,7 @@ async def test_a_deduction_on_a_locked_account_times_out_with_lock_timeout(accou
         person_id=pid, amount_fen=100, insurer_code="PICC", policy_no="P-busy", request_id=rid()
     )
     async with Locks(redis, lease_ms=5_000).hold([pid], wait_s=1):
-        outcome = await refused(account.PurchaseCommercialInsurance(request, timeout=0.3))
+        outcome = await refused(account.PurchaseCommercialInsurance(request, timeout=1.0))
     assert outcome == (grpc.StatusCode.ABORTED, "LOCK_TIMEOUT")
     assert (await get(account, pid)).balance_fen == 10_000
     assert (await account.PurchaseCommercialInsurance(request, timeout=5)).amount_fen == -100
