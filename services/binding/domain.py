@@ -11,7 +11,6 @@ from services.common.errors import DomainError
 from services.common.policy import Profile
 
 ACTIVE, REMOVED, LAPSED = 1, 2, 3
-STATUS_NAMES = {ACTIVE: "ACTIVE", REMOVED: "REMOVED", LAPSED: "LAPSED"}
 # Relationship enum number -> policy name ("the beneficiary is the binder's <relationship>").
 RELATIONSHIPS = {1: "spouse", 2: "parent", 3: "child", 4: "sibling", 5: "grandparent",
                  6: "grandchild"}  # fmt: skip

@@ -77,7 +77,3 @@ class DomainError(Exception):
     def code(self) -> str:
         """The name of the gRPC status code, e.g. `FAILED_PRECONDITION`."""
         return STATUS_OF_REASON[self.reason]
-
-
-def invalid(message: str, reason: str = "INVALID_ARGUMENT") -> DomainError:
-    return DomainError(reason, message)
