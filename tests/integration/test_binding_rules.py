@@ -198,3 +198,26 @@ async def test_b12_a_suspended_binder_stays_bound(account, binding):  # rule B12
     await asyncio.sleep(0.3)
     got = await binding.GetBinding(bpb.GetBindingRequest(binding_id=b.binding_id))
     assert got.status == bpb.BINDING_STATUS_ACTIVE
+
+
+async def test_b9_get_payers_defaults_to_today_in_beijing(account, account_addr, redis_url):
+    """The business date comes from the injected clock: 2030-06-30 23:30 UTC is already
+    1 July in Beijing, the first day of this binding."""
+    import datetime as dt
+
+    from gongji.binding.v1 import binding_pb2_grpc
+    from services.binding.server import build as build_binding
+    from services.common.clock import FixedClock
+    from tests.support import serving, settings
+
+    clock = FixedClock(dt.datetime(2030, 6, 30, 23, 30, tzinfo=dt.UTC))
+    app = await build_binding(settings(redis_url, "binding", account_addr=account_addr), clock)
+    async with serving(app) as (channel, _):
+        stub = binding_pb2_grpc.BindingServiceStub(channel)
+        binder, spouse = await person(account), await person(account)
+        await stub.CreateBinding(create(binder, spouse, start="2030-07-01"))
+        assert await payers(stub, spouse) == [(binder, 1)]
+        clock.advance(-3600)  # 22:30 UTC on 30 June = 06:30 Beijing, 1 July still
+        assert await payers(stub, spouse) == [(binder, 1)]
+        clock.advance(-8 * 3600)  # 14:30 UTC = 22:30 Beijing on 30 June
+        assert await payers(stub, spouse) == []

@@ -136,3 +136,20 @@ async def test_a_resident_moves_without_money(account):  # rule A5
     a = await account.TransferAccount(transfer(pid, "610400"))
     assert a.status == pb.ACCOUNT_STATUS_TRANSFERRED_OUT
     assert await all_entries(account, pid) == []
+
+
+async def test_a_policy_cancelled_after_closure_is_refunded_then_paid_on(account):  # A3, S9
+    pid = await open_account(account, 1_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 400, "POL-late"))
+    await account.WithdrawBalance(withdraw(pid))
+    cancel = pb.CancelCommercialInsuranceRequest(person_id=pid, policy_no="POL-late",
+                                                 request_id=rid())  # fmt: skip
+    refund = await account.CancelCommercialInsurance(cancel)
+    assert (refund.kind, refund.amount_fen, refund.balance_after_fen) == (
+        pb.ENTRY_KIND_REFUND, 400, 400,
+    )  # fmt: skip
+    newest = (await all_entries(account, pid))[0]
+    assert (newest.kind, newest.amount_fen, newest.reference) == (
+        pb.ENTRY_KIND_WITHDRAWAL, -400, "heirs",
+    )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 0
