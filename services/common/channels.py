@@ -6,6 +6,8 @@ import json
 
 import grpc
 
+from services.common.faults import PointedCalls
+
 _RETRY = json.dumps(
     {
         "methodConfig": [
@@ -31,5 +33,7 @@ CLIENT_OPTIONS = [
 ]
 
 
-def channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS)
+def channel(address: str, pointed: bool = False) -> grpc.aio.Channel:
+    """`pointed`: every call is a fault point (tests that inject faults)."""
+    interceptors = [PointedCalls()] if pointed else None
+    return grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS, interceptors=interceptors)

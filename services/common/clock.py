@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 
@@ -34,3 +36,12 @@ class FixedClock:
 
 def beijing_today(clock: Clock) -> dt.date:
     return clock.now().astimezone(BEIJING).date()
+
+
+def timestamp(ms: int) -> Timestamp:
+    """Milliseconds since the epoch as a protobuf Timestamp."""
+    return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
+
+
+def ms_of(t: Timestamp) -> int:
+    return t.seconds * 1000 + t.nanos // 1_000_000

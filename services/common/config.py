@@ -6,6 +6,8 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
+from services.common.faults import Fault
+
 DEFAULT_ADDRS = {
     "account": "127.0.0.1:50051",
     "binding": "127.0.0.1:50052",
@@ -35,11 +37,11 @@ class Settings:
     drain_grace_s: float = 5.0
 
     @property
-    def faults(self) -> frozenset[str]:
-        """Fault-injection points; only when GONGJI_ENV=test (DESIGN "Faults on purpose")."""
+    def fault_plan(self) -> Fault | None:
+        """The fault to inject (services.common.faults); only when GONGJI_ENV=test."""
         if self.env != "test" or not self.fault:
-            return frozenset()
-        return frozenset(f.strip() for f in self.fault.split(",") if f.strip())
+            return None
+        return Fault.parse(self.fault)
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,7 +69,7 @@ class Settings:
             recovery_after_ms=_positive_int(env, "GONGJI_RECOVERY_AFTER_MS", 30_000),
             policy_file=env.get("GONGJI_POLICY_FILE", ""),
             env=env.get("GONGJI_ENV", "prod"),
-            fault=env.get("GONGJI_FAULT", ""),
+            fault=_fault(env.get("GONGJI_FAULT", "")),
             log_level=env.get("GONGJI_LOG_LEVEL", "INFO").upper(),
             drain_grace_s=float(_positive_int(env, "GONGJI_DRAIN_GRACE_MS", 5000)) / 1000,
         )
@@ -84,3 +86,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be > 0, got {value}")
     return value
+
+
+def _fault(raw: str) -> str:
+    if raw:
+        try:
+            Fault.parse(raw)
+        except ValueError:
+            raise ConfigError(
+                f"GONGJI_FAULT must be <kill|pause|cancel>:<Method>:<n>, got {raw!r}"
+            ) from None
+    return raw

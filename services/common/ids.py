@@ -134,6 +134,24 @@ def items(values: Sequence[object], field: str) -> None:
         raise DomainError("INVALID_ARGUMENT", f"{field} holds more than {MAX_ITEMS} items")
 
 
+def page_token(value: str, limit: int = 10**12) -> int:
+    """A page token this service gave: ASCII digits for a number 0..limit."""
+    if not (0 < len(value) <= len(str(limit)) and value.isascii() and value.isdigit()):
+        raise DomainError("INVALID_ARGUMENT", "page_token is not one this service gave")
+    number = int(value)
+    if number > limit:
+        raise DomainError("INVALID_ARGUMENT", "page_token is not one this service gave")
+    return number
+
+
+def date_between(value: str, field: str, first: dt.date, last: dt.date) -> dt.date:
+    """A `YYYY-MM-DD` date from `first` to `last`, both inclusive."""
+    day = date(value, field)
+    if not first <= day <= last:
+        raise DomainError("INVALID_DATE", f"{field} must be from {first} to {last}")
+    return day
+
+
 def page_size(value: int) -> int:
     if value < 0 or value > MAX_PAGE_SIZE:
         raise DomainError("INVALID_ARGUMENT", f"page_size must be 0..{MAX_PAGE_SIZE}")

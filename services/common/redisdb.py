@@ -17,10 +17,14 @@ import time
 
 import redis.asyncio as aioredis
 
+from services.common.faults import PointedRedis
 
-def connect(url: str) -> aioredis.Redis:
-    """An asyncio client; nothing connects until the first command."""
-    return aioredis.Redis.from_url(
+
+def connect(url: str, pointed: bool = False) -> aioredis.Redis:
+    """An asyncio client; nothing connects until the first command. `pointed`: every command
+    is a fault point (tests that inject faults)."""
+    cls = PointedRedis if pointed else aioredis.Redis
+    return cls.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2,

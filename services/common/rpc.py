@@ -10,6 +10,7 @@ Every service method runs inside `ErrorMapper`, an aio server interceptor that
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
@@ -23,6 +24,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common import faults
 from services.common.errors import ERROR_DOMAIN, DomainError
 
 log = logging.getLogger("gongji.rpc")
@@ -74,6 +76,25 @@ def remaining(context: grpc.aio.ServicerContext, default_s: float = 2.0) -> floa
     return default_s if left is None else max(0.0, float(left) - _ANSWER_MARGIN_S)
 
 
+@dataclasses.dataclass(frozen=True)
+class Deadline:
+    """When a call's work must be done: the caller's deadline less a margin for our answer, or
+    `default_s` from now when the caller set none. Peer calls get what is left of it."""
+
+    at: float  # time.monotonic()
+
+    @classmethod
+    def of(cls, context: grpc.aio.ServicerContext, default_s: float = 5.0) -> Deadline:
+        return cls(time.monotonic() + remaining(context, default_s))
+
+    @classmethod
+    def within(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
 async def _run(method: str, behavior: Behavior, request: Any, context: Any) -> Any:
     started = time.perf_counter()
     try:
@@ -113,6 +134,9 @@ def _log_call(method: str, request: Any, started: float, code: str, reason: str)
 class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps the unary methods of our own services (health and reflection pass through)."""
 
+    def __init__(self, fault: faults.Fault | None = None) -> None:
+        self.fault = fault
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -123,8 +147,10 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or not method.startswith("/gongji.") or not handler.unary_unary:
             return handler
         inner: Behavior = handler.unary_unary
+        fault = self.fault
 
         async def wrapped(request: Any, context: Any) -> Any:
+            await faults.enter(fault, method)
             return await _run(method, inner, request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common import logs
 from services.common.config import ConfigError, Settings
+from services.common.faults import Fault
 from services.common.policy import PolicyError
 from services.common.rpc import ErrorMapper
 
@@ -51,6 +52,7 @@ class App:
         default_factory=list
     )
     close: Callable[[], Awaitable[None]] | None = None
+    fault: Fault | None = None  # tests only: services.common.faults
 
 
 @dataclasses.dataclass
@@ -70,7 +72,7 @@ class Running:
 
 
 async def create_server(address: str, app: App) -> Running:
-    server = grpc.aio.server(interceptors=[ErrorMapper()], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[ErrorMapper(app.fault)], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()
     for service in app.services:
         service.add(service.servicer, server)

@@ -132,6 +132,29 @@ WITHDRAWAL_REASON_EMIGRATION: WithdrawalReason.ValueType  # 2
 WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE: WithdrawalReason.ValueType  # 3
 Global___WithdrawalReason: _TypeAlias = WithdrawalReason  # noqa: Y015
 
+class _PaymentState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PaymentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYMENT_STATE_UNSPECIFIED: _PaymentState.ValueType  # 0
+    PAYMENT_STATE_QUOTED: _PaymentState.ValueType  # 1
+    """The split as it would be made now; nothing moved (PreSettle)."""
+    PAYMENT_STATE_PAID: _PaymentState.ValueType  # 2
+    PAYMENT_STATE_ABORTED: _PaymentState.ValueType  # 3
+    """Never made, and refused from now on."""
+
+class PaymentState(_PaymentState, metaclass=_PaymentStateEnumTypeWrapper): ...
+
+PAYMENT_STATE_UNSPECIFIED: PaymentState.ValueType  # 0
+PAYMENT_STATE_QUOTED: PaymentState.ValueType  # 1
+"""The split as it would be made now; nothing moved (PreSettle)."""
+PAYMENT_STATE_PAID: PaymentState.ValueType  # 2
+PAYMENT_STATE_ABORTED: PaymentState.ValueType  # 3
+"""Never made, and refused from now on."""
+Global___PaymentState: _TypeAlias = PaymentState  # noqa: Y015
+
 @_typing.final
 class Account(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -837,3 +860,253 @@ class TransferAccountRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransferAccountRequest: _TypeAlias = TransferAccountRequest  # noqa: Y015
+
+@_typing.final
+class PaySource(_message.Message):
+    """An account that may pay, in priority order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    BINDING_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    binding_id: _builtins.str
+    """The binding under which person_id pays for the patient; empty for the patient's own account."""
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        binding_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binding_id", b"binding_id", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaySource: _TypeAlias = PaySource  # noqa: Y015
+
+@_typing.final
+class PayFromAccountsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    ON_DATE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    QUOTE_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """The settlement id or premium payment id: the idempotency key of this payment."""
+    kind: Global___EntryKind.ValueType
+    """ENTRY_KIND_SETTLEMENT: each source in order up to its available balance, the rest is cash.
+    ENTRY_KIND_PREMIUM: one source pays the whole amount or nothing.
+    """
+    patient_id: _builtins.str
+    """The patient (settlement) or the beneficiary (premium)."""
+    amount_fen: _builtins.int
+    """Settlement: the personal burden (may be 0). Premium: the premium."""
+    on_date: _builtins.str
+    """YYYY-MM-DD (Beijing): the bindings must be valid on it."""
+    quote: _builtins.bool
+    """Compute the split and change nothing."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp:
+        """Refused after this time: the caller's recovery takes over from then on."""
+
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        kind: Global___EntryKind.ValueType = ...,
+        patient_id: _builtins.str = ...,
+        sources: _abc.Iterable[Global___PaySource] | None = ...,
+        amount_fen: _builtins.int = ...,
+        on_date: _builtins.str = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+        quote: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "kind", b"kind", "not_after", b"not_after", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayFromAccountsRequest: _TypeAlias = PayFromAccountsRequest  # noqa: Y015
+
+@_typing.final
+class PaymentShare(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    OWN_ACCOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    BALANCE_AFTER_FEN_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    own_account: _builtins.bool
+    """The patient's own account (else a family payer's)."""
+    amount_fen: _builtins.int
+    entry_id: _builtins.str
+    balance_after_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        own_account: _builtins.bool = ...,
+        amount_fen: _builtins.int = ...,
+        entry_id: _builtins.str = ...,
+        balance_after_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "entry_id", b"entry_id", "own_account", b"own_account", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentShare: _TypeAlias = PaymentShare  # noqa: Y015
+
+@_typing.final
+class Payment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    state: Global___PaymentState.ValueType
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentShare]: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        state: Global___PaymentState.ValueType = ...,
+        shares: _abc.Iterable[Global___PaymentShare] | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "payment_id", b"payment_id", "shares", b"shares", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Payment: _TypeAlias = Payment  # noqa: Y015
+
+@_typing.final
+class ResolvePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    patient_id: _builtins.str
+    """As in the PayFromAccountsRequest of the payment."""
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        patient_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["patient_id", b"patient_id", "payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolvePaymentRequest: _TypeAlias = ResolvePaymentRequest  # noqa: Y015
+
+@_typing.final
+class GrantFamilyAidRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINDER_ID_FIELD_NUMBER: _builtins.int
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    BINDING_ID_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    binder_id: _builtins.str
+    beneficiary_id: _builtins.str
+    binding_id: _builtins.str
+    start_date: _builtins.str
+    end_date: _builtins.str
+    """Empty: open-ended."""
+    def __init__(
+        self,
+        *,
+        binder_id: _builtins.str = ...,
+        beneficiary_id: _builtins.str = ...,
+        binding_id: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "binder_id", b"binder_id", "binding_id", b"binding_id", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantFamilyAidRequest: _TypeAlias = GrantFamilyAidRequest  # noqa: Y015
+
+@_typing.final
+class RevokeFamilyAidRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINDER_ID_FIELD_NUMBER: _builtins.int
+    BINDING_ID_FIELD_NUMBER: _builtins.int
+    binder_id: _builtins.str
+    binding_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        binder_id: _builtins.str = ...,
+        binding_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binder_id", b"binder_id", "binding_id", b"binding_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeFamilyAidRequest: _TypeAlias = RevokeFamilyAidRequest  # noqa: Y015
+
+@_typing.final
+class FamilyAidGrant(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINDER_ID_FIELD_NUMBER: _builtins.int
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    BINDING_ID_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    binder_id: _builtins.str
+    beneficiary_id: _builtins.str
+    binding_id: _builtins.str
+    start_date: _builtins.str
+    end_date: _builtins.str
+    active: _builtins.bool
+    def __init__(
+        self,
+        *,
+        binder_id: _builtins.str = ...,
+        beneficiary_id: _builtins.str = ...,
+        binding_id: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        active: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "beneficiary_id", b"beneficiary_id", "binder_id", b"binder_id", "binding_id", b"binding_id", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyAidGrant: _TypeAlias = FamilyAidGrant  # noqa: Y015

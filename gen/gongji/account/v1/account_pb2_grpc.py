@@ -110,6 +110,26 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
                 _registered_method=True)
+        self.PayFromAccounts = channel.unary_unary(
+                '/gongji.account.v1.AccountService/PayFromAccounts',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+                _registered_method=True)
+        self.ResolvePayment = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ResolvePayment',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+                _registered_method=True)
+        self.GrantFamilyAid = channel.unary_unary(
+                '/gongji.account.v1.AccountService/GrantFamilyAid',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GrantFamilyAidRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
+                _registered_method=True)
+        self.RevokeFamilyAid = channel.unary_unary(
+                '/gongji.account.v1.AccountService/RevokeFamilyAid',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -206,6 +226,37 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PayFromAccounts(self, request, context):
+        """Internal, for the other services. A whole payment from one or more accounts in one atomic
+        step: statuses, family-aid grants and balances are read and the shares debited together.
+        Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolvePayment(self, request, context):
+        """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
+        made, ABORTED from now on (a late PayFromAccounts of it is refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantFamilyAid(self, request, context):
+        """A binder's account may pay for a beneficiary under a binding (written before the binding
+        exists, revoked after it ends). Keyed by binding_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeFamilyAid(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -283,6 +334,26 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.TransferAccount,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.SerializeToString,
+            ),
+            'PayFromAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayFromAccounts,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
+            ),
+            'ResolvePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolvePayment,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
+            ),
+            'GrantFamilyAid': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantFamilyAid,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GrantFamilyAidRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.SerializeToString,
+            ),
+            'RevokeFamilyAid': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeFamilyAid,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -691,6 +762,114 @@ class AccountService:
             '/gongji.account.v1.AccountService/TransferAccount',
             gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayFromAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/PayFromAccounts',
+            gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolvePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ResolvePayment',
+            gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantFamilyAid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/GrantFamilyAid',
+            gongji_dot_account_dot_v1_dot_account__pb2.GrantFamilyAidRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeFamilyAid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/RevokeFamilyAid',
+            gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
             options,
             channel_credentials,
             insecure,

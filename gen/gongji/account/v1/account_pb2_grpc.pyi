@@ -48,6 +48,20 @@ class AccountServiceStub:
     CancelCommercialInsurance: _grpc.UnaryUnaryMultiCallable[_account_pb2.CancelCommercialInsuranceRequest, _account_pb2.LedgerEntry]
     WithdrawBalance: _grpc.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]
     TransferAccount: _grpc.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]
+    PayFromAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]
+    """Internal, for the other services. A whole payment from one or more accounts in one atomic
+    step: statuses, family-aid grants and balances are read and the shares debited together.
+    Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+    """
+    ResolvePayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.ResolvePaymentRequest, _account_pb2.Payment]
+    """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
+    made, ABORTED from now on (a late PayFromAccounts of it is refused).
+    """
+    GrantFamilyAid: _grpc.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]
+    """A binder's account may pay for a beneficiary under a binding (written before the binding
+    exists, revoked after it ends). Keyed by binding_id.
+    """
+    RevokeFamilyAid: _grpc.UnaryUnaryMultiCallable[_account_pb2.RevokeFamilyAidRequest, _account_pb2.FamilyAidGrant]
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -69,6 +83,20 @@ class AccountServiceAsyncStub(AccountServiceStub):
     CancelCommercialInsurance: _aio.UnaryUnaryMultiCallable[_account_pb2.CancelCommercialInsuranceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     WithdrawBalance: _aio.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     TransferAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
+    PayFromAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]  # type: ignore[assignment]
+    """Internal, for the other services. A whole payment from one or more accounts in one atomic
+    step: statuses, family-aid grants and balances are read and the shares debited together.
+    Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+    """
+    ResolvePayment: _aio.UnaryUnaryMultiCallable[_account_pb2.ResolvePaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
+    """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
+    made, ABORTED from now on (a late PayFromAccounts of it is refused).
+    """
+    GrantFamilyAid: _aio.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]  # type: ignore[assignment]
+    """A binder's account may pay for a beneficiary under a binding (written before the binding
+    exists, revoked after it ends). Keyed by binding_id.
+    """
+    RevokeFamilyAid: _aio.UnaryUnaryMultiCallable[_account_pb2.RevokeFamilyAidRequest, _account_pb2.FamilyAidGrant]  # type: ignore[assignment]
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
@@ -177,5 +205,43 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.TransferAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Account, _abc.Awaitable[_account_pb2.Account]]: ...
+
+    @_abc_1.abstractmethod
+    def PayFromAccounts(
+        self,
+        request: _account_pb2.PayFromAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
+        """Internal, for the other services. A whole payment from one or more accounts in one atomic
+        step: statuses, family-aid grants and balances are read and the shares debited together.
+        Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+        """
+
+    @_abc_1.abstractmethod
+    def ResolvePayment(
+        self,
+        request: _account_pb2.ResolvePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
+        """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
+        made, ABORTED from now on (a late PayFromAccounts of it is refused).
+        """
+
+    @_abc_1.abstractmethod
+    def GrantFamilyAid(
+        self,
+        request: _account_pb2.GrantFamilyAidRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.FamilyAidGrant, _abc.Awaitable[_account_pb2.FamilyAidGrant]]:
+        """A binder's account may pay for a beneficiary under a binding (written before the binding
+        exists, revoked after it ends). Keyed by binding_id.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeFamilyAid(
+        self,
+        request: _account_pb2.RevokeFamilyAidRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.FamilyAidGrant, _abc.Awaitable[_account_pb2.FamilyAidGrant]]: ...
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,86 @@
+"""Every enum number the services store, compare or put in a script, in one place.
+
+The numbers are the protos' (the contract); each service names them from here, and the Lua
+scripts get them from `lua_constants`, so no number is written twice.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from gongji.account.v1 import account_pb2 as apb
+from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.common.v1 import common_pb2 as cpb
+from gongji.settlement.v1 import settlement_pb2 as spb
+
+
+class InsuranceType(enum.IntEnum):
+    EMPLOYEE = cpb.INSURANCE_TYPE_EMPLOYEE
+    RESIDENT = cpb.INSURANCE_TYPE_RESIDENT
+
+
+class AccountStatus(enum.IntEnum):
+    ACTIVE = apb.ACCOUNT_STATUS_ACTIVE
+    SUSPENDED = apb.ACCOUNT_STATUS_SUSPENDED
+    CLOSED = apb.ACCOUNT_STATUS_CLOSED
+    TRANSFERRED_OUT = apb.ACCOUNT_STATUS_TRANSFERRED_OUT
+
+
+class EntryKind(enum.IntEnum):
+    ALLOCATION = apb.ENTRY_KIND_ALLOCATION
+    ADJUSTMENT = apb.ENTRY_KIND_ADJUSTMENT
+    TRANSFER_IN = apb.ENTRY_KIND_TRANSFER_IN
+    SETTLEMENT = apb.ENTRY_KIND_SETTLEMENT
+    PREMIUM = apb.ENTRY_KIND_PREMIUM
+    REFUND = apb.ENTRY_KIND_REFUND
+    COMMERCIAL_INSURANCE = apb.ENTRY_KIND_COMMERCIAL_INSURANCE
+    WITHDRAWAL = apb.ENTRY_KIND_WITHDRAWAL
+    TRANSFER_OUT = apb.ENTRY_KIND_TRANSFER_OUT
+
+
+class HoldState(enum.IntEnum):
+    PLACED = apb.HOLD_STATE_PLACED
+    COMMITTED = apb.HOLD_STATE_COMMITTED
+    VOIDED = apb.HOLD_STATE_VOIDED
+    EXPIRED = apb.HOLD_STATE_EXPIRED
+
+
+class PaymentState(enum.IntEnum):
+    QUOTED = apb.PAYMENT_STATE_QUOTED
+    PAID = apb.PAYMENT_STATE_PAID
+    ABORTED = apb.PAYMENT_STATE_ABORTED
+
+
+class BindingStatus(enum.IntEnum):
+    ACTIVE = bpb.BINDING_STATUS_ACTIVE
+    REMOVED = bpb.BINDING_STATUS_REMOVED
+    LAPSED = bpb.BINDING_STATUS_LAPSED
+
+
+class SettlementStatus(enum.IntEnum):
+    QUOTED = spb.SETTLEMENT_STATUS_QUOTED
+    PENDING = spb.SETTLEMENT_STATUS_PENDING
+    SETTLED = spb.SETTLEMENT_STATUS_SETTLED
+    CANCELLED = spb.SETTLEMENT_STATUS_CANCELLED
+    ABORTED = spb.SETTLEMENT_STATUS_ABORTED
+    COMMITTING = spb.SETTLEMENT_STATUS_COMMITTING
+    CANCELLING = spb.SETTLEMENT_STATUS_CANCELLING
+
+
+class LegKind(enum.IntEnum):
+    OWN_ACCOUNT = spb.LEG_KIND_OWN_ACCOUNT
+    FAMILY_AID = spb.LEG_KIND_FAMILY_AID
+
+
+def lua_constants(*enums: type[enum.IntEnum]) -> str:
+    """`local ACCOUNT_STATUS_ACTIVE = '1'` lines for a script's head. Scripts keep the numbers as
+    strings, the way Redis hashes hand them back."""
+    lines = []
+    for e in enums:
+        prefix = _snake(e.__name__)
+        lines += [f"local {prefix}_{m.name} = '{int(m)}'" for m in e]
+    return "\n".join(lines) + "\n"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(name)).upper()
