@@ -7,11 +7,11 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from services.account.events import Relay
+from services.account.locks import Locks
 from services.account.store import AccountStore
 from services.common import ids
 from services.common.clock import Clock, beijing_today
 from services.common.idempotency import Requests
-from services.common.locks import Locks
 from services.common.policy import Policy
 
 T = TypeVar("T")

@@ -1,11 +1,15 @@
-"""How other services reach the account service: the generated stub behind small methods."""
+"""How other services reach the account service: the generated stub behind small methods.
+Every call takes the time the caller may still wait (`timeout_s`), never a fixed one."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
+from services.common.clock import timestamp
 
 
 class AccountClient:
@@ -19,29 +23,41 @@ class AccountClient:
         )
         return {a.person_id: a for a in response.accounts}
 
-    async def place(
-        self, holds: list[pb.HoldSpec], kind: int, reference: str, request_id: str, timeout_s: float
-    ) -> list[pb.Hold]:
-        request = pb.PlaceHoldsRequest(
-            holds=holds,
-            kind=kind,  # type: ignore[arg-type]
-            reference=reference,
-            request_id=request_id,
-        )
-        return list((await self.stub.PlaceHolds(request, timeout=timeout_s)).holds)
+    async def pay(
+        self, payment_id: str, kind: int, patient: str, sources: Sequence[pb.PaySource],
+        amount_fen: int, on_date: str, not_after_ms: int, timeout_s: float, quote: bool = False,
+    ) -> pb.Payment:  # fmt: skip
+        request = pb.PayFromAccountsRequest(
+            payment_id=payment_id, kind=kind,  # type: ignore[arg-type]
+            patient_id=patient, sources=sources, amount_fen=amount_fen, on_date=on_date,
+            not_after=timestamp(not_after_ms), quote=quote,
+        )  # fmt: skip
+        payment: pb.Payment = await self.stub.PayFromAccounts(request, timeout=timeout_s)
+        return payment
 
-    async def commit(
-        self, refs: list[pb.HoldRef], request_id: str, timeout_s: float
-    ) -> list[pb.LedgerEntry]:
-        request = pb.CommitHoldsRequest(holds=refs, request_id=request_id)
-        return list((await self.stub.CommitHolds(request, timeout=timeout_s)).entries)
-
-    async def void(self, refs: list[pb.HoldRef], request_id: str, timeout_s: float) -> None:
-        await self.stub.VoidHolds(pb.VoidHoldsRequest(holds=refs, request_id=request_id),
-                                  timeout=timeout_s)  # fmt: skip
+    async def resolve(self, payment_id: str, patient: str, timeout_s: float) -> pb.Payment:
+        request = pb.ResolvePaymentRequest(payment_id=payment_id, patient_id=patient)
+        payment: pb.Payment = await self.stub.ResolvePayment(request, timeout=timeout_s)
+        return payment
 
     async def refund(
         self, specs: list[pb.RefundSpec], reference: str, request_id: str, timeout_s: float
     ) -> list[pb.LedgerEntry]:
         request = pb.RefundEntriesRequest(refunds=specs, reference=reference, request_id=request_id)
         return list((await self.stub.RefundEntries(request, timeout=timeout_s)).entries)
+
+    async def grant(
+        self, binder: str, beneficiary: str, binding_id: str, start: str, end: str,
+        timeout_s: float,
+    ) -> pb.FamilyAidGrant:  # fmt: skip
+        request = pb.GrantFamilyAidRequest(
+            binder_id=binder, beneficiary_id=beneficiary, binding_id=binding_id,
+            start_date=start, end_date=end,
+        )  # fmt: skip
+        grant: pb.FamilyAidGrant = await self.stub.GrantFamilyAid(request, timeout=timeout_s)
+        return grant
+
+    async def revoke(self, binder: str, binding_id: str, timeout_s: float) -> pb.FamilyAidGrant:
+        request = pb.RevokeFamilyAidRequest(binder_id=binder, binding_id=binding_id)
+        grant: pb.FamilyAidGrant = await self.stub.RevokeFamilyAid(request, timeout=timeout_s)
+        return grant

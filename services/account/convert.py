@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gongji.account.v1 import account_pb2 as pb
-from services.account.domain import Account, Entry, Hold
-
-
-def timestamp(ms: int) -> Timestamp:
-    return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
+from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment
+from services.common.clock import timestamp
 
 
 def account_pb(a: Account) -> pb.Account:
@@ -46,3 +41,28 @@ def hold_pb(h: Hold) -> pb.Hold:
         state=h.state,  # type: ignore[arg-type]
         expires_at=timestamp(h.expires_ms),
     )
+
+
+def payment_pb(p: Payment) -> pb.Payment:
+    return pb.Payment(
+        payment_id=p.payment_id,
+        state=p.state,  # type: ignore[arg-type]
+        shares=[
+            pb.PaymentShare(
+                person_id=s.person_id,
+                own_account=s.own_account,
+                amount_fen=s.amount_fen,
+                entry_id=s.entry_id,
+                balance_after_fen=s.balance_after_fen,
+            )
+            for s in p.shares
+        ],
+        at=timestamp(p.at_ms),
+    )
+
+
+def grant_pb(g: FamilyAidGrant) -> pb.FamilyAidGrant:
+    return pb.FamilyAidGrant(
+        binder_id=g.binder_id, beneficiary_id=g.beneficiary_id, binding_id=g.binding_id,
+        start_date=g.start_date, end_date=g.end_date, active=g.active,
+    )  # fmt: skip

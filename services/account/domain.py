@@ -1,20 +1,16 @@
-"""Accounts, entries and holds as the account scripts return them; pure, no I/O."""
+"""Accounts, entries, holds, payments and family-aid grants as the account scripts return them;
+pure, no I/O."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-# Enum numbers as in account.proto / common.proto; the scripts store them as strings.
-EMPLOYEE, RESIDENT = 1, 2
-ACTIVE, SUSPENDED, CLOSED, TRANSFERRED_OUT = 1, 2, 3, 4
-ALLOCATION, ADJUSTMENT, TRANSFER_IN = 1, 2, 3
-SETTLEMENT, PREMIUM, REFUND, COMMERCIAL_INSURANCE, WITHDRAWAL, TRANSFER_OUT = 4, 5, 6, 7, 8, 9
-HOLD_STATES = {"PLACED": 1, "COMMITTED": 2, "VOIDED": 3, "EXPIRED": 4}
+from services.common.enums import EntryKind, HoldState, PaymentState
 
 # CreditKind -> EntryKind: a monthly allocation is an ALLOCATION entry, and so on.
-ENTRY_KIND_OF_CREDIT = {1: ALLOCATION, 2: ADJUSTMENT, 3: TRANSFER_IN}
-HOLD_KINDS = frozenset({SETTLEMENT, PREMIUM})
+ENTRY_KIND_OF_CREDIT = {1: EntryKind.ALLOCATION, 2: EntryKind.ADJUSTMENT, 3: EntryKind.TRANSFER_IN}
+HOLD_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +80,59 @@ class Hold:
             hold_id=d["hold_id"],
             person_id=d["person_id"],
             amount_fen=int(d["amount"]),
-            state=HOLD_STATES[d["state"]],
+            state=HoldState[d["state"]],
             expires_ms=int(d["expires_ms"]),
             placed_now=bool(d.get("placed_now", False)),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """An account that may pay for the patient: his own (no binding) or a binder's."""
+
+    person_id: str
+    binding_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Share:
+    person_id: str
+    own_account: bool
+    amount_fen: int
+    entry_id: str
+    balance_after_fen: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    state: PaymentState
+    shares: tuple[Share, ...]
+    at_ms: int
+
+    @classmethod
+    def from_script(cls, d: dict[str, Any]) -> Payment:
+        # cjson writes an empty list as {}: `or ()` reads both.
+        shares = tuple(
+            Share(s["person_id"], bool(s["own"]), int(s["amount"]), s["entry_id"],
+                  int(s["balance_after"]))
+            for s in d.get("shares") or ()
+        )  # fmt: skip
+        return cls(d["payment_id"], PaymentState(int(d["state"])), shares, int(d["at_ms"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyAidGrant:
+    binder_id: str
+    beneficiary_id: str
+    binding_id: str
+    start_date: str
+    end_date: str
+    active: bool
+
+    @classmethod
+    def from_script(cls, d: dict[str, Any]) -> FamilyAidGrant:
+        return cls(
+            d["binder_id"], d["beneficiary_id"], d["binding_id"], d["start_date"],
+            d["end_date"], bool(d.get("active")),
+        )  # fmt: skip

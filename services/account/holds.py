@@ -19,6 +19,8 @@ from services.common import ids
 from services.common.errors import DomainError
 
 HOLD_ID_MAX = 128
+# Fencing tokens are compared as Lua numbers (doubles): beyond 2^53 two tokens could look equal.
+MAX_FENCING_TOKEN = 2**53 - 1
 
 
 class HoldMethods(ServicerBase):
@@ -39,12 +41,14 @@ class HoldMethods(ServicerBase):
         for h in request.holds:
             hold_id, pid = self._hold_ref(h.hold_id, h.person_id)
             amount = ids.amount(h.amount_fen, "holds.amount_fen")
-            if h.fencing_token <= 0:
-                raise DomainError("INVALID_ARGUMENT", "holds.fencing_token must be > 0")
+            if not 0 < h.fencing_token <= MAX_FENCING_TOKEN:
+                raise DomainError(
+                    "INVALID_ARGUMENT", f"holds.fencing_token must be 1..{MAX_FENCING_TOKEN}"
+                )
             specs.append((pid, hold_id, amount, h.fencing_token))
         self._distinct([s[1] for s in specs], "holds")
 
-        async def run(fp: str, idem: str) -> pb.PlaceHoldsResponse:
+        async def run(fp: str, marker: str) -> pb.PlaceHoldsResponse:
             placed: list[domain.Hold] = []
             try:
                 for pid, hold_id, amount, fence in specs:
@@ -56,7 +60,7 @@ class HoldMethods(ServicerBase):
                 raise
             return pb.PlaceHoldsResponse(holds=[hold_pb(h) for h in placed])
 
-        return await self.requests.once("PlaceHolds", request, pb.PlaceHoldsResponse, run)
+        return await self.requests.once("PlaceHolds", request, pb.PlaceHoldsResponse, run, context)
 
     async def _take_back(self, holds: list[domain.Hold]) -> None:
         for h in holds:
@@ -67,22 +71,24 @@ class HoldMethods(ServicerBase):
     ) -> pb.CommitHoldsResponse:
         refs = self._refs(request.holds)
 
-        async def run(fp: str, idem: str) -> pb.CommitHoldsResponse:
+        async def run(fp: str, marker: str) -> pb.CommitHoldsResponse:
             entries = [await self.store.commit_hold(pid, hold_id) for hold_id, pid in refs]
             return pb.CommitHoldsResponse(entries=[entry_pb(e) for e in entries])
 
-        return await self.requests.once("CommitHolds", request, pb.CommitHoldsResponse, run)
+        return await self.requests.once(
+            "CommitHolds", request, pb.CommitHoldsResponse, run, context
+        )
 
     async def VoidHolds(
         self, request: pb.VoidHoldsRequest, context: Context
     ) -> pb.VoidHoldsResponse:
         refs = self._refs(request.holds)
 
-        async def run(fp: str, idem: str) -> pb.VoidHoldsResponse:
+        async def run(fp: str, marker: str) -> pb.VoidHoldsResponse:
             holds = [await self.store.void_hold(pid, hold_id) for hold_id, pid in refs]
             return pb.VoidHoldsResponse(holds=[hold_pb(h) for h in holds])
 
-        return await self.requests.once("VoidHolds", request, pb.VoidHoldsResponse, run)
+        return await self.requests.once("VoidHolds", request, pb.VoidHoldsResponse, run, context)
 
     def _refs(self, holds: Sequence[pb.HoldRef]) -> list[tuple[str, str]]:
         items = list(holds)
@@ -106,11 +112,13 @@ class HoldMethods(ServicerBase):
         ]
         self._distinct([s[1] for s in specs], "refunds")
 
-        async def run(fp: str, idem: str) -> pb.RefundEntriesResponse:
+        async def run(fp: str, marker: str) -> pb.RefundEntriesResponse:
             entries = [
                 await self.store.refund(pid, refund_id, entry_id, reference)
                 for pid, entry_id, refund_id in specs
             ]
             return pb.RefundEntriesResponse(entries=[entry_pb(e) for e in entries])
 
-        return await self.requests.once("RefundEntries", request, pb.RefundEntriesResponse, run)
+        return await self.requests.once(
+            "RefundEntries", request, pb.RefundEntriesResponse, run, context
+        )

@@ -12,21 +12,25 @@ from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.account.events import Relay
 from services.account.holds import HoldMethods
+from services.account.locks import Locks
+from services.account.payments import PaymentMethods
 from services.account.special import SpecialMethods
 from services.account.store import AccountStore
 from services.common import ids, policy, redisdb
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
+from services.common.enums import AccountStatus, InsuranceType
 from services.common.errors import DomainError
-from services.common.locks import Locks
 from services.common.server import App, Service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AccountService"].full_name
 
-_INSURANCE_TYPES = frozenset({domain.EMPLOYEE, domain.RESIDENT})
+_INSURANCE_TYPES = frozenset(InsuranceType)
 
 
-class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.AccountServiceServicer):
+class AccountServicer(
+    HoldMethods, PaymentMethods, SpecialMethods, ServicerBase, pb_grpc.AccountServiceServicer
+):
     # -- accounts ---------------------------------------------------------------------------
     async def OpenAccount(self, request: pb.OpenAccountRequest, context: Context) -> pb.Account:
         pid = self._pid(request.person_id)
@@ -34,11 +38,11 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
         kind = ids.enum_value(request.insurance_type, _INSURANCE_TYPES, "insurance_type")
         region = ids.region_code(request.region_code)
 
-        async def run(fp: str, idem: str) -> pb.Account:
-            change = self.store.open(pid, name, kind, region, fp, idem)
+        async def run(fp: str, marker: str) -> pb.Account:
+            change = self.store.open(pid, name, kind, region, fp, marker)
             return account_pb(await self._announcing(pid, change))
 
-        return await self.requests.once("OpenAccount", request, pb.Account, run)
+        return await self.requests.once("OpenAccount", request, pb.Account, run, context)
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: Context) -> pb.Account:
         return account_pb(await self.store.get(self._pid(request.person_id)))
@@ -57,20 +61,24 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
     ) -> pb.Account:
         pid = self._pid(request.person_id)
         reason = ids.text(request.reason, "reason")
-        return await self._set_status("SuspendAccount", request, pid, domain.SUSPENDED, reason)
+        return await self._set_status(
+            "SuspendAccount", request, context, pid, AccountStatus.SUSPENDED, reason
+        )
 
     async def ResumeAccount(self, request: pb.ResumeAccountRequest, context: Context) -> pb.Account:
         pid = self._pid(request.person_id)
-        return await self._set_status("ResumeAccount", request, pid, domain.ACTIVE, "")
+        return await self._set_status(
+            "ResumeAccount", request, context, pid, AccountStatus.ACTIVE, ""
+        )
 
     async def _set_status(
-        self, method: str, request: Message, pid: str, status: int, reason: str
+        self, method: str, request: Message, context: Context, pid: str, status: int, reason: str
     ) -> pb.Account:
-        async def run(fp: str, idem: str) -> pb.Account:
-            change = self.store.set_status(pid, status, reason, fp, idem)
+        async def run(fp: str, marker: str) -> pb.Account:
+            change = self.store.set_status(pid, status, reason, fp, marker)
             return account_pb(await self._announcing(pid, change))
 
-        return await self.requests.once(method, request, pb.Account, run)
+        return await self.requests.once(method, request, pb.Account, run, context)
 
     # -- money in ---------------------------------------------------------------------------
     async def Credit(self, request: pb.CreditRequest, context: Context) -> pb.LedgerEntry:
@@ -80,21 +88,17 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
         memo = ids.text(request.memo, "memo", required=False)
         kind = domain.ENTRY_KIND_OF_CREDIT[credit_kind]
 
-        async def run(fp: str, idem: str) -> pb.LedgerEntry:
-            return entry_pb(await self.store.credit(pid, amount, kind, memo, fp, idem))
+        async def run(fp: str, marker: str) -> pb.LedgerEntry:
+            return entry_pb(await self.store.credit(pid, amount, kind, memo, fp, marker))
 
-        return await self.requests.once("Credit", request, pb.LedgerEntry, run)
+        return await self.requests.once("Credit", request, pb.LedgerEntry, run, context)
 
     async def ListEntries(
         self, request: pb.ListEntriesRequest, context: Context
     ) -> pb.ListEntriesResponse:
         pid = self._pid(request.person_id)
         size = ids.page_size(request.page_size)
-        before = None
-        if request.page_token:
-            if not request.page_token.isdigit() or len(request.page_token) > 12:
-                raise DomainError("INVALID_ARGUMENT", "page_token is not one this service gave")
-            before = int(request.page_token)
+        before = ids.page_token(request.page_token) if request.page_token else None
         entries, next_before = await self.store.entries(pid, size, before)
         return pb.ListEntriesResponse(
             entries=[entry_pb(e) for e in entries],
@@ -104,7 +108,8 @@ class AccountServicer(HoldMethods, SpecialMethods, ServicerBase, pb_grpc.Account
 
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     """The account service's parts, wired; nothing connects until the first call."""
-    redis = redisdb.connect(settings.redis_url)
+    fault = settings.fault_plan
+    redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
     relay = Relay(redis)
     servicer = AccountServicer(
         AccountStore(redis, settings.hold_ttl_s),
@@ -114,4 +119,4 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         clock or SystemClock(),
     )
     service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
-    return App(services=[service], background=[relay.run], close=redis.aclose)
+    return App(services=[service], background=[relay.run], close=redis.aclose, fault=fault)

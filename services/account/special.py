@@ -7,10 +7,10 @@ never overtaken, and pass its fencing token to the script.
 from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as pb
-from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.common import ids
+from services.common.enums import AccountStatus, EntryKind
 from services.common.errors import DomainError
 from services.common.rpc import remaining
 
@@ -26,16 +26,19 @@ class SpecialMethods(ServicerBase):
         insurer = ids.token(request.insurer_code, "insurer_code")
         policy_no = ids.token(request.policy_no, "policy_no")
 
-        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+        async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:
                 account = await self.store.get(pid)
                 ratio = self.policy.for_region(account.region_code).commercial_ratio_percent
+                held.check()
                 entry = await self.store.purchase(
-                    pid, amount, ratio, insurer, policy_no, held.fences[pid], fp, idem
+                    pid, amount, ratio, insurer, policy_no, held.fences[pid], fp, marker
                 )
             return entry_pb(entry)
 
-        return await self.requests.once("PurchaseCommercialInsurance", request, pb.LedgerEntry, run)
+        return await self.requests.once(
+            "PurchaseCommercialInsurance", request, pb.LedgerEntry, run, context
+        )
 
     async def CancelCommercialInsurance(
         self, request: pb.CancelCommercialInsuranceRequest, context: Context
@@ -43,10 +46,12 @@ class SpecialMethods(ServicerBase):
         pid = self._pid(request.person_id)
         policy_no = ids.token(request.policy_no, "policy_no")
 
-        async def run(fp: str, idem: str) -> pb.LedgerEntry:
-            return entry_pb(await self.store.cancel_policy(pid, policy_no, fp, idem))
+        async def run(fp: str, marker: str) -> pb.LedgerEntry:
+            return entry_pb(await self.store.cancel_policy(pid, policy_no, fp, marker))
 
-        return await self.requests.once("CancelCommercialInsurance", request, pb.LedgerEntry, run)
+        return await self.requests.once(
+            "CancelCommercialInsurance", request, pb.LedgerEntry, run, context
+        )
 
     async def WithdrawBalance(
         self, request: pb.WithdrawBalanceRequest, context: Context
@@ -60,17 +65,24 @@ class SpecialMethods(ServicerBase):
         ids.enum_value(request.reason, _WITHDRAWAL_REASONS, "reason")
         payee = ids.text(request.payee, "payee")
 
-        async def run(fp: str, idem: str) -> pb.LedgerEntry:
+        async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:
+                held.check()
                 change = self.store.close(
-                    pid, domain.CLOSED, domain.WITHDRAWAL, payee, held.fences[pid], fp, idem
+                    pid,
+                    AccountStatus.CLOSED,
+                    EntryKind.WITHDRAWAL,
+                    payee,
+                    held.fences[pid],
+                    fp,
+                    marker,
                 )
                 entry, _ = await self._announcing(pid, change)
             if entry is None:  # residents are refused by the script before this
                 raise DomainError("NO_PERSONAL_ACCOUNT", "no personal account")
             return entry_pb(entry)
 
-        return await self.requests.once("WithdrawBalance", request, pb.LedgerEntry, run)
+        return await self.requests.once("WithdrawBalance", request, pb.LedgerEntry, run, context)
 
     async def TransferAccount(
         self, request: pb.TransferAccountRequest, context: Context
@@ -78,17 +90,18 @@ class SpecialMethods(ServicerBase):
         pid = self._pid(request.person_id)
         to_region = ids.region_code(request.to_region_code, "to_region_code")
 
-        async def run(fp: str, idem: str) -> pb.Account:
+        async def run(fp: str, marker: str) -> pb.Account:
             async with self.locks.hold([pid], remaining(context)) as held:
                 account = await self.store.get(pid)
+                held.check()
                 if ids.province(account.region_code) == ids.province(to_region):
-                    moved = await self._announcing(pid, self.store.move(pid, to_region, fp, idem))
+                    moved = await self._announcing(pid, self.store.move(pid, to_region, fp, marker))
                     return account_pb(moved)
                 change = self.store.close(
-                    pid, domain.TRANSFERRED_OUT, domain.TRANSFER_OUT, to_region,
-                    held.fences[pid], fp, idem,
+                    pid, AccountStatus.TRANSFERRED_OUT, EntryKind.TRANSFER_OUT, to_region,
+                    held.fences[pid], fp, marker,
                 )  # fmt: skip
                 _, account = await self._announcing(pid, change)
             return account_pb(account)
 
-        return await self.requests.once("TransferAccount", request, pb.Account, run)
+        return await self.requests.once("TransferAccount", request, pb.Account, run, context)

@@ -1,9 +1,10 @@
 """Every Redis key and Lua script of the account service.
 
-All keys of one account share the hash tag `{<person_id>}`, so each script runs on one shard
-(also under Redis Cluster) and changes balance, holds, ledger, idempotency record and event
-outbox of that account atomically. The scripts live in `lua/`; each is the shared prelude
-(`lua/prelude.lua`) followed by its own body.
+All keys of one account share the hash tag `{<person_id>}`, so each single-account script runs
+on one shard (also under Redis Cluster) and changes balance, holds, ledger, idempotency marker
+and event outbox of that account atomically. The scripts live in `lua/`; each is the enum
+constants, the shared head (`lua/lib.lua`) and its own body. Every script reads and checks
+before its first write, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -11,27 +12,47 @@ from __future__ import annotations
 import json
 import pathlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.account.domain import Account, Entry, Hold
+from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment, Source
+from services.common.enums import (
+    AccountStatus,
+    EntryKind,
+    InsuranceType,
+    PaymentState,
+    lua_constants,
+)
 from services.common.errors import DomainError
 
 _LUA = pathlib.Path(__file__).with_name("lua")
+_HEAD = (
+    lua_constants(AccountStatus, InsuranceType, EntryKind, PaymentState)
+    + (_LUA / "lib.lua").read_text()
+)
 EVENTS_STREAM = "events:account"
-OUTBOX_PENDING = "acct:outbox-pending"
 
 
 def account_key(pid: str) -> str:
     return f"acct:{{{pid}}}"
 
 
-def account_keys(pid: str, idem: str = "") -> list[str]:
-    """KEYS of every account script, in the order prelude.lua names them."""
+def account_keys(pid: str) -> list[str]:
+    """The keys of one account, in the order lib.lua names them (ACCOUNT_KEYS of them)."""
     a = account_key(pid)
-    parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox")
-    return [a, *(f"{a}:{p}" for p in parts), f"{a}:idem:{idem}" if idem else f"{a}:idem"]
+    parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants")
+    return [a, *(f"{a}:{p}" for p in parts)]
+
+
+def marker_key(pid: str, marker: str) -> str:
+    """Where a single-account script keeps the answer of the call it applied (`method:rid`)."""
+    return f"{account_key(pid)}:idem:{marker}"
+
+
+def payment_key(patient: str, payment_id: str) -> str:
+    return f"{account_key(patient)}:pay:{payment_id}"
 
 
 def outbox_key(pid: str) -> str:
@@ -42,31 +63,39 @@ def new_entry_id() -> str:
     return "e" + secrets.token_hex(12)
 
 
+def script_names() -> list[str]:
+    return sorted(p.stem for p in _LUA.glob("*.lua") if p.stem != "lib")
+
+
 class AccountStore:
     def __init__(self, redis: aioredis.Redis, hold_ttl_s: int) -> None:
         self.redis = redis
         self.hold_ttl_ms = hold_ttl_s * 1000
-        prelude = (_LUA / "prelude.lua").read_text()
         self._scripts = {
-            path.stem: redis.register_script(prelude + "\n" + path.read_text())
-            for path in sorted(_LUA.glob("*.lua"))
-            if path.stem != "prelude"
+            name: redis.register_script(_HEAD + (_LUA / f"{name}.lua").read_text())
+            for name in script_names()
         }
 
-    async def _run(
-        self, script: str, pid: str, *args: str | int, fp: str = "", idem: str = ""
-    ) -> dict[str, Any]:
-        raw = await self._scripts[script](keys=account_keys(pid, idem), args=[fp, *args])
-        result: dict[str, Any] = json.loads(raw)
-        if "error" in result:
+    async def _call(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
+        # int(): redis-py would send an IntEnum as its repr
+        plain = [a if isinstance(a, str) else int(a) for a in args]
+        result = json.loads(await self._scripts[script](keys=keys, args=plain))
+        if isinstance(result, dict) and "error" in result:
             raise DomainError(result["error"], result["message"])
         return result
 
+    async def _run(
+        self, script: str, pid: str, *args: str | int, fp: str = "", marker: str = ""
+    ) -> Any:
+        """A single-account script: the account's keys, then the call's marker."""
+        keys = [*account_keys(pid), marker_key(pid, marker or "-")]
+        return await self._call(script, keys, [fp, *args])
+
     # -- accounts -------------------------------------------------------------------------
     async def open(
-        self, pid: str, name: str, insurance_type: int, region: str, fp: str, idem: str
+        self, pid: str, name: str, insurance_type: int, region: str, fp: str, marker: str
     ) -> Account:
-        d = await self._run("open", pid, pid, name, insurance_type, region, fp=fp, idem=idem)
+        d = await self._run("open", pid, pid, name, insurance_type, region, fp=fp, marker=marker)
         return Account.from_script(d)
 
     async def get(self, pid: str) -> Account:
@@ -75,47 +104,49 @@ class AccountStore:
     async def batch_get(self, pids: list[str]) -> list[Account]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for pid in pids:
-                await self._scripts["get"](keys=account_keys(pid), args=[""], client=pipe)
+                keys = [*account_keys(pid), marker_key(pid, "-")]
+                await self._scripts["get"](keys=keys, args=[""], client=pipe)
             raws = await pipe.execute()
         found = (json.loads(raw) for raw in raws)
         return [Account.from_script(d) for d in found if "error" not in d]
 
-    async def set_status(self, pid: str, status: int, reason: str, fp: str, idem: str) -> Account:
-        return Account.from_script(
-            await self._run("set_status", pid, status, reason, fp=fp, idem=idem)
-        )
+    async def set_status(self, pid: str, status: int, reason: str, fp: str, marker: str) -> Account:
+        d = await self._run("set_status", pid, status, reason, fp=fp, marker=marker)
+        return Account.from_script(d)
 
-    async def move(self, pid: str, region: str, fp: str, idem: str) -> Account:
-        return Account.from_script(await self._run("move", pid, region, fp=fp, idem=idem))
+    async def move(self, pid: str, region: str, fp: str, marker: str) -> Account:
+        return Account.from_script(await self._run("move", pid, region, fp=fp, marker=marker))
 
     async def close(
-        self, pid: str, status: int, kind: int, to: str, fence: int, fp: str, idem: str
+        self, pid: str, status: int, kind: int, to: str, fence: int, fp: str, marker: str
     ) -> tuple[Entry | None, Account]:
         """Pay out the whole balance to `to` and close (withdrawal, transfer out)."""
-        d = await self._run("close", pid, status, kind, to, fence, new_entry_id(), fp=fp, idem=idem)
+        d = await self._run(
+            "close", pid, status, kind, to, fence, new_entry_id(), fp=fp, marker=marker
+        )
         entry = Entry.from_script(d["entry"]) if d["entry"] else None
         return entry, Account.from_script(d["account"])
 
     # -- money in and out -----------------------------------------------------------------
     async def credit(
-        self, pid: str, amount: int, kind: int, memo: str, fp: str, idem: str
+        self, pid: str, amount: int, kind: int, memo: str, fp: str, marker: str
     ) -> Entry:
-        d = await self._run("credit", pid, amount, kind, memo, new_entry_id(), fp=fp, idem=idem)
+        d = await self._run("credit", pid, amount, kind, memo, new_entry_id(), fp=fp, marker=marker)
         return Entry.from_script(d)
 
     async def purchase(
         self, pid: str, amount: int, ratio: int, insurer: str, policy_no: str, fence: int,
-        fp: str, idem: str,
+        fp: str, marker: str,
     ) -> Entry:  # fmt: skip
         d = await self._run(
             "purchase", pid, amount, ratio, insurer, policy_no, fence, new_entry_id(),
-            fp=fp, idem=idem,
+            fp=fp, marker=marker,
         )  # fmt: skip
         return Entry.from_script(d)
 
-    async def cancel_policy(self, pid: str, policy_no: str, fp: str, idem: str) -> Entry:
+    async def cancel_policy(self, pid: str, policy_no: str, fp: str, marker: str) -> Entry:
         d = await self._run(
-            "cancel_policy", pid, policy_no, new_entry_id(), new_entry_id(), fp=fp, idem=idem
+            "cancel_policy", pid, policy_no, new_entry_id(), new_entry_id(), fp=fp, marker=marker
         )
         return Entry.from_script(d)
 
@@ -142,6 +173,32 @@ class AccountStore:
 
     async def void_hold(self, pid: str, hold_id: str) -> Hold:
         return Hold.from_script(await self._run("void_hold", pid, hold_id))
+
+    # -- family payments ------------------------------------------------------------------
+    async def pay(
+        self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
+        on_date: str, not_after_ms: int, quote: bool, fp: str,
+    ) -> Payment:  # fmt: skip
+        """The whole payment in one script (lua/pay.lua)."""
+        keys = [payment_key(patient, payment_id), *account_keys(patient)]
+        args: list[str | int] = [fp, payment_id, kind, amount, on_date, not_after_ms, int(quote)]
+        for s in sources:
+            keys += account_keys(s.person_id)
+            args += [s.person_id, s.binding_id]
+        return Payment.from_script(await self._call("pay", keys, args))
+
+    async def resolve_payment(self, payment_id: str, patient: str) -> Payment:
+        keys = [payment_key(patient, payment_id)]
+        return Payment.from_script(await self._call("resolve_payment", keys, ["", payment_id]))
+
+    async def grant(
+        self, binder: str, beneficiary: str, binding_id: str, start: str, end: str
+    ) -> FamilyAidGrant:
+        d = await self._run("grant", binder, binding_id, beneficiary, start, end)
+        return FamilyAidGrant.from_script(d)
+
+    async def revoke(self, binder: str, binding_id: str) -> FamilyAidGrant:
+        return FamilyAidGrant.from_script(await self._run("revoke", binder, binding_id))
 
     # -- reads ----------------------------------------------------------------------------
     async def entries(

@@ -1,11 +1,17 @@
 -- Credit (rule A1). ARGV: 2 amount, 3 entry kind, 4 memo, 5 entry_id.
-if not exists() then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
-if get('type') ~= EMPLOYEE then
+local stored = replay(MARKER, FP)
+if stored then return stored end
+local a = load(1)
+if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
+if a.type ~= INSURANCE_TYPE_EMPLOYEE then
   return fail('NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account')
 end
-if is_closed(get('status')) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
+if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
 local amount = N(ARGV[2])
-if N(get('balance')) + amount > MAX_BALANCE then
+if a.balance + amount > MAX_BALANCE then
   return fail('INVALID_AMOUNT', 'the balance would exceed ' .. I(MAX_BALANCE) .. ' fen')
 end
-return finish(append_entry(ARGV[5], ARGV[3], amount, ARGV[4]))
+expire_due(a)
+local e = append(a, ARGV[5], ARGV[3], amount, ARGV[4])
+save(a)
+return finish(MARKER, FP, e)

@@ -1,3 +1,5 @@
--- GetAccount (after due holds expire). No ARGV beyond the fingerprint ('').
-if not exists() then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
-return cjson.encode(view())
+-- GetAccount / BatchGetAccounts: the account as it stands (holds past their lifetime count as
+-- expired). Reads only.
+local a = load(1)
+if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
+return cjson.encode(view(a))

@@ -1,10 +1,14 @@
 -- TransferAccount inside the province (rule A5): the region changes, the balance stays.
 -- ARGV: 2 new region code.
-if not exists() then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
-if is_closed(get('status')) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
-if get('region') == ARGV[2] then
+local stored = replay(MARKER, FP)
+if stored then return stored end
+local a = load(1)
+if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
+if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
+if a.region == ARGV[2] then
   return fail('INVALID_REGION_CODE', 'to_region_code is the current region')
 end
-redis.call('HSET', ACCT, 'region', ARGV[2])
-emit('REGION_CHANGED')
-return finish(view())
+a.region = ARGV[2]
+save(a)
+emit(a, 'REGION_CHANGED')
+return finish(MARKER, FP, view(a))

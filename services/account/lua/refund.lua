@@ -1,21 +1,25 @@
 -- One refund of RefundEntries (rule S9): credit back the whole of a debit entry, once.
 -- ARGV: 2 refund_id, 3 debit entry_id, 4 new entry_id, 5 reference, 6 pay-on entry_id.
 -- The same refund_id again returns its entry; another refund of the same debit is refused.
-if not exists() then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
-local done = redis.call('HGET', REFUNDS, ARGV[3])
+local a = load(1)
+if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
+local done = redis.call('HGET', key(a, 5), ARGV[3])
 if done then
   local r = cjson.decode(done)
   if r.refund_id ~= ARGV[2] then
     return fail('ALREADY_CANCELLED', 'this entry was already refunded by another refund')
   end
-  return cjson.encode(entry_by_id(r.entry_id))
+  return entry_answer(a, r.entry_id)
 end
-local debit = entry_by_id(ARGV[3])
+local debit, broken = entry_by_id(a, ARGV[3])
+if broken then return broken end
 if not debit then return fail('ENTRY_NOT_FOUND', 'no such entry on this account') end
-local refundable = {[K_SETTLEMENT] = true, [K_PREMIUM] = true}
-if not refundable[debit.kind] or N(debit.amount) >= 0 then
+if (debit.kind ~= ENTRY_KIND_SETTLEMENT and debit.kind ~= ENTRY_KIND_PREMIUM)
+   or N(debit.amount) >= 0 then
   return fail('INVALID_ARGUMENT', 'only settlement and premium debits are refunded here')
 end
-local e = credit_back(ARGV[4], -N(debit.amount), ARGV[5], ARGV[6])
-redis.call('HSET', REFUNDS, ARGV[3], cjson.encode({refund_id = ARGV[2], entry_id = ARGV[4]}))
+expire_due(a)
+local e = credit_back(a, ARGV[4], -N(debit.amount), ARGV[5], ARGV[6])
+redis.call('HSET', key(a, 5), ARGV[3], cjson.encode({refund_id = ARGV[2], entry_id = ARGV[4]}))
+save(a)
 return cjson.encode(e)

@@ -1,12 +1,15 @@
 -- Undo a hold this same PlaceHolds call placed, when a later hold of the call was refused:
 -- the record goes too, so the refused request changed nothing and may be retried.
 -- ARGV: 2 hold_id.
-local raw = redis.call('HGET', HOLDS, ARGV[2])
-if not raw then return cjson.encode({}) end
+local a = load(1)
+if not a then return cjson.encode({}) end
+local raw = redis.call('HGET', key(a, 3), ARGV[2])
+if not raw or a.due[ARGV[2]] then return cjson.encode({}) end
 local h = cjson.decode(raw)
 if h.state == 'PLACED' then
-  redis.call('HINCRBY', ACCT, 'held', -N(h.amount))
-  redis.call('ZREM', HEXP, ARGV[2])
-  redis.call('HDEL', HOLDS, ARGV[2])
+  a.held = a.held - N(h.amount)
+  redis.call('ZREM', key(a, 4), ARGV[2])
+  redis.call('HDEL', key(a, 3), ARGV[2])
+  save(a)
 end
 return cjson.encode(h)

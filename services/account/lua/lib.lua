@@ -1,0 +1,175 @@
+-- The shared head of every account script (store.py prepends it, after the enum constants).
+--
+-- An account is ACCOUNT_KEYS keys in a row of KEYS (store.account_keys): 0 hash, 1 ledger,
+-- 2 entry index, 3 holds, 4 hold expiry, 5 refunds, 6 policies, 7 outbox, 8 grants.
+-- `load(i)` reads the account whose keys start at KEYS[i] into a table. A script reads and
+-- checks first and writes only after its last refusal, through `expire_due`, `append`, `emit`,
+-- `save` and `finish`: Redis never rolls a script back, so a refusal must come before the first
+-- write. Integers travel as strings (`I`): cjson and Redis print big or negative-zero doubles in
+-- forms HINCRBY and the parsers refuse.
+local ACCOUNT_KEYS = 9
+local RECORD_TTL_S = 7 * 24 * 3600
+local MAX_BALANCE = 1000000000000000
+
+local function I(x) return string.format('%d', x) end
+local function N(x) return tonumber(x) or 0 end
+
+-- Single-account scripts: KEYS[MARKER] is the call's idempotency marker, ARGV[1] the request's
+-- fingerprint ('' = the call keeps no marker).
+local MARKER, FP = ACCOUNT_KEYS + 1, ARGV[1]
+
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function fail(reason, message)
+  return cjson.encode({error = reason, message = message})
+end
+
+local function key(a, part) return KEYS[a.at + part] end
+
+local FIELDS = {'person_id', 'name', 'type', 'region', 'status', 'balance', 'held', 'seq', 'fence',
+                'opened_ms', 'closed_to'}
+
+-- The account at KEYS[i..], or nil. Holds past their lifetime are counted out of `held` here
+-- (read only); `expire_due` writes their expiry once the script is past its refusals.
+local function load(i)
+  local v = redis.call('HMGET', KEYS[i], unpack(FIELDS))
+  if not v[1] then return nil end
+  local a = {at = i, person_id = v[1], name = v[2], type = v[3], region = v[4], status = v[5],
+             balance = N(v[6]), held = N(v[7]), seq = N(v[8]), fence = N(v[9]),
+             opened_ms = v[10], closed_to = v[11] or '', due = {}}
+  if a.held > 0 then
+    for _, hold_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i + 4], '-inf', NOW)) do
+      local h = cjson.decode(redis.call('HGET', KEYS[i + 3], hold_id))
+      a.due[hold_id] = h
+      if h.state == 'PLACED' then a.held = a.held - N(h.amount) end
+    end
+  end
+  return a
+end
+
+local function is_closed(a)
+  return a.status == ACCOUNT_STATUS_CLOSED or a.status == ACCOUNT_STATUS_TRANSFERRED_OUT
+end
+local function available(a) return a.balance - a.held end
+
+local function view(a)
+  return {person_id = a.person_id, name = a.name, insurance_type = a.type,
+          region_code = a.region, status = a.status, balance = I(a.balance), held = I(a.held),
+          opened_ms = a.opened_ms}
+end
+
+-- Why money may not leave this account now (reason, message), or nil.
+local function why_not_pay(a)
+  if not a then return 'ACCOUNT_NOT_FOUND', 'no such account' end
+  if a.type ~= INSURANCE_TYPE_EMPLOYEE then
+    return 'NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account'
+  end
+  if is_closed(a) then return 'ACCOUNT_CLOSED', 'the account is closed' end
+  if a.status == ACCOUNT_STATUS_SUSPENDED then
+    return 'ACCOUNT_SUSPENDED', 'online settlement is suspended for this account'
+  end
+  return nil
+end
+
+local function refuse_payment(a)
+  local reason, message = why_not_pay(a)
+  return reason and fail(reason, message)
+end
+
+-- Fencing: a token lower than the highest this account has seen is refused.
+local function refuse_fence(a, token)
+  if N(token) < a.fence then
+    return fail('STALE_FENCING_TOKEN', 'a newer lock holder has acted on this account')
+  end
+  return nil
+end
+
+-- The entry, or nil; and a refusal when the index and the ledger disagree.
+local function entry_by_id(a, entry_id)
+  local seq = redis.call('HGET', key(a, 2), entry_id)
+  if not seq then return nil end
+  local raw = redis.call('LINDEX', key(a, 1), N(seq) - 1)
+  local e = raw and cjson.decode(raw)
+  if not e or e.entry_id ~= entry_id then
+    return nil, fail('INTERNAL', 'the entry index disagrees with the ledger')
+  end
+  return e
+end
+
+-- An entry written earlier, as the answer to a repeated call.
+local function entry_answer(a, entry_id)
+  local e, broken = entry_by_id(a, entry_id)
+  if broken then return broken end
+  if not e then return fail('INTERNAL', 'a recorded entry is missing from the ledger') end
+  return cjson.encode(e)
+end
+
+-- The stored answer of an earlier call with this marker (KEYS[m]), if there is one.
+local function replay(m, fp)
+  if fp == '' then return nil end
+  local raw = redis.call('GET', KEYS[m])
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if rec.fp ~= fp then
+    return fail('IDEMPOTENCY_CONFLICT', 'request_id was used before with other content')
+  end
+  return rec.result
+end
+
+-- ---------------------------------------------------------------- writes (after the checks)
+local function expire_due(a)
+  if next(a.due) == nil then return end
+  for hold_id, h in pairs(a.due) do
+    if h.state == 'PLACED' then
+      h.state = 'EXPIRED'
+      redis.call('HSET', key(a, 3), hold_id, cjson.encode(h))
+    end
+    redis.call('ZREM', key(a, 4), hold_id)
+  end
+  a.due = {}
+  redis.call('HSET', KEYS[a.at], 'held', I(a.held))
+end
+
+local function append(a, entry_id, kind, amount, reference)
+  a.seq = a.seq + 1
+  a.balance = a.balance + amount
+  local e = {entry_id = entry_id, person_id = a.person_id, kind = kind, amount = I(amount),
+             balance_after = I(a.balance), reference = reference, created_ms = I(NOW)}
+  redis.call('RPUSH', key(a, 1), cjson.encode(e))
+  redis.call('HSET', key(a, 2), entry_id, I(a.seq))
+  return e
+end
+
+-- A credit back to an account; if it has closed or moved out since, the money is then paid on
+-- the way its balance went (rule S9), so the refund is written and no fen is lost.
+local function credit_back(a, entry_id, amount, reference, payon_entry_id)
+  local e = append(a, entry_id, ENTRY_KIND_REFUND, amount, reference)
+  if is_closed(a) then
+    local kind = a.status == ACCOUNT_STATUS_CLOSED and ENTRY_KIND_WITHDRAWAL
+                 or ENTRY_KIND_TRANSFER_OUT
+    append(a, payon_entry_id, kind, -amount, a.closed_to)
+  end
+  return e
+end
+
+local function emit(a, kind)
+  redis.call('XADD', key(a, 7), '*', 'type', kind, 'person_id', a.person_id,
+             'status', a.status, 'region_code', a.region, 'insurance_type', a.type,
+             'at_ms', I(NOW))
+end
+
+local function save(a)
+  redis.call('HSET', KEYS[a.at], 'name', a.name, 'type', a.type, 'region', a.region,
+             'status', a.status, 'balance', I(a.balance), 'held', I(a.held), 'seq', I(a.seq),
+             'fence', I(a.fence), 'closed_to', a.closed_to)
+end
+
+-- Stores the answer under the call's marker (KEYS[m]) with the change it answers.
+local function finish(m, fp, result)
+  local encoded = cjson.encode(result)
+  if fp ~= '' then
+    redis.call('SET', KEYS[m], cjson.encode({fp = fp, result = encoded}), 'EX', RECORD_TTL_S)
+  end
+  return encoded
+end
