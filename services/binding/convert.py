@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gongji.account.v1 import account_pb2
 from gongji.binding.v1 import binding_pb2 as pb
-from services.account.convert import timestamp
 from services.binding.domain import Binding, Party
+from services.common.clock import timestamp
 
 
 def binding_pb(b: Binding) -> pb.Binding:

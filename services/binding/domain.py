@@ -7,17 +7,15 @@ import datetime as dt
 from typing import Any
 
 from services.common import ids
+from services.common.enums import AccountStatus, BindingStatus, InsuranceType
 from services.common.errors import DomainError
 from services.common.policy import Profile
 
-ACTIVE, REMOVED, LAPSED = 1, 2, 3
 # Relationship enum number -> policy name ("the beneficiary is the binder's <relationship>").
 RELATIONSHIPS = {1: "spouse", 2: "parent", 3: "child", 4: "sibling", 5: "grandparent",
                  6: "grandchild"}  # fmt: skip
 # Relationships where the beneficiary must be born strictly earlier (True) or later (False).
 _BENEFICIARY_OLDER = {"parent": True, "grandparent": True, "child": False, "grandchild": False}
-EMPLOYEE = 1
-ACCOUNT_ACTIVE, ACCOUNT_SUSPENDED = 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +54,7 @@ class Binding:
             beneficiary_id=d["beneficiary_id"], relationship=int(d["relationship"]),
             start_date=d["start_date"], end_date=d["end_date"], status=int(d["status"]),
             created_ms=int(d["created_ms"]), ended_ms=int(d.get("ended_ms") or 0),
-            priority=priority if int(d["status"]) == ACTIVE else 0,
+            priority=priority if int(d["status"]) == BindingStatus.ACTIVE else 0,
         )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
@@ -71,13 +69,16 @@ def check_creation(
     """Rules B1, B2, B3, B8, B5, B6 in API.md's order (SELF_BINDING is checked before)."""
     if binder is None:
         raise DomainError("ACCOUNT_NOT_FOUND", "the binder has no account")
-    if binder.insurance_type != EMPLOYEE:
+    if binder.insurance_type != InsuranceType.EMPLOYEE:
         raise DomainError("BINDER_NOT_EMPLOYEE", "only employee-insured persons can bind")
-    if binder.status == ACCOUNT_SUSPENDED:
+    if binder.status == AccountStatus.SUSPENDED:
         raise DomainError("ACCOUNT_SUSPENDED", "the binder's account is suspended")
-    if binder.status != ACCOUNT_ACTIVE:
+    if binder.status != AccountStatus.ACTIVE:
         raise DomainError("ACCOUNT_CLOSED", "the binder's account is closed")
-    if beneficiary is None or beneficiary.status not in (ACCOUNT_ACTIVE, ACCOUNT_SUSPENDED):
+    if beneficiary is None or beneficiary.status not in (
+        AccountStatus.ACTIVE,
+        AccountStatus.SUSPENDED,
+    ):
         raise DomainError("BENEFICIARY_NOT_INSURED", "the beneficiary is not insured")
     name = RELATIONSHIPS[relationship]
     if not profile.allows(name):

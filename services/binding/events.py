@@ -19,19 +19,24 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from services.account.store import EVENTS_STREAM
-from services.binding.domain import LAPSED
+from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore
+from services.common.enums import BindingStatus
 
 log = logging.getLogger(__name__)
 
 GROUP = "binding"
 CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})
 CLAIM_IDLE_MS = 60_000
+PEER_TIMEOUT_S = 5.0  # no caller waits on a lapse: the account service gets a few seconds
 
 
 class Lapser:
-    def __init__(self, redis: aioredis.Redis, store: BindingStore, block_ms: int = 1000) -> None:
-        self.redis, self.store, self.block_ms = redis, store, block_ms
+    def __init__(
+        self, redis: aioredis.Redis, store: BindingStore, lifecycle: Lifecycle,
+        block_ms: int = 1000,
+    ) -> None:  # fmt: skip
+        self.redis, self.store, self.lifecycle, self.block_ms = redis, store, lifecycle, block_ms
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def ensure_group(self) -> None:
@@ -70,6 +75,6 @@ class Lapser:
         now = int(time.time() * 1000)
         for as_binder in (True, False):
             for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
-                await self.store.end(b.binding_id, LAPSED, now)
+                await self.lifecycle.end(b.binding_id, BindingStatus.LAPSED, now, PEER_TIMEOUT_S)
                 log.info("binding lapsed", extra={"fields": {"binding_id": b.binding_id}})
         await self.store.remember(event["event_id"])

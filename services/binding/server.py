@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -11,10 +12,12 @@ from services.account.client import AccountClient
 from services.binding import domain
 from services.binding.convert import binding_pb, party, payer_pb
 from services.binding.events import Lapser
+from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore, new_binding_id, provinces_of
 from services.common import channels, ids, policy, redisdb
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
+from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
@@ -30,6 +33,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         self, store: BindingStore, accounts: AccountClient, policy: Policy, clock: Clock
     ) -> None:
         self.store, self.accounts, self.policy, self.clock = store, accounts, policy, clock
+        self.lifecycle = Lifecycle(store, accounts)
         self.requests = Requests(store.redis, "bind")
 
     def _pid(self, value: str, field: str) -> str:
@@ -41,15 +45,12 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         relationship = ids.enum_value(
             request.relationship, set(domain.RELATIONSHIPS), "relationship"
         )
-        start = request.start_date or beijing_today(self.clock).isoformat()
-        start_day = ids.date(start, "start_date")
-        if request.end_date and ids.date(request.end_date, "end_date") < start_day:
-            raise DomainError("INVALID_DATE", "end_date is before start_date")
+        start, end = self._window(request.start_date, request.end_date)
         if binder == beneficiary:
             raise DomainError("SELF_BINDING", "a person cannot bind himself")
 
-        async def run(fp: str, idem: str) -> pb.Binding:
-            found = await self.accounts.accounts([binder, beneficiary], remaining(context, 5))
+        async def run(fp: str, marker: str) -> pb.Binding:
+            found = await self.accounts.accounts([binder, beneficiary], remaining(context))
             sides = party(found.get(binder)), party(found.get(beneficiary))
             profile = self.policy.for_region(sides[0].region_code if sides[0] else "00")
             domain.check_creation(sides[0], sides[1], relationship, profile)
@@ -59,23 +60,40 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
                     ids.province(sides[0].region_code), ids.province(sides[1].region_code)
                 ),
                 binder_id=binder, beneficiary_id=beneficiary, relationship=relationship,
-                start_date=start, end_date=request.end_date, status=domain.ACTIVE,
+                start_date=start, end_date=end, status=BindingStatus.ACTIVE,
                 created_ms=int(time.time() * 1000),
             )  # fmt: skip
-            return binding_pb(await self.store.create(b, profile.max_bindings, fp, idem))
+            made = await self.lifecycle.create(
+                b, profile.max_bindings, fp, marker, remaining(context)
+            )
+            return binding_pb(made)
 
-        return await self.requests.once("CreateBinding", request, pb.Binding, run)
+        return await self.requests.once("CreateBinding", request, pb.Binding, run, context)
+
+    def _window(self, start_date: str, end_date: str) -> tuple[str, str]:
+        """B9 dates: the start today or later, at most a year ahead; the end after the start."""
+        today = beijing_today(self.clock)
+        start = (
+            ids.date_between(start_date, "start_date", today, _a_year_after(today))
+            if start_date
+            else today
+        )
+        if end_date and ids.date(end_date, "end_date") <= start:
+            raise DomainError("INVALID_DATE", "end_date must be after start_date")
+        return start.isoformat(), end_date
 
     async def RemoveBinding(self, request: pb.RemoveBindingRequest, context: Context) -> pb.Binding:
         binding_id = ids.token(request.binding_id, "binding_id")
 
-        async def run(fp: str, idem: str) -> pb.Binding:
-            ended = await self.store.end(binding_id, domain.REMOVED, int(time.time() * 1000))
+        async def run(fp: str, marker: str) -> pb.Binding:
+            ended = await self.lifecycle.end(
+                binding_id, BindingStatus.REMOVED, int(time.time() * 1000), remaining(context)
+            )
             if ended is None:
                 raise DomainError("BINDING_NOT_FOUND", "no such binding")
             return binding_pb(ended)
 
-        return await self.requests.once("RemoveBinding", request, pb.Binding, run)
+        return await self.requests.once("RemoveBinding", request, pb.Binding, run, context)
 
     async def GetBinding(self, request: pb.GetBindingRequest, context: Context) -> pb.Binding:
         found = await self.store.get(ids.token(request.binding_id, "binding_id"))
@@ -111,7 +129,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         if len(set(binders)) != len(binders):
             raise DomainError("INVALID_ARGUMENT", "binder_ids repeats a binder")
 
-        async def run(fp: str, idem: str) -> pb.GetPayersResponse:
+        async def run(fp: str, marker: str) -> pb.GetPayersResponse:
             current = await self.store.payers_of(pid)
             by_binder = {b.binder_id: b for b in current}
             if set(by_binder) != set(binders) or not current:
@@ -125,21 +143,31 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
             payers = await self.store.payers_of(pid)
             return pb.GetPayersResponse(payers=[payer_pb(b) for b in payers])
 
-        return await self.requests.once("SetPayerOrder", request, pb.GetPayersResponse, run)
+        return await self.requests.once(
+            "SetPayerOrder", request, pb.GetPayersResponse, run, context
+        )
+
+
+def _a_year_after(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
 
 
 async def build(settings: Settings, clock: Clock | None = None) -> App:
-    redis = redisdb.connect(settings.redis_url)
-    channel = channels.channel(settings.account_addr)
+    fault = settings.fault_plan
+    redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
+    channel = channels.channel(settings.account_addr, pointed=fault is not None)
     store = BindingStore(redis)
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
     )
-    lapser = Lapser(redis, store)
+    lapser = Lapser(redis, store, servicer.lifecycle)
 
     async def close() -> None:
         await channel.close()
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
-    return App(services=[service], background=[lapser.run], close=close)
+    return App(services=[service], background=[lapser.run], close=close, fault=fault)

@@ -14,7 +14,8 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from services.binding.domain import ACTIVE, Binding
+from services.binding.domain import Binding
+from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 
 IDEM_TTL_S = 7 * 24 * 3600
@@ -143,7 +144,7 @@ class BindingStore:
         """The provinces under which this person has binding views (one, unless he moved)."""
         return sorted(cast(set[str], await self.redis.smembers(Keys.where(pid))))
 
-    async def create(self, b: Binding, limit: int, fp: str, idem: str) -> Binding:
+    async def create(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
         pb_, pe = provinces_of(b.binding_id)
         # Written first: a crash after it leaves only a harmless pointer to an empty view.
         await self.redis.sadd(Keys.where(b.binder_id), pb_)
@@ -152,7 +153,7 @@ class BindingStore:
             Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
             Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
             Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
-            Keys.idem(pb_, idem),
+            Keys.idem(pb_, marker),
         ]  # fmt: skip
         args: list[str | int] = [
             fp,
@@ -177,7 +178,7 @@ class BindingStore:
             Keys.pair(pb_, current.binder_id, current.beneficiary_id),
             Keys.payers(pe, current.beneficiary_id),
         ]  # fmt: skip
-        raw = await self._end(keys=keys, args=[binding_id, status, ended_ms])
+        raw = await self._end(keys=keys, args=[binding_id, int(status), ended_ms])
         return Binding.from_record(json.loads(raw)) if raw else None
 
     async def get(self, binding_id: str) -> Binding | None:
@@ -189,7 +190,7 @@ class BindingStore:
         if raw is None:
             return None
         b = Binding.from_record(json.loads(raw))
-        if b.status != ACTIVE:
+        if b.status != BindingStatus.ACTIVE:
             return b
         order = await self.payer_ids(provinces_of(binding_id)[1], b.beneficiary_id)
         if binding_id not in order:  # it ended between the two reads: read it again
@@ -212,7 +213,7 @@ class BindingStore:
                 for priority, raw in enumerate(raws, start=1)
                 if raw is not None
             )
-        return [b for b in out if b.status == ACTIVE]
+        return [b for b in out if b.status == BindingStatus.ACTIVE]
 
     async def bindings_of(self, pid: str, as_binder: bool, include_inactive: bool) -> list[Binding]:
         out: list[Binding] = []
