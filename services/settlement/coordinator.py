@@ -1,17 +1,24 @@
-"""Settle as a small distributed transaction over a family's accounts (DESIGN "The settlement
-service coordinates"): lock in sorted order, plan, journal PENDING, place fenced holds, decide
-COMMITTING (the point of no return), commit, journal SETTLED. Recovery finishes what a dead
-owner left by the journal's decision; decisions are compare-and-set, so only one side decides.
+"""Settlements and premiums as a short chain of atomic phases (DESIGN "The settlement service
+coordinates"; STYLE "atomic phases and recovery points"):
+
+1. begin   one script claims the key and writes the PENDING journal with its recovery entry;
+2. payers  the patient's own account, then GetPayers(patient, service_date) in order;
+3. pay     one PayFromAccounts call: one script at the account service checks every status and
+           family-aid grant at that moment and debits every share, or refuses and debits nothing;
+4. finish  one script moves the journal to SETTLED with its consumption-record indexes.
+
+A crash or a caller who gives up between two phases leaves a journal that recovery resumes: a
+PENDING journal past its due time is resolved at the account service, which answers the payment
+made or, if it never was, aborts it for good (a late PayFromAccounts of it is refused), and the
+journal ends SETTLED or ABORTED. Work after `begin` runs shielded from the handler's
+cancellation, so a caller's deadline stops the answer, not the work.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
-import os
-import signal
+import secrets
 import time
 from typing import Any
 
@@ -20,38 +27,22 @@ import grpc
 from gongji.account.v1 import account_pb2 as apb
 from services.account.client import AccountClient
 from services.binding.client import BindingClient
+from services.common.detached import Detached
+from services.common.enums import EntryKind, LegKind, PaymentState, SettlementStatus
 from services.common.errors import DomainError
-from services.common.locks import Locks
-from services.common.rpc import error_from_rpc
-from services.settlement import store as st
-from services.settlement.plan import FAMILY_AID, OWN_ACCOUNT, Source, waterfall
+from services.common.rpc import Deadline, error_from_rpc
+from services.settlement.journal import REVERSED, Bill, Journal, Leg, PremiumOrder, settlement_id
+from services.settlement.store import SettlementStore
 
 log = logging.getLogger(__name__)
-ACTIVE, SUSPENDED = 1, 2
-EMPLOYEE = 1
-PEER_TIMEOUT_S = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Bill:
-    """A validated SettleRequest."""
-
-    institution_id: str
-    medins_setl_id: str
-    patient_id: str
-    credential_type: int
-    agent_id: str
-    medfee_total_fen: int
-    fund_pay_fen: int
-    personal_burden_fen: int
-    use_personal_account: bool
-    use_family_aid: bool
-    service_date: str
-
-
-def settlement_id(institution_id: str, medins_setl_id: str) -> str:
-    """Derived from the key, so every retry of a bill works on the same settlement and holds."""
-    return "S" + hashlib.sha256(f"{institution_id}/{medins_setl_id}".encode()).hexdigest()[:24]
+PENDING, SETTLED, ABORTED = (
+    SettlementStatus.PENDING, SettlementStatus.SETTLED, SettlementStatus.ABORTED,
+)  # fmt: skip
+CANCELLING, CANCELLED = SettlementStatus.CANCELLING, SettlementStatus.CANCELLED
+# A peer failure that does not say whether the payment was made.
+_UNKNOWN_OUTCOME = frozenset({"DEPENDENCY_UNAVAILABLE", "INTERNAL"})
+# Our own clean-up after a caller has gone is not bounded by his deadline.
+CLEANUP_S = 5.0
 
 
 def now_ms() -> int:
@@ -60,171 +51,266 @@ def now_ms() -> int:
 
 class Coordinator:
     def __init__(
-        self, store: st.SettlementStore, accounts: AccountClient, bindings: BindingClient,
-        locks: Locks, recovery_after_ms: int, faults: frozenset[str],
+        self, store: SettlementStore, accounts: AccountClient, bindings: BindingClient,
+        recovery_after_ms: int,
     ) -> None:  # fmt: skip
-        self.store, self.accounts, self.bindings, self.locks = store, accounts, bindings, locks
-        self.recovery_after_ms, self.faults = recovery_after_ms, faults
+        self.store, self.accounts, self.bindings = store, accounts, bindings
+        self.recovery_after_ms = recovery_after_ms
+        self.detached = Detached()
 
-    def _fault(self, point: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Test-only stops at awkward moments: SIGKILL (a crash) or SIGSTOP (a long pause)."""
-        if point in self.faults:
-            log.warning("fault injected", extra={"fields": {"point": point}})
-            os.kill(os.getpid(), sig)
+    # -- settlements -------------------------------------------------------------------------
+    async def quote(self, bill: Bill, deadline: Deadline) -> Journal:
+        """S6: the split a settlement would make now; moves nothing, records nothing."""
+        sources = await self._sources(bill, deadline)
+        payment = await self.accounts.pay(
+            bill.settlement_id, EntryKind.SETTLEMENT, bill.patient_id, sources,
+            bill.personal_burden_fen, bill.service_date, 0, deadline.left(), quote=True,
+        )  # fmt: skip
+        now = now_ms()
+        return Journal(bill.settlement_id, SettlementStatus.QUOTED, "", now, now, bill=bill,
+                       legs=_legs(payment))  # fmt: skip
 
-    async def _patient(self, pid: str) -> apb.Account:
-        found = (await self.accounts.accounts([pid], PEER_TIMEOUT_S)).get(pid)
-        if found is None:
-            raise DomainError("ACCOUNT_NOT_FOUND", "the patient is not insured here")
-        if found.status == SUSPENDED:
-            raise DomainError("ACCOUNT_SUSPENDED", "online settlement is suspended (S5)")
-        if found.status != ACTIVE:
-            raise DomainError("ACCOUNT_CLOSED", "the patient's account is closed")
-        return found
+    async def settle(self, bill: Bill, deadline: Deadline) -> Journal:
+        journal = self._pending(bill.settlement_id, bill.fingerprint(), bill=bill)
+        found = await self.store.begin(journal)
+        if found is not None:
+            return await self._replay(found, journal.fp)
+        return await self.detached.run(self._settle(journal, bill, deadline))
 
-    async def _candidates(self, bill: Bill, patient: apb.Account) -> list[str]:
-        """Who may pay, in priority order: own account, then payers 1, 2, 3 (S2, S3)."""
+    async def _settle(self, journal: Journal, bill: Bill, deadline: Deadline) -> Journal:
+        try:
+            sources = await self._sources(bill, deadline)
+        except Exception:
+            await self.store.move(journal, None)  # nothing was paid: the key is free again
+            raise
+        return await self._pay(
+            journal, EntryKind.SETTLEMENT, sources, bill.personal_burden_fen, bill.service_date,
+            deadline,
+        )  # fmt: skip
+
+    async def _sources(self, bill: Bill, deadline: Deadline) -> list[apb.PaySource]:
+        """Who may pay, in priority order: own account, then payers 1, 2, 3 (S2, S3). The
+        account service skips whoever may not pay at the moment of payment (S4)."""
         if not bill.use_personal_account:
             return []
-        own = [patient.person_id] if patient.insurance_type == EMPLOYEE else []
+        own = [apb.PaySource(person_id=bill.patient_id)]
         if not bill.use_family_aid:
             return own
-        payers = await self.bindings.payers(bill.patient_id, bill.service_date, PEER_TIMEOUT_S)
-        return own + [p.binder_id for p in payers if p.binder_id != patient.person_id]
+        payers = await self.bindings.payers(bill.patient_id, bill.service_date, deadline.left())
+        return own + [apb.PaySource(person_id=p.binder_id, binding_id=p.binding_id)
+                      for p in payers if p.binder_id != bill.patient_id]  # fmt: skip
 
-    async def _plan(self, bill: Bill, candidates: list[str]) -> list[dict[str, Any]]:
-        accounts = await self.accounts.accounts(candidates, PEER_TIMEOUT_S)
-        sources = [
-            Source(pid, OWN_ACCOUNT if pid == bill.patient_id else FAMILY_AID,
-                   accounts[pid].available_fen)
-            for pid in candidates
-            # S4: a payer is skipped unless ACTIVE with money (own account: ACTIVE checked above)
-            if pid in accounts and accounts[pid].status == ACTIVE and accounts[pid].balance_fen > 0
-        ]  # fmt: skip
-        plan = waterfall(bill.personal_burden_fen, sources)
-        return [{"payer_id": s.person_id, "kind": s.kind, "amount": s.amount_fen,
-                 "entry_id": "", "balance_after": 0} for s in plan.shares]  # fmt: skip
-
-    async def quote(self, bill: Bill) -> dict[str, Any]:
-        """S6: the split a settlement would make now; moves nothing, records nothing."""
-        patient = await self._patient(bill.patient_id)
-        legs = await self._plan(bill, await self._candidates(bill, patient))
-        return _journal(bill, settlement_id(bill.institution_id, bill.medins_setl_id), 1, legs)
-
-    async def settle(self, bill: Bill, fp: str, wait_s: float) -> dict[str, Any]:
-        sid = settlement_id(bill.institution_id, bill.medins_setl_id)
-        claim = json.dumps({"sid": sid, "fp": fp})
-        held_by = await self.store.claim(bill.institution_id, bill.medins_setl_id, claim)
-        if held_by is not None:
-            return await self._replay(held_by, fp)
-        journal: dict[str, Any] | None = None
-        try:
-            patient = await self._patient(bill.patient_id)
-            candidates = await self._candidates(bill, patient)
-            async with self.locks.hold(candidates, wait_s) as held:
-                legs = await self._plan(bill, candidates)
-                for i, leg in enumerate(legs):
-                    leg["hold_id"], leg["fence"] = f"{sid}:{i}", held.fences[leg["payer_id"]]
-                journal = _journal(bill, sid, st.PENDING, legs)
-                journal["fp"] = fp
-                await self.store.save(journal)
-                await self.store.recover_later(sid, now_ms() + self.recovery_after_ms)
-                self._fault("pause_before_place_holds", signal.SIGSTOP)
-                await self._place(journal, apb.ENTRY_KIND_SETTLEMENT)
-                self._fault("after_place_holds")
-                journal["status"] = st.COMMITTING
-                if not await self.store.transition(journal, st.PENDING):
-                    raise DomainError("SETTLEMENT_ABORTED", "recovery aborted this settlement")
-                self._fault("after_committing")
-                return await self.finish(journal)
-        except (DomainError, grpc.aio.AioRpcError) as e:
-            error = e if isinstance(e, DomainError) else error_from_rpc(e)
-            if journal is None:  # refused before anything was written: the key is free again
-                await self.store.unclaim(bill.institution_id, bill.medins_setl_id, claim)
-            elif journal["status"] == st.PENDING:
-                await self.abort(journal)
-            raise error from None
-
-    async def _place(self, journal: dict[str, Any], kind: int) -> None:
-        if not journal["legs"]:
-            return
-        holds = [apb.HoldSpec(hold_id=leg["hold_id"], person_id=leg["payer_id"],
-                              amount_fen=leg["amount"], fencing_token=leg["fence"])
-                 for leg in journal["legs"]]  # fmt: skip
-        sid = journal["settlement_id"]
-        await self.accounts.place(holds, kind, sid, f"{sid}:place", PEER_TIMEOUT_S)
-
-    def _refs(self, journal: dict[str, Any]) -> list[apb.HoldRef]:
-        return [apb.HoldRef(hold_id=leg["hold_id"], person_id=leg["payer_id"])
-                for leg in journal["legs"]]  # fmt: skip
-
-    async def finish(self, journal: dict[str, Any]) -> dict[str, Any]:
-        """COMMITTING -> commit every hold -> SETTLED. Safe to repeat (commits are idempotent)."""
-        sid = journal["settlement_id"]
-        refs = self._refs(journal)
-        entries = await self.accounts.commit(refs, f"{sid}:commit", PEER_TIMEOUT_S) if refs else []
-        for leg, entry in zip(journal["legs"], entries, strict=True):
-            leg["entry_id"], leg["balance_after"] = entry.entry_id, entry.balance_after_fen
-        journal["status"], journal["settled_ms"] = st.SETTLED, now_ms()
-        if await self.store.transition(journal, st.COMMITTING):
-            await self.store.index(journal)
-        await self.store.recovered(sid)
-        return await self.store.load(sid) or journal
-
-    async def abort(self, journal: dict[str, Any]) -> None:
-        """PENDING -> ABORTED, then void its holds (unknown holds are voided as tombstones)."""
-        sid = journal["settlement_id"]
-        journal["status"] = st.ABORTED
-        if not await self.store.transition(journal, st.PENDING):
-            return
-        refs = self._refs(journal)
-        if refs:
-            await self.accounts.void(refs, f"{sid}:void", PEER_TIMEOUT_S)
-        await self.store.recovered(sid)
-
-    async def _replay(self, held_by: str, fp: str) -> dict[str, Any]:
-        if held_by == st.TOMBSTONE:
+    async def _replay(self, found: Journal | str, fp: str, premium: bool = False) -> Journal:
+        """The answer for a repeat of a payment that has a journal. A premium's repeat may
+        find it ABORTED, and then pays anew."""
+        if not isinstance(found, Journal):
             raise DomainError("SETTLEMENT_REVERSED", "this settlement was reversed")
-        claim = json.loads(held_by)
-        if claim["fp"] != fp:
-            raise DomainError("IDEMPOTENCY_CONFLICT", "medins_setl_id was used with other content")
-        journal = await self.store.load(claim["sid"])
-        if journal is None or journal["status"] in (st.PENDING, st.COMMITTING):
-            raise DomainError("SETTLEMENT_IN_PROGRESS", "this settlement is still in flight")
-        if journal["status"] == st.ABORTED:
+        if found.fp != fp:
+            raise DomainError("IDEMPOTENCY_CONFLICT", "the key was used before with other content")
+        if found.status == PENDING and now_ms() >= found.due_ms:
+            found = await self.resolve(found)  # its owner is gone: settle it now
+        if found.status == PENDING:
+            raise DomainError("SETTLEMENT_IN_PROGRESS", "this payment is still in flight")
+        if found.status == ABORTED and not premium:
             raise DomainError("SETTLEMENT_ABORTED", "this settlement aborted; use a new id")
-        return journal
+        return found
 
-    async def cancel(self, sid: str, reason: str, request_id: str, wait_s: float) -> dict[str, Any]:
-        """S9: every leg refunded exactly once, to its own account, under the payers' locks."""
-        journal = await self.store.load(sid)
-        if journal is None:
-            raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
-        if journal["status"] == st.CANCELLED:
-            if journal.get("cancel_request_id") == request_id:
-                return journal
-            raise DomainError("ALREADY_CANCELLED", "this settlement was cancelled before")
-        if journal["status"] != st.SETTLED:
+    # -- the phases every payment shares ----------------------------------------------------
+    def _pending(self, payment_id: str, fp: str, **what: Any) -> Journal:
+        now = now_ms()
+        return Journal(payment_id, PENDING, fp, now, now + self.recovery_after_ms, **what)
+
+    async def _pay(
+        self, journal: Journal, kind: int, sources: list[apb.PaySource], amount: int,
+        on_date: str, deadline: Deadline,
+    ) -> Journal:  # fmt: skip
+        try:
+            payment = await self.accounts.pay(
+                journal.payment_id, kind, journal.patient_id, sources, amount, on_date,
+                journal.due_ms, deadline.left(),
+            )  # fmt: skip
+        except grpc.aio.AioRpcError as e:
+            error = error_from_rpc(e)
+            if error.reason in _UNKNOWN_OUTCOME:
+                ended = await self._resolve_quietly(journal)
+                if ended is not None and ended.status == SETTLED:
+                    return ended
+            elif error.reason == "SETTLEMENT_ABORTED":  # recovery took it over meanwhile
+                await self._abort(journal)
+            else:  # refused: nothing was paid, and the key is free again
+                await self.store.move(journal, None)
+            raise error from None
+        return await self._finish(journal, payment)
+
+    async def _finish(self, journal: Journal, payment: apb.Payment) -> Journal:
+        settled = journal.moved(SETTLED, legs=_legs(payment), settled_ms=now_ms())
+        if await self.store.move(journal, settled):
+            return settled
+        return await self._reload(journal)
+
+    async def _abort(self, journal: Journal) -> Journal:
+        aborted = journal.moved(ABORTED)
+        if await self.store.move(journal, aborted):
+            log.warning("payment aborted", extra={"fields": {"payment_id": journal.payment_id}})
+            return aborted
+        return await self._reload(journal)
+
+    async def _reload(self, journal: Journal) -> Journal:
+        """Another hand (recovery, a reversal) moved the journal first: what it reads now."""
+        found = await self.store.load(journal.payment_id)
+        if not isinstance(found, Journal):
+            raise DomainError("SETTLEMENT_NOT_FOUND", "the settlement is gone")
+        if found.status == ABORTED:
+            raise DomainError("SETTLEMENT_ABORTED", "this payment was aborted")
+        return found
+
+    # -- recovery ----------------------------------------------------------------------------
+    async def recover(self, payment_id: str) -> None:
+        """What the sweeper does with one due journal."""
+        found = await self.store.load(payment_id)
+        if isinstance(found, Journal) and found.status in (PENDING, CANCELLING):
+            ended = await self.resolve(found)
+            log.warning("recovered", extra={"fields": {"payment_id": payment_id,
+                                                       "status": ended.status.name}})  # fmt: skip
+        else:
+            await self.store.forget_due(payment_id)
+
+    async def resolve(self, journal: Journal) -> Journal:
+        """Finish a journal whose owner is gone: PENDING ends SETTLED or ABORTED by what the
+        account service says of its payment; CANCELLING gets its refunds."""
+        if journal.status == CANCELLING:
+            return await self._refund(journal, Deadline.within(CLEANUP_S))
+        if journal.status != PENDING:
+            return journal
+        payment = await self.accounts.resolve(journal.payment_id, journal.patient_id, CLEANUP_S)
+        if PaymentState(payment.state) == PaymentState.PAID:
+            return await self._finish(journal, payment)
+        try:
+            return await self._abort(journal)
+        except DomainError as e:
+            if e.reason != "SETTLEMENT_ABORTED":
+                raise
+            return journal.moved(ABORTED)
+
+    async def _resolve_quietly(self, journal: Journal) -> Journal | None:
+        try:
+            return await self.resolve(journal)
+        except Exception:
+            log.warning("payment left to recovery", exc_info=True,
+                        extra={"fields": {"payment_id": journal.payment_id}})  # fmt: skip
+            return None
+
+    # -- cancel and reversal -----------------------------------------------------------------
+    async def cancel(
+        self, sid: str, reason: str, request_id: str, deadline: Deadline, reversal: bool = False
+    ) -> Journal:
+        """S9: every leg refunded exactly once, to its own account. The cancel is journaled
+        (CANCELLING, with its recovery entry) before the first refund."""
+        journal = await self._settlement(sid)
+        if journal.status in (CANCELLING, CANCELLED):
+            if journal.cancel_request_id != request_id and not reversal:
+                raise DomainError("ALREADY_CANCELLED", "this settlement was cancelled before")
+        elif journal.status != SETTLED:
             raise DomainError("SETTLEMENT_NOT_SETTLED", "only a settled settlement is cancelled")
-        async with self.locks.hold([leg["payer_id"] for leg in journal["legs"]], wait_s):
-            specs = [apb.RefundSpec(entry_id=leg["entry_id"], person_id=leg["payer_id"],
-                                    refund_id=f"{sid}:refund:{i}")
-                     for i, leg in enumerate(journal["legs"])]  # fmt: skip
-            if specs:
-                await self.accounts.refund(specs, f"cancel {sid}", f"{sid}:refund", PEER_TIMEOUT_S)
-            journal.update(status=st.CANCELLED, cancelled_ms=now_ms(), cancel_reason=reason,
-                           cancel_request_id=request_id)  # fmt: skip
-            if not await self.store.transition(journal, st.SETTLED):
-                return await self.cancel(sid, reason, request_id, wait_s)
+        else:
+            now = now_ms()
+            cancelling = journal.moved(CANCELLING, cancelled_ms=now, cancel_reason=reason,
+                                       cancel_request_id=request_id)  # fmt: skip
+            if not await self.store.move(journal, cancelling, due_ms=now + self.recovery_after_ms):
+                return await self.cancel(sid, reason, request_id, deadline, reversal)
+            journal = cancelling
+        if journal.status == CANCELLED:
+            return journal
+        return await self.detached.run(self._refund(journal, deadline))
+
+    async def _settlement(self, sid: str) -> Journal:
+        found = await self.store.load(sid)
+        if not isinstance(found, Journal) or found.bill is None:
+            raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
+        return found
+
+    async def _refund(self, journal: Journal, deadline: Deadline) -> Journal:
+        sid = journal.payment_id
+        specs = [apb.RefundSpec(entry_id=leg.entry_id, person_id=leg.payer_id,
+                                refund_id=f"{sid}:refund:{i}")
+                 for i, leg in enumerate(journal.legs)]  # fmt: skip
+        if specs:
+            await self.accounts.refund(specs, f"cancel {sid}", f"{sid}:refund", deadline.left())
+        cancelled = journal.moved(CANCELLED)
+        if await self.store.move(journal, cancelled):
+            return cancelled
+        return await self._reload(journal)
+
+    async def reverse(
+        self, institution_id: str, medins_setl_id: str, request_id: str, deadline: Deadline
+    ) -> Journal | None:
+        """S10: a key that never arrived is tombstoned (None); a settlement in flight is
+        decided now; a settled one is cancelled."""
+        found = await self.store.reverse(settlement_id(institution_id, medins_setl_id))
+        if found is None or found == REVERSED:
+            return None
+        assert isinstance(found, Journal)
+        journal = await self.resolve(found) if found.status == PENDING else found
+        if journal.status in (SETTLED, CANCELLING):
+            return await self.cancel(journal.payment_id, "reversal", request_id, deadline, True)
         return journal
 
+    # -- premiums ----------------------------------------------------------------------------
+    async def pay_premium(
+        self, order: PremiumOrder, fp: str, marker: str, today: str, deadline: Deadline
+    ) -> Journal:
+        """A2: one account pays the whole premium; one payment per beneficiary and year. The
+        payment id comes from the request (`marker`), so a retry of a request whose answer was
+        lost finds its own payment; only after that one aborted does a retry pay anew."""
+        payment_id = "P" + hashlib.sha256(marker.encode()).hexdigest()[:24]
+        mine = await self.store.load(payment_id)
+        if isinstance(mine, Journal):
+            mine = await self._replay(mine, fp, premium=True)
+            if mine.status != ABORTED:
+                return mine
+            payment_id = "P" + secrets.token_hex(12)
+        journal = self._pending(payment_id, fp, premium=order)
+        held = await self.store.begin(journal)
+        if held is not None:
+            await self._year_taken(str(held).removeprefix("HELD:"), order.year)
+        return await self.detached.run(self._premium(journal, order, today, deadline))
 
-def _journal(bill: Bill, sid: str, status: int, legs: list[dict[str, Any]]) -> dict[str, Any]:
-    paid_own = sum(leg["amount"] for leg in legs if leg["kind"] == OWN_ACCOUNT)
-    paid_family = sum(leg["amount"] for leg in legs if leg["kind"] == FAMILY_AID)
-    return {
-        **dataclasses.asdict(bill), "settlement_id": sid, "status": status, "legs": legs,
-        "acct_pay": paid_own, "acct_mulaid_pay": paid_family,
-        "cash_pay": bill.personal_burden_fen - paid_own - paid_family,
-        "settled_ms": 0, "cancelled_ms": 0, "cancel_reason": "",
-    }  # fmt: skip
+    async def _year_taken(self, holder: str, year: int) -> None:
+        found = await self.store.load(holder)
+        if isinstance(found, Journal) and found.status == PENDING and now_ms() >= found.due_ms:
+            found = await self.resolve(found)
+        if isinstance(found, Journal) and found.status == SETTLED:
+            raise DomainError("PREMIUM_ALREADY_PAID", f"the {year} premium is already paid")
+        raise DomainError("SETTLEMENT_IN_PROGRESS", f"a payment of the {year} premium is in flight")
+
+    async def _premium(
+        self, journal: Journal, order: PremiumOrder, today: str, deadline: Deadline
+    ) -> Journal:
+        try:
+            source = await self._premium_source(order, today, deadline)
+        except Exception:
+            await self.store.move(journal, None)  # nothing was paid: the year is free again
+            raise
+        return await self._pay(
+            journal, EntryKind.PREMIUM, [source], order.amount_fen, today, deadline
+        )
+
+    async def _premium_source(
+        self, order: PremiumOrder, today: str, deadline: Deadline
+    ) -> apb.PaySource:
+        """The payer pays his own premium, or a relative's under a binding valid today."""
+        if order.payer_id == order.beneficiary_id:
+            return apb.PaySource(person_id=order.payer_id)
+        payers = await self.bindings.payers(order.beneficiary_id, today, deadline.left())
+        for p in payers:
+            if p.binder_id == order.payer_id:
+                return apb.PaySource(person_id=p.binder_id, binding_id=p.binding_id)
+        raise DomainError("NOT_BOUND", "the payer has no binding to the beneficiary today")
+
+
+def _legs(payment: apb.Payment) -> tuple[Leg, ...]:
+    return tuple(
+        Leg(s.person_id, LegKind.OWN_ACCOUNT if s.own_account else LegKind.FAMILY_AID,
+            s.amount_fen, s.entry_id, s.balance_after_fen)
+        for s in payment.shares
+    )  # fmt: skip

@@ -1,38 +1,38 @@
-"""SettlementService: validates bills and hands them to the coordinator."""
+"""SettlementService: validates bills and premiums and hands them to the coordinator."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
 from services.binding.client import BindingClient
 from services.common import channels, ids, redisdb
-from services.common.clock import Clock, SystemClock, beijing_today
+from services.common.clock import Clock, SystemClock, beijing_today, ms_of
 from services.common.config import Settings
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
-from services.common.locks import Locks
-from services.common.rpc import fingerprint, remaining
+from services.common.rpc import Deadline
 from services.common.server import App, Service
-from services.settlement.convert import settlement_pb
-from services.settlement.coordinator import Bill, Coordinator, settlement_id
-from services.settlement.premium import Premiums
+from services.settlement.convert import premium_pb, settlement_pb
+from services.settlement.coordinator import Coordinator
+from services.settlement.journal import Bill, Journal, PremiumOrder, settlement_id
 from services.settlement.recovery import Sweeper
-from services.settlement.store import TOMBSTONE, SettlementStore
+from services.settlement.store import SettlementStore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 Context = Any
 _CREDENTIALS = frozenset({1, 2, 3})
 _FAR_FUTURE_MS = 253402300799000
+_SERVICE_DATE_DAYS = 30  # a bill is settled within 30 days of its service date
+_MAX_OFFSET = 10**6
 
 
 class SettlementServicer(pb_grpc.SettlementServiceServicer):
-    def __init__(self, coordinator: Coordinator, premiums: Premiums, clock: Clock) -> None:
-        self.coordinator, self.premiums, self.clock = coordinator, premiums, clock
+    def __init__(self, coordinator: Coordinator, clock: Clock) -> None:
+        self.coordinator, self.clock = coordinator, clock
         self.store = coordinator.store
         self.requests = Requests(self.store.redis, "setl")
 
@@ -50,8 +50,11 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
             ids.amount(value, name, allow_zero=True)
         if r.medfee_total_fen != r.fund_pay_fen + r.personal_burden_fen:
             raise DomainError("INVALID_AMOUNT", "medfee_total_fen must be fund + personal burden")
-        day = r.service_date or beijing_today(self.clock).isoformat()
-        ids.date(day, "service_date")
+        today = beijing_today(self.clock)
+        day = today
+        if r.service_date:
+            first = today - dt.timedelta(days=_SERVICE_DATE_DAYS)
+            day = ids.date_between(r.service_date, "service_date", first, today)
         bill = Bill(
             institution_id=ids.institution_id(r.institution_id),
             medins_setl_id=ids.token(r.medins_setl_id, "medins_setl_id", 30),
@@ -61,18 +64,18 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
             use_personal_account=r.use_personal_account if r.HasField("use_personal_account")
             else True,
             use_family_aid=r.use_family_aid if r.HasField("use_family_aid") else True,
-            service_date=day,
+            service_date=day.isoformat(),
         )  # fmt: skip
         if holder != patient:  # S1: the patient presents his own credential
             raise DomainError("CREDENTIAL_MISMATCH", "the credential is not the patient's own")
         return bill
 
     async def PreSettle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        return settlement_pb(await self.coordinator.quote(self._bill(request)))
+        journal = await self.coordinator.quote(self._bill(request), Deadline.of(context))
+        return settlement_pb(journal)
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        bill = self._bill(request)
-        journal = await self.coordinator.settle(bill, fingerprint(request), remaining(context))
+        journal = await self.coordinator.settle(self._bill(request), Deadline.of(context))
         return settlement_pb(journal)
 
     async def CancelSettlement(
@@ -80,37 +83,33 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
     ) -> pb.Settlement:
         sid = ids.token(request.settlement_id, "settlement_id")
         reason = ids.text(request.reason, "reason", required=False)
-        rid = ids.request_id(request.request_id)
-        return settlement_pb(await self.coordinator.cancel(sid, reason, rid, remaining(context)))
+        deadline = Deadline.of(context)
+
+        async def run(fp: str, marker: str) -> pb.Settlement:
+            rid = request.request_id
+            return settlement_pb(await self.coordinator.cancel(sid, reason, rid, deadline))
+
+        return await self.requests.once("CancelSettlement", request, pb.Settlement, run, context)
 
     async def ReverseSettlement(
         self, request: pb.ReverseSettlementRequest, context: Context
     ) -> pb.ReverseSettlementResponse:
         inst = ids.institution_id(request.institution_id)
         medins = ids.token(request.medins_setl_id, "medins_setl_id", 30)
-        rid = ids.request_id(request.request_id)
-        held_by = await self.store.tombstone(inst, medins)
-        if held_by is None or held_by == TOMBSTONE:  # S10: it never arrived; now it never will
-            return pb.ReverseSettlementResponse(settlement_existed=False)
-        found = await self.store.load(settlement_id(inst, medins))
-        if found is None:  # claimed by a Settle that has not written its journal yet
-            raise DomainError("SETTLEMENT_IN_PROGRESS", "this settlement is still in flight")
-        journal = found
-        if journal["status"] == 3:
-            journal = await self.coordinator.cancel(
-                journal["settlement_id"], "reversal", rid, remaining(context)
-            )
-        elif journal["status"] in (2, 6):
-            raise DomainError("SETTLEMENT_IN_PROGRESS", "this settlement is still in flight")
-        return pb.ReverseSettlementResponse(
-            settlement_existed=True, settlement=settlement_pb(journal)
-        )
+        deadline = Deadline.of(context)
 
-    async def _journal(self, inst: str, medins: str) -> dict[str, Any]:
-        journal = await self.store.load(settlement_id(inst, medins))
-        if journal is None:
-            raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
-        return journal
+        async def run(fp: str, marker: str) -> pb.ReverseSettlementResponse:
+            rid = request.request_id
+            journal = await self.coordinator.reverse(inst, medins, rid, deadline)
+            if journal is None:  # S10: it never arrived; now it never will
+                return pb.ReverseSettlementResponse(settlement_existed=False)
+            return pb.ReverseSettlementResponse(
+                settlement_existed=True, settlement=settlement_pb(journal)
+            )
+
+        return await self.requests.once(
+            "ReverseSettlement", request, pb.ReverseSettlementResponse, run, context
+        )
 
     async def GetSettlement(
         self, request: pb.GetSettlementRequest, context: Context
@@ -120,14 +119,14 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
                 "INVALID_ARGUMENT", "set settlement_id, or institution_id with medins_setl_id"
             )
         if request.settlement_id:
-            journal = await self.store.load(ids.token(request.settlement_id, "settlement_id"))
+            sid = ids.token(request.settlement_id, "settlement_id")
         else:
             inst = ids.institution_id(request.institution_id)
-            medins = ids.token(request.medins_setl_id, "medins_setl_id", 30)
-            journal = await self._journal(inst, medins)
-        if journal is None:
+            sid = settlement_id(inst, ids.token(request.medins_setl_id, "medins_setl_id", 30))
+        found = await self.store.load(sid)
+        if not isinstance(found, Journal) or found.bill is None:
             raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
-        return settlement_pb(journal)
+        return settlement_pb(found)
 
     async def ListSettlements(
         self, request: pb.ListSettlementsRequest, context: Context
@@ -137,16 +136,15 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         by = "patient" if request.patient_id else "payer"
         pid = self._pid(request.patient_id or request.payer_id, f"{by}_id")
         size = ids.page_size(request.page_size)
-        if request.page_token and not request.page_token.isdigit():
-            raise DomainError("INVALID_ARGUMENT", "page_token is not one this service gave")
-        offset = int(request.page_token or 0)
-        start = _ms(request.start_time) if request.HasField("start_time") else 0
-        end = _ms(request.end_time) if request.HasField("end_time") else _FAR_FUTURE_MS
+        offset = ids.page_token(request.page_token, _MAX_OFFSET) if request.page_token else 0
+        start = ms_of(request.start_time) if request.HasField("start_time") else 0
+        end = ms_of(request.end_time) if request.HasField("end_time") else _FAR_FUTURE_MS
         found = await self.store.listed(by, pid, start, end, offset, size + 1)
-        journals = [j for j in [await self.store.load(s) for s in found[:size]] if j]
+        journals = await self.store.load_many(found[:size])
+        more = len(found) > size and offset + size <= _MAX_OFFSET
         return pb.ListSettlementsResponse(
             settlements=[settlement_pb(j) for j in journals],
-            next_page_token=str(offset + size) if len(found) > size else "",
+            next_page_token=str(offset + size) if more else "",
         )
 
     async def PayResidentPremium(
@@ -158,35 +156,37 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         today = beijing_today(self.clock)
         if request.year not in (today.year, today.year + 1):
             raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
+        order = PremiumOrder(payer, beneficiary, request.year, amount)
+        deadline = Deadline.of(context)
 
-        async def run(fp: str, idem: str) -> pb.PremiumPayment:
-            return await self.premiums.pay(
-                payer, beneficiary, request.year, amount, today.isoformat(), remaining(context)
+        async def run(fp: str, marker: str) -> pb.PremiumPayment:
+            journal = await self.coordinator.pay_premium(
+                order, fp, marker, today.isoformat(), deadline
             )
+            return premium_pb(journal)
 
-        return await self.requests.once("PayResidentPremium", request, pb.PremiumPayment, run)
-
-
-def _ms(t: Timestamp) -> int:
-    return t.seconds * 1000 + t.nanos // 1_000_000
+        return await self.requests.once(
+            "PayResidentPremium", request, pb.PremiumPayment, run, context
+        )
 
 
 async def build(settings: Settings, clock: Clock | None = None) -> App:
-    redis = redisdb.connect(settings.redis_url)
-    account_channel = channels.channel(settings.account_addr)
-    binding_channel = channels.channel(settings.binding_addr)
-    accounts, bindings = AccountClient(account_channel), BindingClient(binding_channel)
-    locks = Locks(redis, settings.lock_lease_ms)
+    fault = settings.fault_plan
+    redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
+    account_channel = channels.channel(settings.account_addr, pointed=fault is not None)
+    binding_channel = channels.channel(settings.binding_addr, pointed=fault is not None)
     coordinator = Coordinator(
-        SettlementStore(redis), accounts, bindings, locks, settings.recovery_after_ms,
-        settings.faults,
+        SettlementStore(redis), AccountClient(account_channel), BindingClient(binding_channel),
+        settings.recovery_after_ms,
     )  # fmt: skip
-    servicer = SettlementServicer(coordinator, Premiums(coordinator), clock or SystemClock())
+    servicer = SettlementServicer(coordinator, clock or SystemClock())
 
     async def close() -> None:
+        await coordinator.detached.drain()
+        await servicer.requests.detached.drain()
         await account_channel.close()
         await binding_channel.close()
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
-    return App(services=[service], background=[Sweeper(coordinator).run], close=close)
+    return App(services=[service], background=[Sweeper(coordinator).run], close=close, fault=fault)

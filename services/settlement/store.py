@@ -1,107 +1,167 @@
-"""Every Redis key and script of the settlement service: the journal, the key index, the
-recovery queue and the consumption-record indexes."""
+"""Every Redis key and script of the settlement service: journals, the recovery queue, the
+premium-year claims and the consumption-record indexes.
+
+Every change of a journal is one script that also moves what belongs with it: `begin` claims
+the key, writes the PENDING journal and its recovery entry together; `move` changes the status
+(compare-and-set, so an owner and a sweeper never both decide), the recovery entry, the indexes
+of a settled settlement (S13) and a premium's year claim together. Each script checks before it
+writes, so a refused move changes nothing.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 
-PENDING, SETTLED, CANCELLED, ABORTED, COMMITTING = 2, 3, 4, 5, 6
-RECOVERY = "setl:recovery"
-TOMBSTONE = "REVERSED"
+from services.common.enums import LegKind, SettlementStatus
+from services.settlement.journal import REVERSED, Journal
 
-# KEYS[1] journal; ARGV[1] expected status, ARGV[2] new journal JSON.
-# The journal's decisions are compare-and-set: an owner and a sweeper can never both decide.
-_TRANSITION = """
+RECOVERY = "setl:recovery"
+
+# KEYS: 1 journal, 2 recovery queue, 3 premium-year claim (a settlement passes its journal again)
+# ARGV: 1 journal JSON, 2 due ms, 3 payment id, 4 '1' when KEYS[3] is a claim to take
+# Returns '' when begun, 'HELD:<payment id>' when the year is claimed, else the journal there.
+_BEGIN = """
+if ARGV[4] == '1' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder then return 'HELD:' .. holder end
+end
 local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
+if raw then return raw end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] == '1' then redis.call('SET', KEYS[3], ARGV[3]) end
+return ''
+"""
+# KEYS: 1 journal, 2 recovery queue, 3 premium-year claim (or the journal again), 4.. indexes
+# ARGV: 1 expected status, 2 new journal JSON ('' = forget the journal: nothing was paid),
+#       3 payment id, 4 due ms ('0' = finished: off the recovery queue), 5 index score,
+#       6 '1' = free the year claim if it is this payment's
+# Returns 1 when moved, 0 when the journal is not (or no longer) in the expected status.
+_MOVE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or raw == 'REVERSED' then return 0 end
 if tostring(cjson.decode(raw).status) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+if ARGV[4] == '0' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+if ARGV[6] == '1' and redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[5], ARGV[3]) end
 return 1
 """
-# KEYS[1] key index; ARGV[1] value to delete only if still there.
-_UNCLAIM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: 1 journal. A key that never arrived gets the tombstone (S10); else its journal.
+_REVERSE = """
+local raw = redis.call('GET', KEYS[1])
+if raw then return raw end
+redis.call('SET', KEYS[1], 'REVERSED')
+return ''
+"""
+# KEYS: 1 recovery queue; ARGV: 1 now ms, 2 lease ms, 3 how many. Takes the entries that are
+# due and pushes each back by the lease: a sweeper that dies leaves them due again, and one
+# that fails on an entry does not see it again before the lease is over (no starvation).
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[2], id) end
+return due
 """
 
 
-def journal_key(sid: str) -> str:
-    return f"setl:j:{sid}"
+def journal_key(payment_id: str) -> str:
+    return f"setl:j:{payment_id}"
 
 
-def index_key(institution_id: str, medins_setl_id: str) -> str:
-    return f"setl:key:{institution_id}:{medins_setl_id}"
+def year_key(beneficiary: str, year: int) -> str:
+    return f"setl:premium:{beneficiary}:{year}"
+
+
+def index_key(by: str, pid: str) -> str:
+    return f"setl:by-{by}:{pid}"
+
+
+def parse(raw: str | None) -> Journal | str | None:
+    """A journal, the tombstone REVERSED, or None."""
+    if not raw:
+        return None
+    return REVERSED if raw == REVERSED else Journal.from_json(raw)
 
 
 class SettlementStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._transition = redis.register_script(_TRANSITION)
-        self._unclaim = redis.register_script(_UNCLAIM)
+        self._begin = redis.register_script(_BEGIN)
+        self._move = redis.register_script(_MOVE)
+        self._reverse = redis.register_script(_REVERSE)
+        self._claim_due = redis.register_script(_CLAIM_DUE)
 
-    async def claim(self, institution_id: str, medins_setl_id: str, value: str) -> str | None:
-        """Take the settlement key; the value already there if another request has it."""
-        key = index_key(institution_id, medins_setl_id)
-        if await self.redis.set(key, value, nx=True):
-            return None
-        return cast(str | None, await self.redis.get(key))
+    def _claim_of(self, j: Journal) -> str:
+        return year_key(j.premium.beneficiary_id, j.premium.year) if j.premium else ""
 
-    async def unclaim(self, institution_id: str, medins_setl_id: str, value: str) -> None:
-        await self._unclaim(keys=[index_key(institution_id, medins_setl_id)], args=[value])
+    async def begin(self, j: Journal) -> Journal | str | None:
+        """Claim the key and write the PENDING journal with its recovery entry, all at once.
+        None when begun; else what holds the key: a journal, REVERSED, or `HELD:<payment id>`
+        (another payment of the premium's year)."""
+        claim = self._claim_of(j)
+        keys = [journal_key(j.payment_id), RECOVERY, claim or journal_key(j.payment_id)]
+        args: list[str | int] = [j.to_json(), j.due_ms, j.payment_id, int(bool(claim))]
+        found = cast(str, await self._begin(keys=keys, args=args))
+        if found.startswith("HELD:"):
+            return found
+        return parse(found)
 
-    async def tombstone(self, institution_id: str, medins_setl_id: str) -> str | None:
-        return await self.claim(institution_id, medins_setl_id, TOMBSTONE)
+    async def move(self, before: Journal, after: Journal | None, due_ms: int = 0) -> bool:
+        """`before` -> `after` if the journal still reads `before.status`; `after` None forgets
+        it. Off the recovery queue unless `due_ms`; a SETTLED settlement enters its indexes."""
+        claim = self._claim_of(before)
+        keys = [journal_key(before.payment_id), RECOVERY, claim or journal_key(before.payment_id)]
+        score = 0
+        if after and after.bill and after.status == SettlementStatus.SETTLED:
+            keys += self._index_keys(after)
+            score = after.settled_ms
+        ended = after is None or after.status == SettlementStatus.ABORTED
+        args: list[str | int] = [
+            int(before.status), after.to_json() if after else "", before.payment_id, due_ms,
+            score, int(bool(claim) and ended),
+        ]  # fmt: skip
+        return bool(await self._move(keys=keys, args=args))
 
-    async def save(self, journal: dict[str, Any]) -> None:
-        await self.redis.set(journal_key(journal["settlement_id"]), json.dumps(journal))
-
-    async def transition(self, journal: dict[str, Any], expected: int) -> bool:
-        keys = [journal_key(journal["settlement_id"])]
-        return bool(await self._transition(keys=keys, args=[expected, json.dumps(journal)]))
-
-    async def load(self, sid: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(journal_key(sid))
-        return json.loads(raw) if raw else None
-
-    async def recover_later(self, sid: str, due_ms: int) -> None:
-        await self.redis.zadd(RECOVERY, {sid: due_ms})
-
-    async def recovered(self, sid: str) -> None:
-        await self.redis.zrem(RECOVERY, sid)
-
-    async def due(self, now_ms: int) -> list[str]:
-        return cast(list[str], await self.redis.zrangebyscore(RECOVERY, 0, now_ms, 0, 50))
-
-    async def claim_sweep(self, sid: str, owner: str, ttl_ms: int) -> bool:
-        return bool(await self.redis.set(f"setl:sweep:{sid}", owner, nx=True, px=ttl_ms))
-
-    async def index(self, journal: dict[str, Any]) -> None:
+    def _index_keys(self, j: Journal) -> list[str]:
         """Consumption records (S13): by patient, and by each family payer."""
-        sid, at = journal["settlement_id"], journal["settled_ms"]
-        await self.redis.zadd(f"setl:by-patient:{journal['patient_id']}", {sid: at})
-        for leg in journal["legs"]:
-            if leg["kind"] == 2:
-                await self.redis.zadd(f"setl:by-payer:{leg['payer_id']}", {sid: at})
+        payers = {leg.payer_id for leg in j.legs if leg.kind == LegKind.FAMILY_AID}
+        return [index_key("patient", j.patient_id), *(index_key("payer", p) for p in payers)]
+
+    async def reverse(self, journal_id: str) -> Journal | str | None:
+        """Tombstone a key that never arrived (None); else what it holds."""
+        return parse(cast(str, await self._reverse(keys=[journal_key(journal_id)])))
+
+    async def load(self, payment_id: str) -> Journal | str | None:
+        return parse(cast(str | None, await self.redis.get(journal_key(payment_id))))
+
+    async def forget_due(self, payment_id: str) -> None:
+        """Off the recovery queue: for an id whose journal has ended or is gone."""
+        await self.redis.zrem(RECOVERY, payment_id)
+
+    async def claim_due(self, now_ms: int, lease_ms: int, limit: int = 100) -> list[str]:
+        return cast(
+            list[str], await self._claim_due(keys=[RECOVERY], args=[now_ms, lease_ms, limit])
+        )
 
     async def listed(
         self, by: str, pid: str, start_ms: int, end_ms: int, offset: int, size: int
     ) -> list[str]:
         """Settlement ids newest first with settled_at in [start, end)."""
-        key = f"setl:by-{by}:{pid}"
         return cast(
             list[str],
-            await self.redis.zrevrangebyscore(key, f"({end_ms}", start_ms, offset, size),
+            await self.redis.zrevrangebyscore(
+                index_key(by, pid), f"({end_ms}", start_ms, offset, size
+            ),
         )
 
-    async def premium_paid(self, beneficiary: str, year: int, payment_id: str) -> str | None:
-        """Claim the one premium payment of a beneficiary's year (A2); the holder if taken."""
-        key = f"setl:premium:{beneficiary}:{year}"
-        if await self.redis.set(key, payment_id, nx=True):
-            return None
-        return cast(str | None, await self.redis.get(key))
-
-    async def premium_unclaim(self, beneficiary: str, year: int, payment_id: str) -> None:
-        await self._unclaim(keys=[f"setl:premium:{beneficiary}:{year}"], args=[payment_id])
+    async def load_many(self, payment_ids: list[str]) -> list[Journal]:
+        if not payment_ids:
+            return []
+        raws = await self.redis.mget([journal_key(p) for p in payment_ids])
+        return [j for j in (parse(cast(str | None, r)) for r in raws) if isinstance(j, Journal)]

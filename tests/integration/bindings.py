@@ -6,6 +6,7 @@ import datetime as dt
 
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
+from services.common.clock import SystemClock, beijing_today
 from tests.integration.accounts import open_account, rid
 from tests.support import new_pid
 
@@ -23,12 +24,18 @@ async def person(
     return await open_account(account, balance, region=region, resident=resident, pid=pid)
 
 
-def create(binder: str, beneficiary: str, relationship: int = SPOUSE, start: str = "2020-01-01",
+def create(binder: str, beneficiary: str, relationship: int = SPOUSE, start: str = "",
            end: str = "") -> bpb.CreateBindingRequest:  # fmt: skip
+    """A binding request; the start defaults to today (Beijing), as for a caller who leaves it."""
     return bpb.CreateBindingRequest(
         binder_id=binder, beneficiary_id=beneficiary, relationship=relationship,
         start_date=start, end_date=end, request_id=rid(),
     )  # fmt: skip
+
+
+def days_from_today(days: int) -> str:
+    """A Beijing business date `days` from today."""
+    return (beijing_today(SystemClock()) + dt.timedelta(days=days)).isoformat()
 
 
 async def payers(binding, beneficiary: str, on: str = "") -> list[tuple[str, int]]:

@@ -10,7 +10,15 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from services.binding.server import build as build_binding
 from tests.integration.accounts import rid
-from tests.integration.bindings import CHILD, SIBLING, create, listed, payers, person
+from tests.integration.bindings import (
+    CHILD,
+    SIBLING,
+    create,
+    days_from_today,
+    listed,
+    payers,
+    person,
+)
 from tests.support import refused, serving, settings
 
 
@@ -94,7 +102,12 @@ async def test_bad_binding_input_is_refused_and_stores_nothing(account, binding)
         (create(binder, spouse, relationship=99), "INVALID_ARGUMENT"),
         (create(binder, spouse, start="2026-02-30"), "INVALID_DATE"),
         (create(binder, spouse, start="2026/01/01"), "INVALID_DATE"),
-        (create(binder, spouse, start="2026-05-01", end="2026-04-30"), "INVALID_DATE"),
+        (create(binder, spouse, start=days_from_today(5), end=days_from_today(4)), "INVALID_DATE"),
+        (create(binder, spouse, start=days_from_today(5), end=days_from_today(5)), "INVALID_DATE"),
+        (create(binder, spouse, start=days_from_today(-1)), "INVALID_DATE"),
+        (create(binder, spouse, start=days_from_today(367)), "INVALID_DATE"),
+        (create(binder, spouse, start="0001-01-01"), "INVALID_DATE"),
+        (create(binder, spouse, start="2999-01-01"), "INVALID_DATE"),
         (bpb.CreateBindingRequest(binder_id=binder, beneficiary_id=spouse, relationship=1),
          "INVALID_ARGUMENT"),
     ]  # fmt: skip

@@ -14,6 +14,7 @@ from tests.integration.bindings import (
     SIBLING,
     SPOUSE,
     create,
+    days_from_today,
     listed,
     payers,
     person,
@@ -140,11 +141,12 @@ async def test_b8_a_parent_is_born_before_the_child(account, binding):  # rule B
 
 async def test_b9_a_binding_pays_only_inside_its_window(account, binding):  # rule B9
     binder, spouse = await person(account), await person(account)
-    await binding.CreateBinding(create(binder, spouse, start="2030-01-01", end="2030-12-31"))
-    assert await payers(binding, spouse, "2029-12-31") == []
-    assert await payers(binding, spouse, "2030-01-01") == [(binder, 1)]
-    assert await payers(binding, spouse, "2030-12-31") == [(binder, 1)]
-    assert await payers(binding, spouse, "2031-01-01") == []
+    start, end = days_from_today(30), days_from_today(60)
+    await binding.CreateBinding(create(binder, spouse, start=start, end=end))
+    assert await payers(binding, spouse, days_from_today(29)) == []
+    assert await payers(binding, spouse, start) == [(binder, 1)]
+    assert await payers(binding, spouse, end) == [(binder, 1)]
+    assert await payers(binding, spouse, days_from_today(61)) == []
     assert len(await listed(binding, binder=binder)) == 1  # future-dated counts as active
 
 

@@ -4,8 +4,8 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
+from services.account.locks import Locks
 from services.account.server import build
-from services.common.locks import Locks
 from services.common.redisdb import free_port
 from tests.integration.accounts import get, open_account, rid
 from tests.support import refused, serving, settings

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from services.account.locks import Locks, lock_key
 from services.common.errors import DomainError
-from services.common.locks import Locks, lock_key
 from tests.support import new_pid
 
 

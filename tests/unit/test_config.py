@@ -3,6 +3,7 @@
 import pytest
 
 from services.common.config import ConfigError, Settings
+from services.common.faults import Fault
 
 REDIS = {"GONGJI_REDIS_URL": "redis://127.0.0.1:6390/0"}
 
@@ -50,7 +51,7 @@ def test_the_defaults_of_the_api():
     assert s.hold_ttl_s == 600
     assert s.lock_lease_ms == 5000
     assert s.policy_file == ""
-    assert s.faults == frozenset()
+    assert s.fault_plan is None
 
 
 def test_the_listen_address_can_be_overridden_without_moving_the_peers():
@@ -80,10 +81,17 @@ def test_a_bad_integer_is_a_config_error_naming_the_variable(name, raw):
 
 
 def test_faults_are_honoured_when_the_environment_is_test():
-    s = settings(GONGJI_ENV="test", GONGJI_FAULT="after_place_holds, before_commit")
-    assert s.faults == frozenset({"after_place_holds", "before_commit"})
+    s = settings(GONGJI_ENV="test", GONGJI_FAULT="kill:Settle:3")
+    assert s.fault_plan == Fault("kill", "Settle", 3)
 
 
 @pytest.mark.parametrize("env", [{}, {"GONGJI_ENV": "prod"}, {"GONGJI_ENV": "staging"}])
 def test_faults_are_ignored_outside_the_test_environment(env):
-    assert settings(GONGJI_FAULT="after_place_holds", **env).faults == frozenset()
+    assert settings(GONGJI_FAULT="kill:Settle:3", **env).fault_plan is None
+
+
+@pytest.mark.parametrize("bad", ["after_place_holds", "explode:Settle:1", "kill:Settle:0",
+                                 "kill::2", "kill:Settle:x"])  # fmt: skip
+def test_a_malformed_fault_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="GONGJI_FAULT"):
+        settings(GONGJI_ENV="test", GONGJI_FAULT=bad)
