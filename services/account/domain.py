@@ -6,10 +6,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from services.common.enums import EntryKind, HoldState, PaymentState
+from services.common.enums import CreditKind, EntryKind, HoldState, PaymentState
 
-# CreditKind -> EntryKind: a monthly allocation is an ALLOCATION entry, and so on.
-ENTRY_KIND_OF_CREDIT = {1: EntryKind.ALLOCATION, 2: EntryKind.ADJUSTMENT, 3: EntryKind.TRANSFER_IN}
+# A monthly allocation is an ALLOCATION entry, and so on.
+ENTRY_KIND_OF_CREDIT = {
+    CreditKind.MONTHLY_ALLOCATION: EntryKind.ALLOCATION,
+    CreditKind.ADJUSTMENT: EntryKind.ADJUSTMENT,
+    CreditKind.TRANSFER_IN: EntryKind.TRANSFER_IN,
+}
 HOLD_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
 
 

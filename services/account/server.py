@@ -19,7 +19,7 @@ from services.account.store import AccountStore
 from services.common import ids, policy, redisdb
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
-from services.common.enums import AccountStatus, InsuranceType
+from services.common.enums import AccountStatus, CreditKind, InsuranceType
 from services.common.errors import DomainError
 from services.common.server import App, Service
 
@@ -86,7 +86,7 @@ class AccountServicer(
         amount = ids.amount(request.amount_fen)
         credit_kind = ids.enum_value(request.kind, set(domain.ENTRY_KIND_OF_CREDIT), "kind")
         memo = ids.text(request.memo, "memo", required=False)
-        kind = domain.ENTRY_KIND_OF_CREDIT[credit_kind]
+        kind = domain.ENTRY_KIND_OF_CREDIT[CreditKind(credit_kind)]
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
             return entry_pb(await self.store.credit(pid, amount, kind, memo, fp, marker))

@@ -10,11 +10,11 @@ from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.common import ids
-from services.common.enums import AccountStatus, EntryKind
+from services.common.enums import AccountStatus, EntryKind, WithdrawalReason
 from services.common.errors import DomainError
 from services.common.rpc import remaining
 
-_WITHDRAWAL_REASONS = frozenset({1, 2, 3})
+_WITHDRAWAL_REASONS = frozenset(WithdrawalReason)
 
 
 class SpecialMethods(ServicerBase):

@@ -2,8 +2,10 @@
 
 Keys carry a province hash tag: the binder's views and the binding record under the binder's
 province, the beneficiary's views under the beneficiary's. Under the default policy (B5) both are
-one province, so one script updates both views atomically on one shard. The binding id names
-both provinces, so any binding can be found from its id alone.
+one province, so one script updates both views atomically on one shard. The same script records
+under each person the provinces that hold his views (`bind:where:{<person_id>}`), so a binding
+is never left where its people's views cannot find it. The binding id names both provinces, so
+any binding can be found from its id alone.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from services.common.errors import DomainError
 IDEM_TTL_S = 7 * 24 * 3600
 
 # KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
-#       6 payer list, 7 idempotency record
-# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s
+#       6 payer list, 7 idempotency record, 8 binder's provinces, 9 beneficiary's provinces
+# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
+#       7 binder's province, 8 beneficiary's province
 # Returns {binding=record, priority=n} or {error=...}. The limit (B4) and the pair rule (B7)
 # are checked here, atomically with the write, so concurrent creations cannot exceed them.
 _CREATE = """
@@ -42,6 +45,8 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
   return cjson.encode({error='BINDING_LIMIT_REACHED',
                        message='binder already has ' .. ARGV[4] .. ' active bindings'})
 end
+redis.call('SADD', KEYS[8], ARGV[7])
+redis.call('SADD', KEYS[9], ARGV[8])
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
@@ -146,23 +151,15 @@ class BindingStore:
 
     async def create(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
         pb_, pe = provinces_of(b.binding_id)
-        # Written first: a crash after it leaves only a harmless pointer to an empty view.
-        await self.redis.sadd(Keys.where(b.binder_id), pb_)
-        await self.redis.sadd(Keys.where(b.beneficiary_id), pe)
         keys = [
             Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
             Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
             Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
-            Keys.idem(pb_, marker),
+            Keys.idem(pb_, marker), Keys.where(b.binder_id), Keys.where(b.beneficiary_id),
         ]  # fmt: skip
         args: list[str | int] = [
-            fp,
-            b.binding_id,
-            json.dumps(b.record()),
-            limit,
-            b.created_ms,
-            IDEM_TTL_S,
-        ]
+            fp, b.binding_id, json.dumps(b.record()), limit, b.created_ms, IDEM_TTL_S, pb_, pe,
+        ]  # fmt: skip
         d = json.loads(await self._create(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])

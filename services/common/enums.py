@@ -38,6 +38,18 @@ class EntryKind(enum.IntEnum):
     TRANSFER_OUT = apb.ENTRY_KIND_TRANSFER_OUT
 
 
+class CreditKind(enum.IntEnum):
+    MONTHLY_ALLOCATION = apb.CREDIT_KIND_MONTHLY_ALLOCATION
+    ADJUSTMENT = apb.CREDIT_KIND_ADJUSTMENT
+    TRANSFER_IN = apb.CREDIT_KIND_TRANSFER_IN
+
+
+class WithdrawalReason(enum.IntEnum):
+    DEATH = apb.WITHDRAWAL_REASON_DEATH
+    EMIGRATION = apb.WITHDRAWAL_REASON_EMIGRATION
+    ABANDON_EMPLOYEE_INSURANCE = apb.WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE
+
+
 class HoldState(enum.IntEnum):
     PLACED = apb.HOLD_STATE_PLACED
     COMMITTED = apb.HOLD_STATE_COMMITTED
@@ -70,6 +82,12 @@ class SettlementStatus(enum.IntEnum):
 class LegKind(enum.IntEnum):
     OWN_ACCOUNT = spb.LEG_KIND_OWN_ACCOUNT
     FAMILY_AID = spb.LEG_KIND_FAMILY_AID
+
+
+class CredentialType(enum.IntEnum):
+    MEDICAL_CODE = spb.CREDENTIAL_TYPE_MEDICAL_CODE
+    ID_CARD = spb.CREDENTIAL_TYPE_ID_CARD
+    SOCIAL_SECURITY_CARD = spb.CREDENTIAL_TYPE_SOCIAL_SECURITY_CARD
 
 
 def lua_constants(*enums: type[enum.IntEnum]) -> str:

@@ -12,6 +12,7 @@ from services.binding.client import BindingClient
 from services.common import channels, ids, redisdb
 from services.common.clock import Clock, SystemClock, beijing_today, ms_of
 from services.common.config import Settings
+from services.common.enums import CredentialType
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.rpc import Deadline
@@ -24,7 +25,7 @@ from services.settlement.store import SettlementStore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 Context = Any
-_CREDENTIALS = frozenset({1, 2, 3})
+_CREDENTIALS = frozenset(CredentialType)
 _FAR_FUTURE_MS = 253402300799000
 _SERVICE_DATE_DAYS = 30  # a bill is settled within 30 days of its service date
 _MAX_OFFSET = 10**6

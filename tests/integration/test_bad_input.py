@@ -1,15 +1,24 @@
 """Bad input gets INVALID_ARGUMENT with a reason, and changes nothing."""
 
+import datetime as dt
+
 import grpc
 import pytest
 
 from gongji.account.v1 import account_pb2 as pb
+from gongji.settlement.v1 import settlement_pb2 as spb
+from services.common.clock import SystemClock, beijing_today
 from tests.integration.accounts import all_entries, get, open_account, rid
+from tests.integration.test_settlement import bill, family
 from tests.support import refused
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 GOOD = "430102198005170012"  # a valid id
 BAD_CHECK = "430102198005170013"
 HUGE = "x" * 10_240
+# Digits to str.isdigit() but not ASCII, and numbers far beyond any page (rule: API.md limits).
+BAD_PAGE_TOKENS = ("²", "٣", "1" * 20, "9" * 5_000, "-1", " 1")
 
 
 @pytest.fixture
@@ -76,6 +85,10 @@ def cases(pid: str) -> list[tuple[str, object, str]]:
          "INVALID_ARGUMENT"),
         ("ListEntries", pb.ListEntriesRequest(person_id=pid, page_size=501), "INVALID_ARGUMENT"),
         ("ListEntries", pb.ListEntriesRequest(person_id=pid, page_token="abc"), "INVALID_ARGUMENT"),
+        *(("ListEntries", pb.ListEntriesRequest(person_id=pid, page_token=token),
+           "INVALID_ARGUMENT") for token in BAD_PAGE_TOKENS),
+        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**{**hold, "fencing_token": 2**62})],
+                                            kind=4, request_id="r"), "INVALID_ARGUMENT"),
         ("BatchGetAccounts", pb.BatchGetAccountsRequest(person_ids=[pid] * 101),
          "INVALID_ARGUMENT"),
         ("SuspendAccount", pb.SuspendAccountRequest(person_id=pid, reason="", request_id="r"),
@@ -111,3 +124,21 @@ async def test_a_refused_request_id_is_still_free(account):
     assert (await refused(account.Credit(bad)))[1] == "ACCOUNT_NOT_FOUND"
     good = pb.CreditRequest(person_id=pid, amount_fen=1, kind=1, request_id=key)
     assert (await account.Credit(good)).balance_after_fen == 1
+
+
+async def test_bad_settlement_input_is_refused_with_a_reason(account, binding, settlement):
+    child, _, _ = await family(account, binding)
+    today = beijing_today(SystemClock())
+    for day in (today - dt.timedelta(days=31), today + dt.timedelta(days=1)):
+        request = bill(child, 100, service_date=day.isoformat())
+        assert await refused(settlement.Settle(request)) == (INVALID, "INVALID_DATE"), day
+    for day in ("0001-01-01", "2999-12-31", "2026-02-30", "yesterday"):
+        assert await refused(settlement.PreSettle(bill(child, 100, service_date=day))) == (
+            INVALID, "INVALID_DATE",
+        ), day  # fmt: skip
+    for token in BAD_PAGE_TOKENS:
+        listing = spb.ListSettlementsRequest(patient_id=child, page_token=token)
+        assert await refused(settlement.ListSettlements(listing)) == (INVALID, "INVALID_ARGUMENT")
+    assert (await get(account, child)).balance_fen == 5_000
+    oldest = (today - dt.timedelta(days=30)).isoformat()
+    assert (await settlement.Settle(bill(child, 100, service_date=oldest))).service_date == oldest

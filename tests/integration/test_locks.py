@@ -79,3 +79,23 @@ async def test_the_lease_is_extended_while_the_holder_works(redis):
         await asyncio.sleep(1.0)  # > 3 leases
         assert await redis.get(lock_key(pid)) == held.owner
         assert not held.lost
+
+
+async def test_a_holder_whose_first_lease_ran_out_while_it_waited_for_the_second_is_refused(
+    redis,
+):  # the first lock may have gone to someone else meanwhile: acting on it would be unsafe
+    short, first, second = Locks(redis, lease_ms=100), new_pid(), new_pid()
+    a, b = sorted([first, second])
+    other = Locks(redis, lease_ms=5_000)
+    async with other.hold([b], wait_s=1):
+        waiter = asyncio.ensure_future(_hold_both(short, a, b))
+        await asyncio.sleep(0.3)  # a's 100 ms lease runs out while the waiter waits for b
+    with pytest.raises(DomainError) as info:
+        await waiter
+    assert info.value.reason == "LOCK_TIMEOUT"
+    assert await redis.get(lock_key(b)) is None  # what it took was released
+
+
+async def _hold_both(locks: Locks, a: str, b: str) -> None:
+    async with locks.hold([a, b], wait_s=2) as held:
+        held.check()

@@ -153,3 +153,43 @@ async def test_a_policy_cancelled_after_closure_is_refunded_then_paid_on(account
         pb.ENTRY_KIND_WITHDRAWAL, -400, "heirs",
     )  # fmt: skip
     assert (await get(account, pid)).balance_fen == 0
+
+
+async def test_an_empty_account_withdraws_and_moves_with_an_entry_of_0_fen(account):  # A4, A5
+    emptied = await open_account(account)
+    e = await account.WithdrawBalance(withdraw(emptied, pb.WITHDRAWAL_REASON_DEATH))
+    assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_WITHDRAWAL, 0, 0)
+    assert (await get(account, emptied)).status == pb.ACCOUNT_STATUS_CLOSED
+    moved = await open_account(account, region="430102")
+    a = await account.TransferAccount(transfer(moved, "610400"))
+    assert (a.status, a.balance_fen) == (pb.ACCOUNT_STATUS_TRANSFERRED_OUT, 0)
+    newest = (await all_entries(account, moved))[0]
+    assert (newest.kind, newest.amount_fen) == (pb.ENTRY_KIND_TRANSFER_OUT, 0)
+
+
+async def test_refunds_after_an_empty_withdrawal_credit_back_exactly_what_was_debited(account):
+    # rules A4, S9: the refund finds the very entry it refunds, then pays it on to the heirs
+    pid = await open_account(account, 100)
+    spent = await hold(account, pid, 100, hold_id=rid())
+    commit = pb.CommitHoldsRequest(holds=[pb.HoldRef(hold_id=spent.hold_id, person_id=pid)],
+                                   request_id=rid())  # fmt: skip
+    debit = (await account.CommitHolds(commit)).entries[0]
+    await account.WithdrawBalance(withdraw(pid, pb.WITHDRAWAL_REASON_DEATH))
+    refund = await account.RefundEntries(pb.RefundEntriesRequest(
+        refunds=[pb.RefundSpec(entry_id=debit.entry_id, person_id=pid, refund_id=rid())],
+        reference="cancel", request_id=rid()))  # fmt: skip
+    assert refund.entries[0].amount_fen == 100
+    entries = await all_entries(account, pid)
+    assert [e.amount_fen for e in entries[:2]] == [-100, 100]  # paid on to the heirs, then back
+    assert entries[0].kind == pb.ENTRY_KIND_WITHDRAWAL
+    assert (await get(account, pid)).balance_fen == sum(e.amount_fen for e in entries) == 0
+
+
+async def test_a_huge_fencing_token_does_not_lock_the_account_out(account):
+    # the lock's next token passes any the account has accepted
+    pid = await open_account(account, 10_000)
+    h = await hold(account, pid, 100, fence=2**53 - 1)
+    await account.VoidHolds(pb.VoidHoldsRequest(
+        holds=[pb.HoldRef(hold_id=h.hold_id, person_id=pid)], request_id=rid()))  # fmt: skip
+    e = await account.PurchaseCommercialInsurance(purchase(pid, 1_000))
+    assert e.amount_fen == -1_000
