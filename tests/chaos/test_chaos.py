@@ -364,6 +364,11 @@ async def check(world: World, record: Record, account, settlement) -> None:
         assert all(e.balance_after_fen >= 0 for e in ledgers[p]), p
     check_legs(by_id, ledgers)
     check_premiums(world, record, ledgers)
+    for p in payers:  # balance = credits - legs of settled settlements - premiums (invariant 3)
+        legs = sum(leg.amount_fen for s in by_id.values() if s.status == 3
+                   for leg in s.legs if leg.payer_id == p)  # fmt: skip
+        premiums = -sum(e.amount_fen for e in ledgers[p] if e.kind == pb.ENTRY_KIND_PREMIUM)
+        assert (await get(account, p)).balance_fen == world.credits[p] - legs - premiums, p
     check_after_acknowledgement(world, record, by_id, ledgers)
 
 
