@@ -1,31 +1,71 @@
-"""`gongji` / `python -m services.cli`: run and operate the stack."""
+"""`gongji`: run, measure and operate the stack. Every command takes the same address variables
+as the services (GONGJI_ACCOUNT_ADDR, ...)."""
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
+from typing import Annotated
+
+import typer
 
 from services.cli import launcher
 from services.common import logs
 
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gongji", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start Redis (embedded unless GONGJI_REDIS_URL) and services")
-    run.add_argument("--var", default="var", help="data folder of the embedded Redis (var/)")
-    run.add_argument(
-        "--services", default=",".join(launcher.SERVICES), help="comma-separated services to start"
-    )
-    args = parser.parse_args(argv)
+
+@app.command()
+def run(
+    var: Annotated[pathlib.Path, typer.Option(help="data folder of the embedded Redis")] = (
+        pathlib.Path("var")
+    ),
+    services: Annotated[str, typer.Option(help="services to start, by name")] = ",".join(
+        launcher.SERVICES
+    ),
+) -> None:
+    """Start Redis (embedded unless GONGJI_REDIS_URL is set) and the services; Ctrl-C stops."""
+    chosen = tuple(s for s in services.split(",") if s)
+    unknown = set(chosen) - set(launcher.SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
     logs.setup()
-    if args.command == "run":
-        services = tuple(s for s in args.services.split(",") if s)
-        unknown = set(services) - set(launcher.SERVICES)
-        if unknown:
-            parser.error(f"unknown services: {', '.join(sorted(unknown))}")
-        sys.exit(launcher.run(pathlib.Path(args.var), services))
+    sys.exit(launcher.run(var, chosen))
+
+
+@app.command()
+def bench(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="echo, settle, hot, mix; repeat for several"),
+    ] = None,
+    callers: Annotated[int, typer.Option(help="concurrent callers")] = 32,
+    seconds: Annotated[
+        float, typer.Option(help="how long each scenario runs (0: until --count)")
+    ] = 10.0,
+    count: Annotated[int, typer.Option(help="operations per scenario (0: for --seconds)")] = 0,
+    accounts: Annotated[
+        int, typer.Option(help="accounts to load through the API before measuring")
+    ] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="a JSON document on stdout")] = False,
+) -> None:
+    """Load the stack (the running one, else one of its own) and report per operation: rps,
+    latency, outcomes, server CPU (ms and echo equivalents) and Redis commands."""
+    from services.bench.run import bench as run_bench
+    from services.bench.scenarios import SCENARIOS
+
+    scenario = scenario or ["settle", "hot", "mix"]
+    unknown = set(scenario) - set(SCENARIOS)
+    if unknown:
+        raise typer.BadParameter(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if not seconds and not count:
+        raise typer.BadParameter("give --seconds or --count")
+    logs.setup("WARNING")
+    sys.exit(run_bench(scenario, callers, seconds, count, accounts, json_out))
+
+
+def main() -> None:
+    app()
 
 
 if __name__ == "__main__":

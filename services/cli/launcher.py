@@ -1,8 +1,8 @@
-"""`gongji run`: the whole stack on one machine, the way `make run` starts it.
+"""The whole stack on one machine: `gongji run` (what `make run` starts) and `gongji bench`.
 
-Starts the embedded Redis (unless GONGJI_REDIS_URL names one), then each service as its own
-process with the Redis URL passed down, and stops them all, services first, on SIGINT/SIGTERM
-or when any of them exits.
+`Stack` starts the embedded Redis (unless GONGJI_REDIS_URL names one), then each service as its
+own process with the Redis URL passed down, waits until each reports SERVING, and stops them all,
+services first. `run` keeps a stack up until SIGINT/SIGTERM or until any part of it exits.
 """
 
 from __future__ import annotations
@@ -15,24 +15,108 @@ import subprocess
 import sys
 import time
 from types import FrameType
+from typing import IO
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.config import DEFAULT_ADDRS
 from services.common.redisdb import EmbeddedRedis
 
 log = logging.getLogger("gongji.launcher")
 
 SERVICES = ("account", "binding", "settlement")
 EMBEDDED_PORT = 6390
+SERVICE_NAMES = {
+    "account": "gongji.account.v1.AccountService",
+    "binding": "gongji.binding.v1.BindingService",
+    "settlement": "gongji.settlement.v1.SettlementService",
+}
+
+
+class Stack:
+    def __init__(
+        self, var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES,
+        env: dict[str, str] | None = None, redis_port: int = EMBEDDED_PORT,
+        output: IO[bytes] | None = None,
+    ) -> None:  # fmt: skip
+        """`output`: where the services' logs go (default: this process's stderr)."""
+        self.env = dict(os.environ if env is None else env)
+        self.output = output
+        self.var_dir, self.services, self.redis_port = var_dir, services, redis_port
+        self.redis: EmbeddedRedis | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def address(self, service: str) -> str:
+        return self.env.get(f"GONGJI_{service.upper()}_ADDR", DEFAULT_ADDRS[service])
+
+    def start(self, wait_s: float = 30.0) -> Stack:
+        try:
+            if not self.env.get("GONGJI_REDIS_URL"):
+                fsync = self.env.get("GONGJI_REDIS_APPENDFSYNC", "always")
+                self.redis = EmbeddedRedis(self.var_dir / "redis", self.redis_port, fsync=fsync)
+                self.env["GONGJI_REDIS_URL"] = self.redis.start().url
+                log.info("embedded redis", extra={"fields": {"url": self.redis.url,
+                                                             "appendfsync": fsync}})  # fmt: skip
+            for name in self.services:
+                env = {**self.env, "GONGJI_LISTEN_ADDR": self.address(name)}
+                command = [sys.executable, "-m", f"services.{name}"]
+                self.children[name] = subprocess.Popen(command, env=env, stderr=self.output)
+            for name in self.services:
+                self._wait_serving(name, wait_s)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("stack started", extra={"fields": {"services": ",".join(self.services)}})
+        return self
+
+    def _wait_serving(self, name: str, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        with grpc.insecure_channel(self.address(name)) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
+            while time.monotonic() < deadline:
+                if self.children[name].poll() is not None:
+                    raise RuntimeError(f"the {name} service exited at start")
+                try:
+                    if (
+                        health.Check(request, timeout=1).status
+                        == health_pb2.HealthCheckResponse.SERVING
+                    ):
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"the {name} service did not become SERVING at {self.address(name)}")
+
+    def pids(self) -> dict[str, int]:
+        """The processes of the stack, by name (`redis` when it is the embedded one)."""
+        found = {name: child.pid for name, child in self.children.items()}
+        if self.redis and self.redis.process:
+            found["redis"] = self.redis.process.pid
+        return found
+
+    def exited(self) -> str:
+        """The part of the stack that has exited, or ''."""
+        if self.redis and not self.redis.alive():
+            return "redis"
+        return next((n for n, c in self.children.items() if c.poll() is not None), "")
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if self.redis:
+            self.redis.stop()
 
 
 def run(var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES) -> int:
-    env = dict(os.environ)
-    redis: EmbeddedRedis | None = None
-    if not env.get("GONGJI_REDIS_URL"):
-        fsync = env.get("GONGJI_REDIS_APPENDFSYNC", "always")
-        redis = EmbeddedRedis(var_dir / "redis", EMBEDDED_PORT, fsync=fsync).start()
-        env["GONGJI_REDIS_URL"] = redis.url
-        log.info("embedded redis", extra={"fields": {"url": redis.url, "appendfsync": fsync}})
-    children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -41,35 +125,15 @@ def run(var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    stack = Stack(var_dir, services).start()
     try:
-        for name in services:
-            children[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env)
-        log.info("stack started", extra={"fields": {"services": ",".join(services)}})
         while not stopping:
-            if redis and not redis.alive():
-                log.error("embedded redis exited; stopping the stack")
+            gone = stack.exited()
+            if gone:
+                log.error("part of the stack exited; stopping", extra={"fields": {"part": gone}})
                 return 1
-            for name, child in children.items():
-                if child.poll() is not None:
-                    fields = {"service": name, "code": child.returncode}
-                    log.error("service exited", extra={"fields": fields})
-                    return 1
             time.sleep(0.2)
         return 0
     finally:
-        _stop_all(children)
-        if redis:
-            redis.stop()
+        stack.stop()
         log.info("stack stopped")
-
-
-def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()

@@ -1,0 +1,180 @@
+"""`gongji bench`: load the stack from N callers and report what each operation costs.
+
+It uses the stack already running at the configured addresses (loopback only), or starts one
+of its own (embedded Redis in a temporary folder, free ports) and stops it afterwards. In the
+same run it measures a bare grpc.aio echo server with the same client, so every figure also
+reads as a multiple of the cheapest call there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import ipaddress
+import json
+import os
+import pathlib
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import psutil
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.progress import Progress
+
+from services.bench import load, measure, report, scenarios
+from services.cli.launcher import SERVICES, Stack
+from services.common.config import DEFAULT_ADDRS
+from services.common.redisdb import free_port
+
+WARMUP_S = 1.0
+
+
+@dataclasses.dataclass
+class Target:
+    addresses: dict[str, str]  # service -> address, and "echo"
+    pids: dict[str, int]  # server processes to measure: services, redis, echo
+    redis: redis.Redis | None
+
+
+def bench(
+    names: list[str], callers: int, seconds: float, count: int, preload: int, as_json: bool
+) -> int:
+    console = Console(stderr=True)
+    with target() as t:
+        results = asyncio.run(measure_all(t, names, callers, seconds, count, preload, console))
+    document = {"machine": report.machine(), "callers": callers, "scenarios": results}
+    if as_json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        report.print_table(results, Console())
+    return 0
+
+
+@contextlib.contextmanager
+def target() -> Iterator[Target]:
+    """The running stack if the configured addresses answer, else a stack of our own; and an
+    echo server either way."""
+    env = dict(os.environ)
+    addresses = {n: env.get(f"GONGJI_{n.upper()}_ADDR", a) for n, a in DEFAULT_ADDRS.items()}
+    for address in addresses.values():
+        _loopback_only(address)
+    echo_addr = f"127.0.0.1:{free_port()}"
+    echo = subprocess.Popen([sys.executable, "-m", "services.bench.echo", echo_addr],
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_answering(echo_addr)
+        if _answers(addresses["settlement"]):
+            url = env.get("GONGJI_REDIS_URL", "redis://127.0.0.1:6390/0")
+            pids = {**_listening(addresses), **_listening({"redis": _hostport(url)})}
+            yield Target({**addresses, "echo": echo_addr}, {**pids, "echo": echo.pid},
+                         redis.Redis.from_url(url))  # fmt: skip
+            return
+        with tempfile.TemporaryDirectory(prefix="gongji-bench-") as var:
+            own = {n: f"127.0.0.1:{free_port()}" for n in SERVICES}
+            env.update({f"GONGJI_{n.upper()}_ADDR": a for n, a in own.items()})
+            env.pop("GONGJI_REDIS_URL", None)
+            logs = open(pathlib.Path(var) / "services.log", "wb")  # noqa: SIM115
+            stack = Stack(pathlib.Path(var), env=env, redis_port=free_port(), output=logs)
+            stack.start()
+            try:
+                yield Target({**own, "echo": echo_addr}, {**stack.pids(), "echo": echo.pid},
+                             redis.Redis.from_url(stack.env["GONGJI_REDIS_URL"]))  # fmt: skip
+            finally:
+                stack.stop()
+                logs.close()
+    finally:
+        echo.terminate()
+        echo.wait(10)
+
+
+async def measure_all(
+    t: Target, names: list[str], callers: int, seconds: float, count: int, preload: int,
+    console: Console,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    channels = {n: grpc.aio.insecure_channel(a) for n, a in t.addresses.items()}
+    stubs = scenarios.Stubs.over(channels)
+    people = scenarios.People(random.Random())
+    try:
+        if preload:
+            await _preload(stubs, people, preload, console)
+        echo_cost, echo_rps, results = None, None, {}
+        for name in ["echo", *[n for n in names if n != "echo"]]:
+            operation = await scenarios.SCENARIOS[name](stubs, callers, people)
+            await load.drive(operation, callers, WARMUP_S, 0)
+            pids = {k: v for k, v in t.pids.items() if (k == "echo") == (name == "echo")}
+            before = measure.snapshot(pids, t.redis)
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"{name}", total=count or None)
+                advance = functools.partial(progress.advance, task)
+                run = await load.drive(operation, callers, seconds, count, advance)
+            cost = measure.cost(before, measure.snapshot(pids, t.redis), run.count)
+            if name == "echo":
+                echo_cost, echo_rps = cost, run.rps
+            if name in names:
+                results[name] = report.figures(run, cost, echo_cost, echo_rps)
+            console.print(f"{name}: {run.count} operations, {run.rps:.0f}/s")
+        return results
+    finally:
+        for channel in channels.values():
+            await channel.close()
+
+
+async def _preload(s: scenarios.Stubs, people: scenarios.People, n: int, console: Console) -> None:
+    """n accounts with one credit each, through the API, 64 at a time."""
+    started, done = time.monotonic(), 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("preload", total=n)
+        while done < n:
+            batch = min(64, n - done)
+            await asyncio.gather(*(people.open(s, 1970, 1_000) for _ in range(batch)))
+            done += batch
+            progress.advance(task, batch)
+    console.print(f"preloaded {n} accounts in {time.monotonic() - started:.0f} s")
+
+
+def _loopback_only(address: str) -> None:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise SystemExit(f"gongji bench runs against loopback addresses only, not {address}")
+
+
+def _hostport(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+
+
+def _listening(addresses: dict[str, str]) -> dict[str, int]:
+    """The pids listening on these addresses' ports (the processes of a running stack)."""
+    ports = {int(a.rsplit(":", 1)[1]): name for name, a in addresses.items()}
+    found = {}
+    for c in psutil.net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in ports and c.pid:
+            found[ports[c.laddr.port]] = c.pid
+    return found
+
+
+def _answers(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return True
+        except grpc.RpcError:
+            return False
+
+
+def _wait_answering(address: str, wait_s: float = 20) -> None:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if _answers(address):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{address} did not answer")
