@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from services.account.events import Relay
 from services.account.locks import Locks
+from services.account.orders import Orders
 from services.account.store import AccountStore
 from services.common import ids
 from services.common.clock import Clock, beijing_today
@@ -25,6 +26,7 @@ class ServicerBase:
         self.store, self.relay, self.locks = store, relay, locks
         self.policy, self.clock = policy, clock
         self.requests = Requests(store.redis, "acct")
+        self.orders = Orders()
 
     # -- helpers ----------------------------------------------------------------------------
     def _pid(self, value: str, field: str = "person_id") -> str:

@@ -26,11 +26,13 @@ class AccountClient:
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[pb.PaySource],
         amount_fen: int, on_date: str, not_after_ms: int, timeout_s: float, quote: bool = False,
+        family_aid: bool = False,
     ) -> pb.Payment:  # fmt: skip
+        """`family_aid`: the patient's payers in their order come after `sources`."""
         request = pb.PayFromAccountsRequest(
             payment_id=payment_id, kind=kind,  # type: ignore[arg-type]
             patient_id=patient, sources=sources, amount_fen=amount_fen, on_date=on_date,
-            not_after=timestamp(not_after_ms), quote=quote,
+            not_after=timestamp(not_after_ms), quote=quote, family_aid=family_aid,
         )  # fmt: skip
         payment: pb.Payment = await self.stub.PayFromAccounts(request, timeout=timeout_s)
         return payment
@@ -56,6 +58,17 @@ class AccountClient:
         )  # fmt: skip
         grant: pb.FamilyAidGrant = await self.stub.GrantFamilyAid(request, timeout=timeout_s)
         return grant
+
+    async def set_order(
+        self, beneficiary: str, payers: Sequence[tuple[str, str]], version: int, timeout_s: float
+    ) -> pb.FamilyAidOrder:
+        """`payers`: (binder, binding id), 1st payer first."""
+        request = pb.SetFamilyAidOrderRequest(
+            beneficiary_id=beneficiary, version=version,
+            payers=[pb.PaySource(person_id=p, binding_id=b) for p, b in payers],
+        )  # fmt: skip
+        order: pb.FamilyAidOrder = await self.stub.SetFamilyAidOrder(request, timeout=timeout_s)
+        return order
 
     async def revoke(self, binder: str, binding_id: str, timeout_s: float) -> pb.FamilyAidGrant:
         request = pb.RevokeFamilyAidRequest(binder_id=binder, binding_id=binding_id)

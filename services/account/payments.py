@@ -9,6 +9,8 @@ from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
 from services.account.convert import grant_pb, payment_pb
 from services.account.domain import Source
+from services.account.orders import with_order
+from services.account.store import StaleOrder
 from services.common import ids
 from services.common.clock import ms_of
 from services.common.enums import EntryKind
@@ -16,6 +18,7 @@ from services.common.errors import DomainError
 from services.common.rpc import fingerprint
 
 _PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
+_ORDER_TRIES = 3  # an order changes by a person's act: two changes within one payment are rare
 
 
 class PaymentMethods(ServicerBase):
@@ -27,18 +30,28 @@ class PaymentMethods(ServicerBase):
         patient = self._pid(request.patient_id, "patient_id")
         sources = self._sources(request.sources)
         premium = kind == EntryKind.PREMIUM
-        if premium and len(sources) != 1:
+        if premium and (len(sources) != 1 or request.family_aid):
             raise DomainError("INVALID_ARGUMENT", "a premium is paid from exactly one account")
         amount = ids.amount(request.amount_fen, allow_zero=not premium)
         on_date = ids.date(request.on_date, "on_date").isoformat()
         not_after = ms_of(request.not_after)
         if not request.quote and not_after <= 0:
             raise DomainError("INVALID_ARGUMENT", "not_after is required")
-        payment = await self.store.pay(
-            payment_id, kind, patient, sources, amount, on_date, not_after, request.quote,
-            fingerprint(request),
-        )  # fmt: skip
-        return payment_pb(payment)
+        fp = fingerprint(request)
+        unbound = any(not s.binding_id and s.person_id != patient for s in sources)
+        needs_order = request.family_aid or unbound
+        for _ in range(_ORDER_TRIES):
+            version, order = self.orders.get(patient)
+            full = with_order(patient, sources, order, request.family_aid)
+            try:
+                payment = await self.store.pay(
+                    payment_id, kind, patient, full, amount, on_date, not_after,
+                    request.quote, fp, version if needs_order else None,
+                )  # fmt: skip
+                return payment_pb(payment)
+            except StaleOrder as e:
+                self.orders.put(patient, e.version, e.order)
+        raise DomainError("INTERNAL", "the payer order kept changing; retry")
 
     def _sources(self, given: object) -> list[Source]:
         sources = [
@@ -51,6 +64,22 @@ class PaymentMethods(ServicerBase):
         if len({s.person_id for s in sources}) != len(sources):
             raise DomainError("INVALID_ARGUMENT", "sources repeats a person")
         return sources
+
+    async def SetFamilyAidOrder(
+        self, request: pb.SetFamilyAidOrderRequest, context: Context
+    ) -> pb.FamilyAidOrder:
+        beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
+        payers = self._sources(request.payers)
+        if any(not p.binding_id for p in payers):
+            raise DomainError("INVALID_ARGUMENT", "every payer needs his binding_id")
+        if request.version <= 0:
+            raise DomainError("INVALID_ARGUMENT", "version must be > 0")
+        stored, version = await self.store.set_order(beneficiary, payers, request.version)
+        self.orders.put(beneficiary, version, stored)
+        return pb.FamilyAidOrder(
+            beneficiary_id=beneficiary, version=version,
+            payers=[pb.PaySource(person_id=s.person_id, binding_id=s.binding_id) for s in stored],
+        )  # fmt: skip
 
     async def ResolvePayment(
         self, request: pb.ResolvePaymentRequest, context: Context

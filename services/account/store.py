@@ -9,12 +9,12 @@ before its first write, so a refusal changes nothing.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment, Source
@@ -40,7 +40,7 @@ def account_key(pid: str) -> str:
 
 
 def account_keys(pid: str) -> list[str]:
-    """The keys of one account, in the order lib.lua names them (ACCOUNT_KEYS of them)."""
+    """Every key of one account: its hash, then the parts lib.lua derives from its name."""
     a = account_key(pid)
     parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants")
     return [a, *(f"{a}:{p}" for p in parts)]
@@ -79,7 +79,7 @@ class AccountStore:
     async def _call(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
         # int(): redis-py would send an IntEnum as its repr
         plain = [a if isinstance(a, str) else int(a) for a in args]
-        result = json.loads(await self._scripts[script](keys=keys, args=plain))
+        result = orjson.loads(await self._scripts[script](keys=keys, args=plain))
         if isinstance(result, dict) and "error" in result:
             raise DomainError(result["error"], result["message"])
         return result
@@ -87,8 +87,8 @@ class AccountStore:
     async def _run(
         self, script: str, pid: str, *args: str | int, fp: str = "", marker: str = ""
     ) -> Any:
-        """A single-account script: the account's keys, then the call's marker."""
-        keys = [*account_keys(pid), marker_key(pid, marker or "-")]
+        """A single-account script: the account's key, then the call's marker."""
+        keys = [account_key(pid), marker_key(pid, marker or "-")]
         return await self._call(script, keys, [fp, *args])
 
     # -- accounts -------------------------------------------------------------------------
@@ -104,10 +104,10 @@ class AccountStore:
     async def batch_get(self, pids: list[str]) -> list[Account]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for pid in pids:
-                keys = [*account_keys(pid), marker_key(pid, "-")]
+                keys = [account_key(pid), marker_key(pid, "-")]
                 await self._scripts["get"](keys=keys, args=[""], client=pipe)
             raws = await pipe.execute()
-        found = (json.loads(raw) for raw in raws)
+        found = (orjson.loads(raw) for raw in raws)
         return [Account.from_script(d) for d in found if "error" not in d]
 
     async def set_status(self, pid: str, status: int, reason: str, fp: str, marker: str) -> Account:
@@ -177,15 +177,22 @@ class AccountStore:
     # -- family payments ------------------------------------------------------------------
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
-        on_date: str, not_after_ms: int, quote: bool, fp: str,
+        on_date: str, not_after_ms: int, quote: bool, fp: str, order_version: int | None = None,
     ) -> Payment:  # fmt: skip
-        """The whole payment in one script (lua/pay.lua)."""
-        keys = [payment_key(patient, payment_id), *account_keys(patient)]
-        args: list[str | int] = [fp, payment_id, kind, amount, on_date, not_after_ms, int(quote)]
+        """The whole payment in one script (lua/pay.lua). `order_version`: the version of the
+        patient's payer order the sources come from; StaleOrder if it has changed since."""
+        keys = [payment_key(patient, payment_id), account_key(patient)]
+        version = "" if order_version is None else order_version
+        args: list[str | int] = [
+            fp, payment_id, kind, amount, on_date, not_after_ms, int(quote), version,
+        ]  # fmt: skip
         for s in sources:
-            keys += account_keys(s.person_id)
+            keys.append(account_key(s.person_id))
             args += [s.person_id, s.binding_id]
-        return Payment.from_script(await self._call("pay", keys, args))
+        d = await self._call("pay", keys, args)
+        if "stale_order" in d:
+            raise StaleOrder(_sources(d["stale_order"]), int(d["version"]))
+        return Payment.from_script(d)
 
     async def resolve_payment(self, payment_id: str, patient: str) -> Payment:
         keys = [payment_key(patient, payment_id)]
@@ -200,6 +207,13 @@ class AccountStore:
     async def revoke(self, binder: str, binding_id: str) -> FamilyAidGrant:
         return FamilyAidGrant.from_script(await self._run("revoke", binder, binding_id))
 
+    async def set_order(
+        self, beneficiary: str, payers: Sequence[Source], version: int
+    ) -> tuple[list[Source], int]:
+        listed = orjson.dumps([(s.person_id, s.binding_id) for s in payers]).decode()
+        d = await self._run("set_order", beneficiary, version, listed)
+        return _sources(d["payers"]), int(d["version"])
+
     # -- reads ----------------------------------------------------------------------------
     async def entries(
         self, pid: str, page_size: int, before: int | None
@@ -212,4 +226,16 @@ class AccountStore:
         top = total if before is None else min(before, total)
         start = max(0, top - page_size)
         raws = await self.redis.lrange(keys[1], start, top - 1) if top > 0 else []
-        return [Entry.from_script(json.loads(r)) for r in reversed(raws)], start
+        return [Entry.from_script(orjson.loads(r)) for r in reversed(raws)], start
+
+
+class StaleOrder(Exception):
+    """The patient's payer order changed since the caller read it: here it is as it is now."""
+
+    def __init__(self, order: list[Source], version: int) -> None:
+        super().__init__("the payer order has changed")
+        self.order, self.version = order, version
+
+
+def _sources(listed: str) -> list[Source]:
+    return [Source(person_id, binding_id) for person_id, binding_id in orjson.loads(listed)]

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from services.account.store import EVENTS_STREAM
-from services.binding.lifecycle import Lifecycle
+from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import BindingStore
 from services.common.enums import BindingStatus
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 GROUP = "binding"
 CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})
 CLAIM_IDLE_MS = 60_000
-PEER_TIMEOUT_S = 5.0  # no caller waits on a lapse: the account service gets a few seconds
 
 
 class Lapser:
@@ -75,6 +74,8 @@ class Lapser:
         now = int(time.time() * 1000)
         for as_binder in (True, False):
             for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
-                await self.lifecycle.end(b.binding_id, BindingStatus.LAPSED, now, PEER_TIMEOUT_S)
+                await self.lifecycle.end(
+                    b.binding_id, BindingStatus.LAPSED, now, BACKGROUND_TIMEOUT_S
+                )
                 log.info("binding lapsed", extra={"fields": {"binding_id": b.binding_id}})
         await self.store.remember(event["event_id"])

@@ -1,11 +1,16 @@
-"""A binding and its family-aid grant on the binder's account move together.
+"""A binding, its family-aid grant and its beneficiary's payer order move together.
 
 The account service pays a relative's bill from a binder's account only under a grant for that
-binding (checked in the same script as the debit, rule S4). So the grant is written before the
-binding exists, and revoked after the binding ends and before the end is acknowledged: once
-RemoveBinding has answered, no payment can take the binder's money for that relative (B11).
-A crash between the two steps leaves at most a grant without an ACTIVE binding, which pays
-nothing: the settlement service asks only the payers GetPayers lists, and a retry revokes it.
+binding, checked in the same script as the debit (rule S4), and in the order the binding service
+last gave it (SetFamilyAidOrder, B10). So:
+- the grant is written before the binding exists, and revoked after the binding ends and before
+  the end is acknowledged: once RemoveBinding has answered, no payment takes the binder's money
+  for that relative (B11). A crash between two steps leaves at most a grant without an ACTIVE
+  binding, which pays nothing: it is never in the order, and a retry revokes it;
+- every change of a payer list bumps its version and marks it in the store's order outbox in the
+  same script; the new order is pushed before the change is acknowledged, and the relay loop
+  pushes whatever a crash or an unreachable account service left marked. The account service
+  keeps the highest version it was given, so pushes arriving late or twice do no harm.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from services.account.client import AccountClient
 from services.binding.domain import Binding
 from services.binding.store import BindingStore
 from services.common.errors import DomainError
+from services.common.ids import PROVINCES
 
 log = logging.getLogger(__name__)
+BACKGROUND_TIMEOUT_S = 5.0  # no caller waits on the relay or a lapse
 
 
 class Lifecycle:
@@ -32,10 +39,12 @@ class Lifecycle:
             b.binder_id, b.beneficiary_id, b.binding_id, b.start_date, b.end_date, timeout_s
         )
         try:
-            return await self.store.create(b, limit, fp, marker)
+            made = await self.store.create(b, limit, fp, marker)
         except DomainError:
             await asyncio.shield(self._revoke_quietly(b.binder_id, b.binding_id))
             raise
+        await self.push_order(b.beneficiary_id, timeout_s)
+        return made
 
     async def end(
         self, binding_id: str, status: int, ended_ms: int, timeout_s: float
@@ -44,12 +53,33 @@ class Lifecycle:
         ended = await self.store.end(binding_id, status, ended_ms)
         if ended is not None:
             await self.accounts.revoke(ended.binder_id, binding_id, timeout_s)
+            await self.push_order(ended.beneficiary_id, timeout_s)
         return ended
+
+    async def push_order(self, beneficiary: str, timeout_s: float) -> None:
+        """The beneficiary's payers, in order, to the account service; then off the outbox."""
+        payers, versions = await self.store.order_of(beneficiary)
+        if not versions:
+            return
+        listed = [(p.binder_id, p.binding_id) for p in payers]
+        await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s)
+        await self.store.order_pushed(beneficiary, versions)
+
+    async def relay(self, interval_s: float = 1.0) -> None:
+        """Push every order still marked in any province's outbox, then wait; for ever."""
+        while True:
+            for province in sorted(PROVINCES):
+                for beneficiary in await self.store.orders_pending(f"{province:02d}"):
+                    try:
+                        await self.push_order(beneficiary, BACKGROUND_TIMEOUT_S)
+                    except Exception:
+                        log.warning("payer order push deferred", exc_info=True)
+            await asyncio.sleep(interval_s)
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:
         """A grant whose binding was refused: revoke it if we can; if not, it pays nothing."""
         try:
-            await self.accounts.revoke(binder, binding_id, 5.0)
+            await self.accounts.revoke(binder, binding_id, BACKGROUND_TIMEOUT_S)
         except Exception:
             log.warning(
                 "grant of a refused binding left", extra={"fields": {"binding_id": binding_id}}

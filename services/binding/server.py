@@ -140,6 +140,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
             order = [by_binder[b].binding_id for b in binders]
             if not await self.store.reorder(province, pid, order):
                 raise DomainError("INVALID_ARGUMENT", "the payers changed meanwhile; retry")
+            await self.lifecycle.push_order(pid, remaining(context))
             payers = await self.store.payers_of(pid)
             return pb.GetPayersResponse(payers=[payer_pb(b) for b in payers])
 
@@ -170,4 +171,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
-    return App(services=[service], background=[lapser.run], close=close, fault=fault)
+    background = [lapser.run, servicer.lifecycle.relay]
+    return App(services=[service], background=background, close=close, fault=fault)

@@ -10,25 +10,40 @@ any binding can be found from its id alone.
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import cast
 
+import orjson
 import redis.asyncio as aioredis
 
 from services.binding.domain import Binding
-from services.common.enums import BindingStatus
+from services.common.enums import BindingStatus, lua_constants
 from services.common.errors import DomainError
 
 IDEM_TTL_S = 7 * 24 * 3600
 
+# Every change of a beneficiary's payer list also bumps the list's version and marks it in the
+# province's order outbox (`order-pending`), in the same script: the new order then reaches the
+# account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
+_HEAD = (
+    lua_constants(BindingStatus)
+    + """
+local function changed_order(version_key, pending_key, beneficiary)
+  local version = redis.call('INCR', version_key)
+  redis.call('ZADD', pending_key, version, beneficiary)
+end
+"""
+)
 # KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
-#       6 payer list, 7 idempotency record, 8 binder's provinces, 9 beneficiary's provinces
+#       6 payer list, 7 idempotency record, 8 binder's provinces, 9 beneficiary's provinces,
+#       10 payer list version, 11 order outbox
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 binder's province, 8 beneficiary's province
+#       7 binder's province, 8 beneficiary's province, 9 beneficiary
 # Returns {binding=record, priority=n} or {error=...}. The limit (B4) and the pair rule (B7)
 # are checked here, atomically with the write, so concurrent creations cannot exceed them.
-_CREATE = """
+_CREATE = (
+    _HEAD
+    + """
 local prior = redis.call('GET', KEYS[7])
 if prior then
   local rec = cjson.decode(prior)
@@ -53,19 +68,23 @@ redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
 redis.call('SET', KEYS[4], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
 local priority = redis.call('RPUSH', KEYS[6], ARGV[2])
+changed_order(KEYS[10], KEYS[11], ARGV[9])
 local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=priority})
 redis.call('SET', KEYS[7], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
 return result
 """
-# KEYS: 1 record, 2 binder active set, 3 pair, 4 payer list
-# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms
+)
+# KEYS: 1 record, 2 binder active set, 3 pair, 4 payer list, 5 payer list version, 6 order outbox
+# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary
 # Ends an ACTIVE binding and closes the gap in the payer order (B10, B11); any other state is
 # returned unchanged. Returns the record JSON, or '' when there is no such binding.
-_END = """
+_END = (
+    _HEAD
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return '' end
 local b = cjson.decode(raw)
-if tonumber(b.status) ~= 1 then return raw end
+if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw end
 b.status = tonumber(ARGV[2])
 b.ended_ms = tonumber(ARGV[3])
 raw = cjson.encode(b)
@@ -73,19 +92,33 @@ redis.call('SET', KEYS[1], raw)
 redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 redis.call('LREM', KEYS[4], 0, ARGV[1])
+changed_order(KEYS[5], KEYS[6], ARGV[4])
 return raw
 """
-# KEYS: 1 payer list; ARGV: binding ids in the new order. Refused (returns 0) unless they are
-# exactly the ids on the list now.
-_REORDER = """
+)
+# KEYS: 1 payer list, 2 payer list version, 3 order outbox; ARGV: 1 beneficiary, then the
+# binding ids in the new order. Refused (returns 0) unless they are exactly the ids on the list.
+_REORDER = (
+    _HEAD
+    + """
+local ids = {unpack(ARGV, 2)}
 local now = redis.call('LRANGE', KEYS[1], 0, -1)
-if #now ~= #ARGV then return 0 end
+if #now ~= #ids then return 0 end
 local wanted = {}
-for _, id in ipairs(ARGV) do wanted[id] = true end
+for _, id in ipairs(ids) do wanted[id] = true end
 for _, id in ipairs(now) do if not wanted[id] then return 0 end end
 redis.call('DEL', KEYS[1])
-redis.call('RPUSH', KEYS[1], unpack(ARGV))
+redis.call('RPUSH', KEYS[1], unpack(ids))
+changed_order(KEYS[2], KEYS[3], ARGV[1])
 return 1
+"""
+)
+# KEYS: 1 order outbox; ARGV: 1 beneficiary, 2 the version that reached the account service.
+# Clears the mark unless a newer change marked it again since.
+_PUSHED = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
 """
 
 
@@ -137,6 +170,14 @@ class Keys:
     def idem(province: str, key: str) -> str:
         return f"{_tag(province)}:idem:{key}"
 
+    @staticmethod
+    def order_version(province: str, pid: str) -> str:
+        return f"{_tag(province)}:payers-v:{pid}"
+
+    @staticmethod
+    def order_outbox(province: str) -> str:
+        return f"{_tag(province)}:order-pending"
+
 
 class BindingStore:
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -144,6 +185,7 @@ class BindingStore:
         self._create = redis.register_script(_CREATE)
         self._end = redis.register_script(_END)
         self._reorder = redis.register_script(_REORDER)
+        self._pushed = redis.register_script(_PUSHED)
 
     async def provinces(self, pid: str) -> list[str]:
         """The provinces under which this person has binding views (one, unless he moved)."""
@@ -156,11 +198,13 @@ class BindingStore:
             Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
             Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
             Keys.idem(pb_, marker), Keys.where(b.binder_id), Keys.where(b.beneficiary_id),
+            Keys.order_version(pe, b.beneficiary_id), Keys.order_outbox(pe),
         ]  # fmt: skip
+        record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
-            fp, b.binding_id, json.dumps(b.record()), limit, b.created_ms, IDEM_TTL_S, pb_, pe,
+            fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, pb_, pe, b.beneficiary_id,
         ]  # fmt: skip
-        d = json.loads(await self._create(keys=keys, args=args))
+        d = orjson.loads(await self._create(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
         return Binding.from_record(d["binding"], int(d["priority"]))
@@ -174,9 +218,11 @@ class BindingStore:
             Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
             Keys.pair(pb_, current.binder_id, current.beneficiary_id),
             Keys.payers(pe, current.beneficiary_id),
+            Keys.order_version(pe, current.beneficiary_id), Keys.order_outbox(pe),
         ]  # fmt: skip
-        raw = await self._end(keys=keys, args=[binding_id, int(status), ended_ms])
-        return Binding.from_record(json.loads(raw)) if raw else None
+        args: list[str | int] = [binding_id, int(status), ended_ms, current.beneficiary_id]
+        raw = await self._end(keys=keys, args=args)
+        return Binding.from_record(orjson.loads(raw)) if raw else None
 
     async def get(self, binding_id: str) -> Binding | None:
         try:
@@ -186,14 +232,14 @@ class BindingStore:
         raw = await self.redis.get(key)
         if raw is None:
             return None
-        b = Binding.from_record(json.loads(raw))
+        b = Binding.from_record(orjson.loads(raw))
         if b.status != BindingStatus.ACTIVE:
             return b
         order = await self.payer_ids(provinces_of(binding_id)[1], b.beneficiary_id)
         if binding_id not in order:  # it ended between the two reads: read it again
             raw = await self.redis.get(key)
-            return Binding.from_record(json.loads(raw)) if raw else None
-        return Binding.from_record(json.loads(raw), order.index(binding_id) + 1)
+            return Binding.from_record(orjson.loads(raw)) if raw else None
+        return Binding.from_record(orjson.loads(raw), order.index(binding_id) + 1)
 
     async def payer_ids(self, province: str, beneficiary: str) -> list[str]:
         return cast(list[str], await self.redis.lrange(Keys.payers(province, beneficiary), 0, -1))
@@ -206,7 +252,7 @@ class BindingStore:
             order = await self.payer_ids(province, beneficiary)
             raws = await self.redis.mget([Keys.record(i) for i in order]) if order else []
             out.extend(
-                Binding.from_record(json.loads(raw), priority)
+                Binding.from_record(orjson.loads(raw), priority)
                 for priority, raw in enumerate(raws, start=1)
                 if raw is not None
             )
@@ -241,8 +287,30 @@ class BindingStore:
         return cast(list[str], await self.redis.zrange(key, 0, -1))
 
     async def reorder(self, province: str, beneficiary: str, binding_ids: list[str]) -> bool:
-        keys = [Keys.payers(province, beneficiary)]
-        return bool(await self._reorder(keys=keys, args=binding_ids))
+        keys = [
+            Keys.payers(province, beneficiary), Keys.order_version(province, beneficiary),
+            Keys.order_outbox(province),
+        ]  # fmt: skip
+        return bool(await self._reorder(keys=keys, args=[beneficiary, *binding_ids]))
+
+    async def order_of(self, beneficiary: str) -> tuple[list[Binding], dict[str, int]]:
+        """The beneficiary's ACTIVE bindings in payer order, and the order's version in each
+        of his provinces (their sum only grows). The versions are read first: a change in
+        between yields a newer list under an older version, which that change's own push
+        then replaces."""
+        provinces = await self.provinces(beneficiary)
+        if not provinces:
+            return [], {}
+        raw = await self.redis.mget([Keys.order_version(p, beneficiary) for p in provinces])
+        versions = {p: int(v or 0) for p, v in zip(provinces, raw, strict=True)}
+        return await self.payers_of(beneficiary), versions
+
+    async def order_pushed(self, beneficiary: str, versions: dict[str, int]) -> None:
+        for province, version in versions.items():
+            await self._pushed(keys=[Keys.order_outbox(province)], args=[beneficiary, version])
+
+    async def orders_pending(self, province: str, limit: int = 100) -> list[str]:
+        return cast(list[str], await self.redis.zrange(Keys.order_outbox(province), 0, limit - 1))
 
     async def seen(self, event_id: str) -> bool:
         return bool(await self.redis.exists(f"bind:seen:{event_id}"))

@@ -136,28 +136,34 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, fault: faults.Fault | None = None) -> None:
         self.fault = fault
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # a method's handler never changes
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method: str = details.method
+        known = self._wrapped.get(method)
+        if known is not None:
+            return known
+        handler = await continuation(details)
         if handler is None or not method.startswith("/gongji.") or not handler.unary_unary:
             return handler
         inner: Behavior = handler.unary_unary
         fault = self.fault
 
         async def wrapped(request: Any, context: Any) -> Any:
-            await faults.enter(fault, method)
+            if fault is not None:
+                await faults.enter(fault, method)
             return await _run(method, inner, request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
+        self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        return self._wrapped[method]
 
 
 def fingerprint(request: Message) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -115,7 +116,7 @@ def main(service: str, build: Callable[[Settings], Awaitable[App]]) -> None:
     try:
         settings = Settings.from_env(service)
         logs.setup(settings.log_level)
-        asyncio.run(serve(settings, build))
+        uvloop.run(serve(settings, build))
     except (ConfigError, PolicyError) as e:
         sys.exit(f"{service}: {e}")
 

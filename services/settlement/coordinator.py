@@ -2,10 +2,11 @@
 coordinates"; STYLE "atomic phases and recovery points"):
 
 1. begin   one script claims the key and writes the PENDING journal with its recovery entry;
-2. payers  the patient's own account, then GetPayers(patient, service_date) in order;
-3. pay     one PayFromAccounts call: one script at the account service checks every status and
-           family-aid grant at that moment and debits every share, or refuses and debits nothing;
-4. finish  one script moves the journal to SETTLED with its consumption-record indexes.
+2. pay     one PayFromAccounts call: the patient's own account, then his payers in the order the
+           binding service keeps at the account service (B10); one script there checks every
+           status and family-aid grant at that moment and debits every share, or refuses and
+           debits nothing;
+3. finish  one script moves the journal to SETTLED with its consumption-record indexes.
 
 A crash or a caller who gives up between two phases leaves a journal that recovery resumes: a
 PENDING journal past its due time is resolved at the account service, which answers the payment
@@ -26,7 +27,6 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as apb
 from services.account.client import AccountClient
-from services.binding.client import BindingClient
 from services.common.detached import Detached
 from services.common.enums import EntryKind, LegKind, PaymentState, SettlementStatus
 from services.common.errors import DomainError
@@ -51,20 +51,20 @@ def now_ms() -> int:
 
 class Coordinator:
     def __init__(
-        self, store: SettlementStore, accounts: AccountClient, bindings: BindingClient,
-        recovery_after_ms: int,
-    ) -> None:  # fmt: skip
-        self.store, self.accounts, self.bindings = store, accounts, bindings
+        self, store: SettlementStore, accounts: AccountClient, recovery_after_ms: int
+    ) -> None:
+        self.store, self.accounts = store, accounts
         self.recovery_after_ms = recovery_after_ms
         self.detached = Detached()
 
     # -- settlements -------------------------------------------------------------------------
     async def quote(self, bill: Bill, deadline: Deadline) -> Journal:
         """S6: the split a settlement would make now; moves nothing, records nothing."""
-        sources = await self._sources(bill, deadline)
+        sources, family_aid = _sources(bill)
         payment = await self.accounts.pay(
             bill.settlement_id, EntryKind.SETTLEMENT, bill.patient_id, sources,
             bill.personal_burden_fen, bill.service_date, 0, deadline.left(), quote=True,
+            family_aid=family_aid,
         )  # fmt: skip
         now = now_ms()
         return Journal(bill.settlement_id, SettlementStatus.QUOTED, "", now, now, bill=bill,
@@ -75,30 +75,10 @@ class Coordinator:
         found = await self.store.begin(journal)
         if found is not None:
             return await self._replay(found, journal.fp)
-        return await self.detached.run(self._settle(journal, bill, deadline))
-
-    async def _settle(self, journal: Journal, bill: Bill, deadline: Deadline) -> Journal:
-        try:
-            sources = await self._sources(bill, deadline)
-        except Exception:
-            await self.store.move(journal, None)  # nothing was paid: the key is free again
-            raise
-        return await self._pay(
-            journal, EntryKind.SETTLEMENT, sources, bill.personal_burden_fen, bill.service_date,
-            deadline,
-        )  # fmt: skip
-
-    async def _sources(self, bill: Bill, deadline: Deadline) -> list[apb.PaySource]:
-        """Who may pay, in priority order: own account, then payers 1, 2, 3 (S2, S3). The
-        account service skips whoever may not pay at the moment of payment (S4)."""
-        if not bill.use_personal_account:
-            return []
-        own = [apb.PaySource(person_id=bill.patient_id)]
-        if not bill.use_family_aid:
-            return own
-        payers = await self.bindings.payers(bill.patient_id, bill.service_date, deadline.left())
-        return own + [apb.PaySource(person_id=p.binder_id, binding_id=p.binding_id)
-                      for p in payers if p.binder_id != bill.patient_id]  # fmt: skip
+        sources, family_aid = _sources(bill)
+        work = self._pay(journal, EntryKind.SETTLEMENT, sources, bill.personal_burden_fen,
+                         bill.service_date, deadline, family_aid)  # fmt: skip
+        return await self.detached.run(work)
 
     async def _replay(self, found: Journal | str, fp: str, premium: bool = False) -> Journal:
         """The answer for a repeat of a payment that has a journal. A premium's repeat may
@@ -122,12 +102,12 @@ class Coordinator:
 
     async def _pay(
         self, journal: Journal, kind: int, sources: list[apb.PaySource], amount: int,
-        on_date: str, deadline: Deadline,
+        on_date: str, deadline: Deadline, family_aid: bool = False,
     ) -> Journal:  # fmt: skip
         try:
             payment = await self.accounts.pay(
                 journal.payment_id, kind, journal.patient_id, sources, amount, on_date,
-                journal.due_ms, deadline.left(),
+                journal.due_ms, deadline.left(), family_aid=family_aid,
             )  # fmt: skip
         except grpc.aio.AioRpcError as e:
             error = error_from_rpc(e)
@@ -273,7 +253,11 @@ class Coordinator:
         held = await self.store.begin(journal)
         if held is not None:
             await self._year_taken(str(held).removeprefix("HELD:"), order.year)
-        return await self.detached.run(self._premium(journal, order, today, deadline))
+        # The payer pays his own premium, or a relative's under a binding valid today: the
+        # account service finds that binding in the beneficiary's payer order.
+        source = apb.PaySource(person_id=order.payer_id)
+        work = self._pay(journal, EntryKind.PREMIUM, [source], order.amount_fen, today, deadline)
+        return await self.detached.run(work)
 
     async def _year_taken(self, holder: str, year: int) -> None:
         found = await self.store.load(holder)
@@ -283,29 +267,14 @@ class Coordinator:
             raise DomainError("PREMIUM_ALREADY_PAID", f"the {year} premium is already paid")
         raise DomainError("SETTLEMENT_IN_PROGRESS", f"a payment of the {year} premium is in flight")
 
-    async def _premium(
-        self, journal: Journal, order: PremiumOrder, today: str, deadline: Deadline
-    ) -> Journal:
-        try:
-            source = await self._premium_source(order, today, deadline)
-        except Exception:
-            await self.store.move(journal, None)  # nothing was paid: the year is free again
-            raise
-        return await self._pay(
-            journal, EntryKind.PREMIUM, [source], order.amount_fen, today, deadline
-        )
 
-    async def _premium_source(
-        self, order: PremiumOrder, today: str, deadline: Deadline
-    ) -> apb.PaySource:
-        """The payer pays his own premium, or a relative's under a binding valid today."""
-        if order.payer_id == order.beneficiary_id:
-            return apb.PaySource(person_id=order.payer_id)
-        payers = await self.bindings.payers(order.beneficiary_id, today, deadline.left())
-        for p in payers:
-            if p.binder_id == order.payer_id:
-                return apb.PaySource(person_id=p.binder_id, binding_id=p.binding_id)
-        raise DomainError("NOT_BOUND", "the payer has no binding to the beneficiary today")
+def _sources(bill: Bill) -> tuple[list[apb.PaySource], bool]:
+    """Who may pay, in priority order (S2, S3): the own account, then (when the patient takes
+    family aid) his payers 1, 2, 3. The account service skips whoever may not pay at the moment
+    of payment (S4)."""
+    if not bill.use_personal_account:
+        return [], False
+    return [apb.PaySource(person_id=bill.patient_id)], bill.use_family_aid
 
 
 def _legs(payment: apb.Payment) -> tuple[Leg, ...]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from services.common.enums import LegKind, SettlementStatus
 
@@ -44,8 +45,7 @@ class Bill:
 
     def fingerprint(self) -> str:
         """What makes two bills "the same content" (S8): an explicit default equals an unset one."""
-        canonical = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(orjson.dumps(self, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def settlement_id(institution_id: str, medins_setl_id: str) -> str:
@@ -112,14 +112,16 @@ class Journal:
         return dataclasses.replace(self, status=status, **changes)
 
     def to_json(self) -> str:
-        d = dataclasses.asdict(self)
-        d["v"] = FORMAT
-        d["legs"] = [list(leg.values()) for leg in d["legs"]]
-        return json.dumps(d, separators=(",", ":"))
+        """The stored form: the dataclass fields (orjson writes dataclasses natively), legs as
+        rows, and the format's number."""
+        d = {**self.__dict__, "v": FORMAT,
+             "legs": [(g.payer_id, g.kind, g.amount_fen, g.entry_id, g.balance_after_fen)
+                      for g in self.legs]}  # fmt: skip
+        return orjson.dumps(d).decode()
 
     @classmethod
     def from_json(cls, raw: str) -> Journal:
-        d = json.loads(raw)
+        d = orjson.loads(raw)
         if d.pop("v", None) != FORMAT:
             raise ValueError("a journal in an unknown format")
         return cls(

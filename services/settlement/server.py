@@ -8,7 +8,6 @@ from typing import Any
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
-from services.binding.client import BindingClient
 from services.common import channels, ids, redisdb
 from services.common.clock import Clock, SystemClock, beijing_today, ms_of
 from services.common.config import Settings
@@ -175,18 +174,15 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
     account_channel = channels.channel(settings.account_addr, pointed=fault is not None)
-    binding_channel = channels.channel(settings.binding_addr, pointed=fault is not None)
     coordinator = Coordinator(
-        SettlementStore(redis), AccountClient(account_channel), BindingClient(binding_channel),
-        settings.recovery_after_ms,
-    )  # fmt: skip
+        SettlementStore(redis), AccountClient(account_channel), settings.recovery_after_ms
+    )
     servicer = SettlementServicer(coordinator, clock or SystemClock())
 
     async def close() -> None:
         await coordinator.detached.drain()
         await servicer.requests.detached.drain()
         await account_channel.close()
-        await binding_channel.close()
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)

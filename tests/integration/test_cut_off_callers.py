@@ -38,5 +38,4 @@ async def test_a_caller_cut_off_at_any_await_leaves_the_money_exact(
         if not reached:
             break
         n += 1
-    print(f"{method}: {n - 1} points")
-    assert n > 4, "the walk should pass several awaits"
+    assert n > 4, "the walk should pass every phase: start, begin, pay, finish"

@@ -52,8 +52,9 @@ async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account
                                        "at_ms": "0"})  # fmt: skip
     loop = asyncio.create_task(relay.run())
     try:
-        for _ in range(100):
-            if len(await events_of(redis, pid)) == 2:
+        for _ in range(250):  # published, and the mark taken off after
+            published = len(await events_of(redis, pid)) == 2
+            if published and await redis.zscore("acct:{outbox}:pending", pid) is None:
                 break
             await asyncio.sleep(0.02)
     finally:

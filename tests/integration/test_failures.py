@@ -1,22 +1,18 @@
 """What callers see when a dependency is down or an account is busy: retryable statuses."""
 
 import asyncio
-import contextlib
-import time
 
 import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
-from gongji.binding.v1 import binding_pb2_grpc
-from gongji.settlement.v1 import settlement_pb2 as spb
 from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.locks import Locks
 from services.account.server import build
 from services.common.redisdb import free_port
 from services.settlement.server import build as build_settlement
 from tests.integration.accounts import get, open_account, rid
-from tests.integration.test_settlement import HOSPITAL, bill, family
+from tests.integration.test_settlement import bill, family
 from tests.support import refused, serving, settings
 
 
@@ -40,39 +36,34 @@ async def test_a_deduction_on_a_locked_account_times_out_with_lock_timeout(accou
     assert (await account.PurchaseCommercialInsurance(request, timeout=5)).amount_fen == -100
 
 
-class _Silent(binding_pb2_grpc.BindingServiceServicer):
-    """A binding service that never answers GetPayers."""
+class _Silent(account_pb2_grpc.AccountServiceServicer):
+    """An account service that notes how long each PayFromAccounts may take, and never answers."""
 
-    async def GetPayers(self, request, context):  # type: ignore[no-untyped-def]
+    def __init__(self) -> None:
+        self.allowed: list[float] = []
+
+    async def PayFromAccounts(self, request, context):  # type: ignore[no-untyped-def]
+        self.allowed.append(context.time_remaining())
+        await asyncio.Event().wait()
+
+    async def ResolvePayment(self, request, context):  # type: ignore[no-untyped-def]
         await asyncio.Event().wait()
 
 
-async def test_peer_calls_get_the_callers_deadline_not_a_fixed_one(
-    account, binding, redis_url, account_addr
-):  # a caller who waits 1 s finds the key free again within about that second
+async def test_peer_calls_get_the_callers_deadline_not_a_fixed_one(account, binding, redis_url):
+    silent = _Silent()
     server = grpc.aio.server()
-    binding_pb2_grpc.add_BindingServiceServicer_to_server(_Silent(), server)
+    account_pb2_grpc.add_AccountServiceServicer_to_server(silent, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        app = await build_settlement(settings(redis_url, "settlement", account_addr=account_addr,
-                                              binding_addr=f"127.0.0.1:{port}"))  # fmt: skip
+        app = await build_settlement(settings(redis_url, "settlement",
+                                              account_addr=f"127.0.0.1:{port}"))  # fmt: skip
         async with serving(app) as (channel, _):
             stub = settlement_pb2_grpc.SettlementServiceStub(channel)
             child, _, _ = await family(account, binding)
-            request = bill(child, 100)
-            started = time.monotonic()
-            assert (await refused(stub.Settle(request, timeout=1)))[0] in (
-                grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
-            )  # fmt: skip
-            key = spb.GetSettlementRequest(institution_id=HOSPITAL,
-                                           medins_setl_id=request.medins_setl_id)  # fmt: skip
-            while time.monotonic() - started < 1.5:
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    await stub.GetSettlement(key, timeout=1)
-                    await asyncio.sleep(0.05)
-                    continue
-                break
-            assert time.monotonic() - started < 1.5, "the key stayed taken past the deadline"
+            outcome = await refused(stub.Settle(bill(child, 100), timeout=1.0))
+            assert outcome[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert 0.5 < silent.allowed[-1] < 1.0, silent.allowed  # not a fixed 5 s
     finally:
         await server.stop(0)

@@ -11,7 +11,6 @@ import pytest
 from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.account.client import AccountClient
-from services.binding.client import BindingClient
 from services.common.clock import SystemClock, beijing_today
 from services.common.enums import EntryKind, SettlementStatus
 from services.common.rpc import reason_of
@@ -24,12 +23,9 @@ from tests.integration.test_settlement import bill, family
 
 
 @pytest.fixture
-async def coordinator(redis, account_addr, binding_server) -> AsyncIterator[Coordinator]:
-    async with (
-        grpc.aio.insecure_channel(account_addr) as a,
-        grpc.aio.insecure_channel(binding_server) as b,
-    ):
-        yield Coordinator(SettlementStore(redis), AccountClient(a), BindingClient(b), 30_000)
+async def coordinator(redis, account_addr) -> AsyncIterator[Coordinator]:
+    async with grpc.aio.insecure_channel(account_addr) as a:
+        yield Coordinator(SettlementStore(redis), AccountClient(a), 30_000)
 
 
 async def orphan(coordinator: Coordinator, patient: str, burden: int) -> Journal:

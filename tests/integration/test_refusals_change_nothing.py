@@ -231,6 +231,7 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("grant", "ACCOUNT_NOT_FOUND", lambda: s.grant(nobody, p, "B-x", "2026-01-01", "")),
         ("grant", "IDEMPOTENCY_CONFLICT", lambda: s.grant(e, r, "B-e", "2000-01-01", "")),
         ("revoke", "ACCOUNT_NOT_FOUND", lambda: s.revoke(nobody, "B-e")),
+        ("set_order", "ACCOUNT_NOT_FOUND", lambda: s.set_order(nobody, [Source(e, "B-e")], 1)),
     ]  # fmt: skip
 
 
@@ -240,6 +241,9 @@ async def test_every_refusal_of_every_account_script_changes_nothing(db):
     cases = account_cases(world)
     for _, reason, call in cases:
         await refused(raw, call, reason)
+    await world.s.set_order(world.p, [Source(world.e, "B-e")], 5)
+    stale = await unchanged(raw, lambda: world.s.set_order(world.p, [], 4))  # a late copy
+    assert stale == ([Source(world.e, "B-e")], 5)
     cases += await broken_index_cases(world, raw)
     missing = refusals_in_lua() - {(script, reason) for script, reason, _ in cases}
     assert not missing, f"refusals without a case: {sorted(missing)}"

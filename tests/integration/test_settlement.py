@@ -10,6 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.settlement.v1 import settlement_pb2 as spb
+from services.account.domain import Source
+from services.account.store import AccountStore
 from tests.integration.accounts import get, rid
 from tests.integration.bindings import CHILD, create, person
 from tests.support import refused
@@ -217,3 +219,17 @@ async def test_a2_a_resident_child_s_premium_paid_whole_from_one_account(
     assert (await refused(settlement.PayResidentPremium(request)))[1] == (
         "BENEFICIARY_NOT_RESIDENT"
     )
+
+
+async def test_b10_a_new_payer_order_is_followed_by_the_next_settlement(
+    account, binding, settlement, redis
+):  # rules B10, S2: also when another account replica received the new order
+    child, dad, mum = await family(account, binding, own=0)
+    assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(dad, 2, 100)]
+    await binding.SetPayerOrder(bpb.SetPayerOrderRequest(
+        beneficiary_id=child, binder_ids=[mum, dad], request_id=rid()), timeout=10)  # fmt: skip
+    assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(mum, 2, 100)]
+    order = [Source(dad, (await binding.GetPayers(bpb.GetPayersRequest(
+        beneficiary_id=child))).payers[1].binding_id)]  # fmt: skip
+    await AccountStore(redis, 600).set_order(child, order, 10**6)  # as another replica would
+    assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(dad, 2, 100)]

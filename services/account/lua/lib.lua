@@ -1,13 +1,16 @@
 -- The shared head of every account script (store.py prepends it, after the enum constants).
 --
--- An account is ACCOUNT_KEYS keys in a row of KEYS (store.account_keys): 0 hash, 1 ledger,
--- 2 entry index, 3 holds, 4 hold expiry, 5 refunds, 6 policies, 7 outbox, 8 grants.
--- `load(i)` reads the account whose keys start at KEYS[i] into a table. A script reads and
+-- An account is one key of KEYS, its hash (`acct:{<person_id>}`); its other keys are that name
+-- and a suffix (PARTS, as store.account_keys lists them): 1 ledger, 2 entry index, 3 holds,
+-- 4 hold expiry, 5 refunds, 6 policies, 7 outbox, 8 grants. They share the hash tag, so they
+-- live in the account's slot, also under Redis Cluster. `load(i)` reads the account of KEYS[i]. A script reads and
 -- checks first and writes only after its last refusal, through `expire_due`, `append`, `emit`,
 -- `save` and `finish`: Redis never rolls a script back, so a refusal must come before the first
 -- write. Integers travel as strings (`I`): cjson and Redis print big or negative-zero doubles in
 -- forms HINCRBY and the parsers refuse.
-local ACCOUNT_KEYS = 9
+local ACCOUNT_KEYS = 1
+local PARTS = {':ledger', ':eidx', ':holds', ':hexp', ':refunds', ':policies', ':outbox',
+               ':grants'}
 local RECORD_TTL_S = 7 * 24 * 3600
 local MAX_BALANCE = 1000000000000000
 
@@ -25,22 +28,22 @@ local function fail(reason, message)
   return cjson.encode({error = reason, message = message})
 end
 
-local function key(a, part) return KEYS[a.at + part] end
+local function key(a, part) return KEYS[a.at] .. PARTS[part] end
 
 local FIELDS = {'person_id', 'name', 'type', 'region', 'status', 'balance', 'held', 'seq', 'fence',
-                'opened_ms', 'closed_to'}
+                'opened_ms', 'closed_to', 'payers_v'}
 
--- The account at KEYS[i..], or nil. Holds past their lifetime are counted out of `held` here
+-- The account of KEYS[i], or nil. Holds past their lifetime are counted out of `held` here
 -- (read only); `expire_due` writes their expiry once the script is past its refusals.
 local function load(i)
   local v = redis.call('HMGET', KEYS[i], unpack(FIELDS))
   if not v[1] then return nil end
   local a = {at = i, person_id = v[1], name = v[2], type = v[3], region = v[4], status = v[5],
              balance = N(v[6]), held = N(v[7]), seq = N(v[8]), fence = N(v[9]),
-             opened_ms = v[10], closed_to = v[11] or '', due = {}}
+             opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]), due = {}}
   if a.held > 0 then
-    for _, hold_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i + 4], '-inf', NOW)) do
-      local h = cjson.decode(redis.call('HGET', KEYS[i + 3], hold_id))
+    for _, hold_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i] .. PARTS[4], '-inf', NOW)) do
+      local h = cjson.decode(redis.call('HGET', KEYS[i] .. PARTS[3], hold_id))
       a.due[hold_id] = h
       if h.state == 'PLACED' then a.held = a.held - N(h.amount) end
     end

@@ -2,10 +2,13 @@
 -- status, family-aid grant and balance is read and every share debited in this one script, so
 -- nothing can change between the decision and the debit: on one Redis the script is the family's
 -- lock.
--- KEYS: 1 the payment's record (on the patient's account), then ACCOUNT_KEYS keys of the patient,
---       then ACCOUNT_KEYS keys of each source, in priority order.
+-- KEYS: 1 the payment's record (on the patient's account), 2 the patient's account, then the
+--       account of each source, in priority order.
 -- ARGV: 1 fingerprint, 2 payment_id, 3 entry kind (SETTLEMENT or PREMIUM), 4 amount, 5 on_date,
---       6 not-after ms, 7 '1' = quote only; then person_id and binding_id of each source.
+--       6 not-after ms, 7 '1' = quote only, 8 the version of the patient's payer order the
+--       sources were taken from ('' = none); then person_id and binding_id of each source.
+-- When the order has changed since, nothing is written and the answer is the order as it is now
+-- ({stale_order = ..., version = ...}), for the caller to take the sources from it again.
 -- SETTLEMENT: each source that may pay (S4) pays up to its available balance, in order; the rest
 -- is cash. PREMIUM: the one source pays all or the payment is refused.
 local RECORD = KEYS[1]
@@ -28,6 +31,10 @@ if not quote then
 end
 
 local patient = load(2)
+if patient and ARGV[8] ~= '' and N(ARGV[8]) ~= patient.payers_v then
+  return cjson.encode({stale_order = redis.call('HGET', KEYS[2], 'payers') or '[]',
+                       version = I(patient.payers_v)})
+end
 if premium then
   if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
   if patient.type ~= INSURANCE_TYPE_RESIDENT then
@@ -58,7 +65,7 @@ end
 local accounts = {[patient.person_id] = patient}  -- the patient paying his own bill is one account
 local listed, left, shares = {}, amount, {}
 for k = 1, (#KEYS - 1) / ACCOUNT_KEYS - 1 do
-  local pid, binding_id = ARGV[6 + 2 * k], ARGV[7 + 2 * k]
+  local pid, binding_id = ARGV[7 + 2 * k], ARGV[8 + 2 * k]
   if listed[pid] then return fail('INVALID_ARGUMENT', 'a source is listed twice') end
   listed[pid] = true
   if accounts[pid] == nil then accounts[pid] = load(2 + ACCOUNT_KEYS * k) or false end

@@ -898,6 +898,7 @@ class PayFromAccountsRequest(_message.Message):
     ON_DATE_FIELD_NUMBER: _builtins.int
     NOT_AFTER_FIELD_NUMBER: _builtins.int
     QUOTE_FIELD_NUMBER: _builtins.int
+    FAMILY_AID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """The settlement id or premium payment id: the idempotency key of this payment."""
     kind: Global___EntryKind.ValueType
@@ -912,6 +913,10 @@ class PayFromAccountsRequest(_message.Message):
     """YYYY-MM-DD (Beijing): the bindings must be valid on it."""
     quote: _builtins.bool
     """Compute the split and change nothing."""
+    family_aid: _builtins.bool
+    """After `sources`, the patient's payers in their order (SetFamilyAidOrder). A source with an
+    empty binding_id other than the patient is looked up there too.
+    """
     @_builtins.property
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
     @_builtins.property
@@ -929,10 +934,11 @@ class PayFromAccountsRequest(_message.Message):
         on_date: _builtins.str = ...,
         not_after: _timestamp_pb2.Timestamp | None = ...,
         quote: _builtins.bool = ...,
+        family_aid: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "kind", b"kind", "not_after", b"not_after", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "family_aid", b"family_aid", "kind", b"kind", "not_after", b"not_after", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1110,3 +1116,57 @@ class FamilyAidGrant(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FamilyAidGrant: _TypeAlias = FamilyAidGrant  # noqa: Y015
+
+@_typing.final
+class SetFamilyAidOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    PAYERS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def payers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]:
+        """1st payer first, each with the binding it pays under."""
+
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+        payers: _abc.Iterable[Global___PaySource] | None = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFamilyAidOrderRequest: _TypeAlias = SetFamilyAidOrderRequest  # noqa: Y015
+
+@_typing.final
+class FamilyAidOrder(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    PAYERS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def payers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+        payers: _abc.Iterable[Global___PaySource] | None = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyAidOrder: _TypeAlias = FamilyAidOrder  # noqa: Y015

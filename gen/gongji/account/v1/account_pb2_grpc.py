@@ -130,6 +130,11 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
                 _registered_method=True)
+        self.SetFamilyAidOrder = channel.unary_unary(
+                '/gongji.account.v1.AccountService/SetFamilyAidOrder',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -257,6 +262,14 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFamilyAidOrder(self, request, context):
+        """A beneficiary's payers in their order (B10), as the binding service last set it; a version
+        not above the stored one changes nothing, so a late copy never overwrites a newer one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -354,6 +367,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.RevokeFamilyAid,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.SerializeToString,
+            ),
+            'SetFamilyAidOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFamilyAidOrder,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -870,6 +888,33 @@ class AccountService:
             '/gongji.account.v1.AccountService/RevokeFamilyAid',
             gongji_dot_account_dot_v1_dot_account__pb2.RevokeFamilyAidRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidGrant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFamilyAidOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/SetFamilyAidOrder',
+            gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.FromString,
             options,
             channel_credentials,
             insecure,

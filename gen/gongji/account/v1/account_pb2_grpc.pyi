@@ -62,6 +62,10 @@ class AccountServiceStub:
     exists, revoked after it ends). Keyed by binding_id.
     """
     RevokeFamilyAid: _grpc.UnaryUnaryMultiCallable[_account_pb2.RevokeFamilyAidRequest, _account_pb2.FamilyAidGrant]
+    SetFamilyAidOrder: _grpc.UnaryUnaryMultiCallable[_account_pb2.SetFamilyAidOrderRequest, _account_pb2.FamilyAidOrder]
+    """A beneficiary's payers in their order (B10), as the binding service last set it; a version
+    not above the stored one changes nothing, so a late copy never overwrites a newer one.
+    """
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -97,6 +101,10 @@ class AccountServiceAsyncStub(AccountServiceStub):
     exists, revoked after it ends). Keyed by binding_id.
     """
     RevokeFamilyAid: _aio.UnaryUnaryMultiCallable[_account_pb2.RevokeFamilyAidRequest, _account_pb2.FamilyAidGrant]  # type: ignore[assignment]
+    SetFamilyAidOrder: _aio.UnaryUnaryMultiCallable[_account_pb2.SetFamilyAidOrderRequest, _account_pb2.FamilyAidOrder]  # type: ignore[assignment]
+    """A beneficiary's payers in their order (B10), as the binding service last set it; a version
+    not above the stored one changes nothing, so a late copy never overwrites a newer one.
+    """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
@@ -243,5 +251,15 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.RevokeFamilyAidRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.FamilyAidGrant, _abc.Awaitable[_account_pb2.FamilyAidGrant]]: ...
+
+    @_abc_1.abstractmethod
+    def SetFamilyAidOrder(
+        self,
+        request: _account_pb2.SetFamilyAidOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.FamilyAidOrder, _abc.Awaitable[_account_pb2.FamilyAidOrder]]:
+        """A beneficiary's payers in their order (B10), as the binding service last set it; a version
+        not above the stored one changes nothing, so a late copy never overwrites a newer one.
+        """
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
