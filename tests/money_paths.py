@@ -20,7 +20,7 @@ from tests.integration.accounts import all_entries, get, rid
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill, family
 
-IN_FLIGHT = (spb.SETTLEMENT_STATUS_PENDING, spb.SETTLEMENT_STATUS_CANCELLING)
+IN_FLIGHT = (spb.SETTLEMENT_STATUS_PENDING, spb.SETTLEMENT_STATUS_COMMITTING)
 
 
 @dataclasses.dataclass

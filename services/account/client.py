@@ -9,7 +9,6 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
-from services.common.clock import timestamp
 
 
 class AccountClient:
@@ -25,28 +24,41 @@ class AccountClient:
 
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[pb.PaySource],
-        amount_fen: int, on_date: str, not_after_ms: int, timeout_s: float, quote: bool = False,
-        family_aid: bool = False,
+        amount_fen: int, on_date: str, timeout_s: float, quote: bool = False,
+        family_aid: bool = False, details: bytes = b"", premium_year: int = 0,
     ) -> pb.Payment:  # fmt: skip
         """`family_aid`: the patient's payers in their order come after `sources`."""
         request = pb.PayFromAccountsRequest(
             payment_id=payment_id, kind=kind,  # type: ignore[arg-type]
             patient_id=patient, sources=sources, amount_fen=amount_fen, on_date=on_date,
-            not_after=timestamp(not_after_ms), quote=quote, family_aid=family_aid,
+            quote=quote, family_aid=family_aid, details=details, premium_year=premium_year,
         )  # fmt: skip
         payment: pb.Payment = await self.stub.PayFromAccounts(request, timeout=timeout_s)
         return payment
 
-    async def resolve(self, payment_id: str, patient: str, timeout_s: float) -> pb.Payment:
-        request = pb.ResolvePaymentRequest(payment_id=payment_id, patient_id=patient)
-        payment: pb.Payment = await self.stub.ResolvePayment(request, timeout=timeout_s)
+    async def payment(self, payment_id: str, timeout_s: float) -> pb.Payment:
+        request = pb.GetPaymentRequest(payment_id=payment_id)
+        payment: pb.Payment = await self.stub.GetPayment(request, timeout=timeout_s)
         return payment
 
-    async def refund(
-        self, specs: list[pb.RefundSpec], reference: str, request_id: str, timeout_s: float
-    ) -> list[pb.LedgerEntry]:
-        request = pb.RefundEntriesRequest(refunds=specs, reference=reference, request_id=request_id)
-        return list((await self.stub.RefundEntries(request, timeout=timeout_s)).entries)
+    async def payments(
+        self, request: pb.ListPaymentsRequest, timeout_s: float
+    ) -> pb.ListPaymentsResponse:
+        listed: pb.ListPaymentsResponse = await self.stub.ListPayments(request, timeout=timeout_s)
+        return listed
+
+    async def cancel(
+        self, payment_id: str, reason: str, request_id: str, timeout_s: float
+    ) -> pb.Payment:
+        request = pb.CancelPaymentRequest(payment_id=payment_id, reason=reason,
+                                          cancel_request_id=request_id)  # fmt: skip
+        payment: pb.Payment = await self.stub.CancelPayment(request, timeout=timeout_s)
+        return payment
+
+    async def reverse(self, payment_id: str, request_id: str, timeout_s: float) -> pb.Payment:
+        request = pb.ReversePaymentRequest(payment_id=payment_id, cancel_request_id=request_id)
+        payment: pb.Payment = await self.stub.ReversePayment(request, timeout=timeout_s)
+        return payment
 
     async def grant(
         self, binder: str, beneficiary: str, binding_id: str, start: str, end: str,

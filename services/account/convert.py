@@ -44,21 +44,21 @@ def hold_pb(h: Hold) -> pb.Hold:
 
 
 def payment_pb(p: Payment) -> pb.Payment:
-    return pb.Payment(
-        payment_id=p.payment_id,
-        state=p.state,  # type: ignore[arg-type]
-        shares=[
-            pb.PaymentShare(
-                person_id=s.person_id,
-                own_account=s.own_account,
-                amount_fen=s.amount_fen,
-                entry_id=s.entry_id,
-                balance_after_fen=s.balance_after_fen,
-            )
-            for s in p.shares
-        ],
-        at=timestamp(p.at_ms),
-    )
+    shares = [
+        pb.PaymentShare(person_id=s.person_id, own_account=s.own_account,
+                        amount_fen=s.amount_fen, entry_id=s.entry_id,
+                        balance_after_fen=s.balance_after_fen)
+        for s in p.shares
+    ]  # fmt: skip
+    out = pb.Payment(
+        payment_id=p.payment_id, state=p.state, kind=p.kind,  # type: ignore[arg-type]
+        patient_id=p.patient_id, shares=shares, details=p.details.encode(),
+        paid_at=timestamp(p.at_ms), cancel_reason=p.cancel_reason,
+        cancel_request_id=p.cancel_request_id,
+    )  # fmt: skip
+    if p.cancelled_ms:
+        out.cancelled_at.CopyFrom(timestamp(p.cancelled_ms))
+    return out
 
 
 def grant_pb(g: FamilyAidGrant) -> pb.FamilyAidGrant:

@@ -109,10 +109,18 @@ class Share:
 
 @dataclasses.dataclass(frozen=True)
 class Payment:
+    """A settlement's or premium's payment and its record (lua/pay.lua)."""
+
     payment_id: str
     state: PaymentState
+    kind: int  # 0 for a reversal's tombstone
+    patient_id: str
     shares: tuple[Share, ...]
+    details: str  # what the caller keeps with the record
     at_ms: int
+    cancelled_ms: int = 0
+    cancel_reason: str = ""
+    cancel_request_id: str = ""
 
     @classmethod
     def from_script(cls, d: dict[str, Any]) -> Payment:
@@ -122,7 +130,11 @@ class Payment:
                   int(s["balance_after"]))
             for s in d.get("shares") or ()
         )  # fmt: skip
-        return cls(d["payment_id"], PaymentState(int(d["state"])), shares, int(d["at_ms"]))
+        return cls(
+            d["payment_id"], PaymentState(int(d["state"])), int(d["kind"] or 0),
+            d["patient_id"], shares, d["details"], int(d["at_ms"]), int(d["cancelled_ms"]),
+            d["cancel_reason"], d["cancel_request_id"],
+        )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,24 +1,26 @@
-"""PayFromAccounts, ResolvePayment and the family-aid grants: how the settlement service pays a
-bill or a premium from a family's accounts in one atomic step, and how the binding service tells
-the account service which binder may pay for whom (DESIGN "The settlement service coordinates").
-"""
+"""Payments: how the settlement service pays a bill or a premium from a family's accounts, and
+cancels or reverses it, each in one atomic step, and reads them back (DESIGN "The settlement
+service coordinates"). The payment's record is the settlement's record: written by the script
+that debits, so nothing is ever half done."""
 
 from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
-from services.account.convert import grant_pb, payment_pb
+from services.account.convert import payment_pb
 from services.account.domain import Source
 from services.account.orders import with_order
 from services.account.store import StaleOrder
 from services.common import ids
 from services.common.clock import ms_of
-from services.common.enums import EntryKind
+from services.common.enums import EntryKind, PaymentState
 from services.common.errors import DomainError
 from services.common.rpc import fingerprint
 
 _PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
 _ORDER_TRIES = 3  # an order changes by a person's act: two changes within one payment are rare
+_FAR_FUTURE_MS = 253402300799000
+MAX_DETAILS = 4096
 
 
 class PaymentMethods(ServicerBase):
@@ -30,13 +32,13 @@ class PaymentMethods(ServicerBase):
         patient = self._pid(request.patient_id, "patient_id")
         sources = self._sources(request.sources)
         premium = kind == EntryKind.PREMIUM
-        if premium and (len(sources) != 1 or request.family_aid):
-            raise DomainError("INVALID_ARGUMENT", "a premium is paid from exactly one account")
+        if premium and (len(sources) != 1 or request.family_aid or request.premium_year <= 0):
+            raise DomainError(
+                "INVALID_ARGUMENT", "a premium is paid from exactly one account, for a year"
+            )
         amount = ids.amount(request.amount_fen, allow_zero=not premium)
         on_date = ids.date(request.on_date, "on_date").isoformat()
-        not_after = ms_of(request.not_after)
-        if not request.quote and not_after <= 0:
-            raise DomainError("INVALID_ARGUMENT", "not_after is required")
+        details = _details(request.details)
         fp = fingerprint(request)
         unbound = any(not s.binding_id and s.person_id != patient for s in sources)
         needs_order = request.family_aid or unbound
@@ -45,13 +47,57 @@ class PaymentMethods(ServicerBase):
             full = with_order(patient, sources, order, request.family_aid)
             try:
                 payment = await self.store.pay(
-                    payment_id, kind, patient, full, amount, on_date, not_after,
-                    request.quote, fp, version if needs_order else None,
+                    payment_id, kind, patient, full, amount, on_date, request.quote, fp,
+                    details, request.premium_year, version if needs_order else None,
                 )  # fmt: skip
                 return payment_pb(payment)
             except StaleOrder as e:
                 self.orders.put(patient, e.version, e.order)
         raise DomainError("INTERNAL", "the payer order kept changing; retry")
+
+    async def GetPayment(self, request: pb.GetPaymentRequest, context: Context) -> pb.Payment:
+        found = await self.store.payment(ids.token(request.payment_id, "payment_id"))
+        if found is None or found.state == PaymentState.REVERSED:
+            raise DomainError("SETTLEMENT_NOT_FOUND", "no such payment")
+        return payment_pb(found)
+
+    async def ListPayments(
+        self, request: pb.ListPaymentsRequest, context: Context
+    ) -> pb.ListPaymentsResponse:
+        if bool(request.patient_id) == bool(request.payer_id):
+            raise DomainError("INVALID_ARGUMENT", "set exactly one of patient_id, payer_id")
+        as_payer = bool(request.payer_id)
+        pid = self._pid(request.payer_id or request.patient_id, "payer_id" if as_payer
+                        else "patient_id")  # fmt: skip
+        if request.offset < 0 or not 0 < request.limit <= ids.MAX_PAGE_SIZE:
+            raise DomainError("INVALID_ARGUMENT", f"offset >= 0, limit 1..{ids.MAX_PAGE_SIZE}")
+        start = ms_of(request.start_time) if request.HasField("start_time") else 0
+        end = ms_of(request.end_time) if request.HasField("end_time") else _FAR_FUTURE_MS
+        found = await self.store.payments(pid, as_payer, start, end, request.offset,
+                                          request.limit + 1)  # fmt: skip
+        return pb.ListPaymentsResponse(
+            payments=[payment_pb(p) for p in found[: request.limit]],
+            more=len(found) > request.limit,
+        )
+
+    async def CancelPayment(self, request: pb.CancelPaymentRequest, context: Context) -> pb.Payment:
+        payment_id = ids.token(request.payment_id, "payment_id")
+        reason = ids.text(request.reason, "reason", required=False)
+        rid = ids.token(request.cancel_request_id, "cancel_request_id")
+        return payment_pb(
+            await self.store.cancel_payment(payment_id, reason, rid, request.reversal)
+        )
+
+    async def ReversePayment(
+        self, request: pb.ReversePaymentRequest, context: Context
+    ) -> pb.Payment:
+        """S10: a payment never made is REVERSED for good; one made is cancelled."""
+        payment_id = ids.token(request.payment_id, "payment_id")
+        rid = ids.token(request.cancel_request_id, "cancel_request_id")
+        found = await self.store.reverse_payment(payment_id)
+        if found.state == PaymentState.PAID:
+            found = await self.store.cancel_payment(payment_id, "reversal", rid, True)
+        return payment_pb(found)
 
     def _sources(self, given: object) -> list[Source]:
         sources = [
@@ -65,43 +111,11 @@ class PaymentMethods(ServicerBase):
             raise DomainError("INVALID_ARGUMENT", "sources repeats a person")
         return sources
 
-    async def SetFamilyAidOrder(
-        self, request: pb.SetFamilyAidOrderRequest, context: Context
-    ) -> pb.FamilyAidOrder:
-        beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
-        payers = self._sources(request.payers)
-        if any(not p.binding_id for p in payers):
-            raise DomainError("INVALID_ARGUMENT", "every payer needs his binding_id")
-        if request.version <= 0:
-            raise DomainError("INVALID_ARGUMENT", "version must be > 0")
-        stored, version = await self.store.set_order(beneficiary, payers, request.version)
-        self.orders.put(beneficiary, version, stored)
-        return pb.FamilyAidOrder(
-            beneficiary_id=beneficiary, version=version,
-            payers=[pb.PaySource(person_id=s.person_id, binding_id=s.binding_id) for s in stored],
-        )  # fmt: skip
 
-    async def ResolvePayment(
-        self, request: pb.ResolvePaymentRequest, context: Context
-    ) -> pb.Payment:
-        payment_id = ids.token(request.payment_id, "payment_id")
-        patient = self._pid(request.patient_id, "patient_id")
-        return payment_pb(await self.store.resolve_payment(payment_id, patient))
-
-    async def GrantFamilyAid(
-        self, request: pb.GrantFamilyAidRequest, context: Context
-    ) -> pb.FamilyAidGrant:
-        binder = self._pid(request.binder_id, "binder_id")
-        beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
-        binding_id = ids.token(request.binding_id, "binding_id")
-        start = ids.date(request.start_date, "start_date").isoformat()
-        end = ids.date(request.end_date, "end_date").isoformat() if request.end_date else ""
-        grant = await self.store.grant(binder, beneficiary, binding_id, start, end)
-        return grant_pb(grant)
-
-    async def RevokeFamilyAid(
-        self, request: pb.RevokeFamilyAidRequest, context: Context
-    ) -> pb.FamilyAidGrant:
-        binder = self._pid(request.binder_id, "binder_id")
-        binding_id = ids.token(request.binding_id, "binding_id")
-        return grant_pb(await self.store.revoke(binder, binding_id))
+def _details(raw: bytes) -> str:
+    if len(raw) > MAX_DETAILS:
+        raise DomainError("INVALID_ARGUMENT", f"details holds more than {MAX_DETAILS} bytes")
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise DomainError("INVALID_ARGUMENT", "details must be UTF-8") from None

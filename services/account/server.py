@@ -11,6 +11,7 @@ from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.account.events import Relay
+from services.account.grants import GrantMethods
 from services.account.holds import HoldMethods
 from services.account.locks import Locks
 from services.account.payments import PaymentMethods
@@ -29,8 +30,9 @@ _INSURANCE_TYPES = frozenset(InsuranceType)
 
 
 class AccountServicer(
-    HoldMethods, PaymentMethods, SpecialMethods, ServicerBase, pb_grpc.AccountServiceServicer
-):
+    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ServicerBase,
+    pb_grpc.AccountServiceServicer,
+):  # fmt: skip
     # -- accounts ---------------------------------------------------------------------------
     async def OpenAccount(self, request: pb.OpenAccountRequest, context: Context) -> pb.Account:
         pid = self._pid(request.person_id)

@@ -42,7 +42,8 @@ def account_key(pid: str) -> str:
 def account_keys(pid: str) -> list[str]:
     """Every key of one account: its hash, then the parts lib.lua derives from its name."""
     a = account_key(pid)
-    parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants")
+    parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
+             "paid-for", "paid-by")  # fmt: skip
     return [a, *(f"{a}:{p}" for p in parts)]
 
 
@@ -51,8 +52,9 @@ def marker_key(pid: str, marker: str) -> str:
     return f"{account_key(pid)}:idem:{marker}"
 
 
-def payment_key(patient: str, payment_id: str) -> str:
-    return f"{account_key(patient)}:pay:{payment_id}"
+def payment_key(payment_id: str) -> str:
+    """A payment's record: its own hash tag, findable from the payment id alone."""
+    return f"acct:pay:{{{payment_id}}}"
 
 
 def outbox_key(pid: str) -> str:
@@ -177,14 +179,16 @@ class AccountStore:
     # -- family payments ------------------------------------------------------------------
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
-        on_date: str, not_after_ms: int, quote: bool, fp: str, order_version: int | None = None,
+        on_date: str, quote: bool, fp: str, details: str = "", premium_year: int = 0,
+        order_version: int | None = None,
     ) -> Payment:  # fmt: skip
-        """The whole payment in one script (lua/pay.lua). `order_version`: the version of the
-        patient's payer order the sources come from; StaleOrder if it has changed since."""
-        keys = [payment_key(patient, payment_id), account_key(patient)]
+        """The whole payment and its record in one script (lua/pay.lua). `order_version`: the
+        version of the patient's payer order the sources come from; StaleOrder if it has
+        changed since."""
+        keys = [payment_key(payment_id), account_key(patient)]
         version = "" if order_version is None else order_version
         args: list[str | int] = [
-            fp, payment_id, kind, amount, on_date, not_after_ms, int(quote), version,
+            fp, payment_id, kind, amount, on_date, int(quote), version, details, premium_year,
         ]  # fmt: skip
         for s in sources:
             keys.append(account_key(s.person_id))
@@ -194,9 +198,36 @@ class AccountStore:
             raise StaleOrder(_sources(d["stale_order"]), int(d["version"]))
         return Payment.from_script(d)
 
-    async def resolve_payment(self, payment_id: str, patient: str) -> Payment:
-        keys = [payment_key(patient, payment_id)]
-        return Payment.from_script(await self._call("resolve_payment", keys, ["", payment_id]))
+    async def payment(self, payment_id: str) -> Payment | None:
+        raw = await self.redis.get(payment_key(payment_id))
+        return Payment.from_script(orjson.loads(raw)) if raw else None
+
+    async def cancel_payment(
+        self, payment_id: str, reason: str, request_id: str, reversal: bool
+    ) -> Payment:
+        """Every share refunded and the record CANCELLED, in one script (lua/cancel_payment.lua)."""
+        found = await self.payment(payment_id)
+        payers = [s.person_id for s in found.shares] if found else []
+        keys = [payment_key(payment_id), *(account_key(p) for p in payers)]
+        d = await self._call("cancel_payment", keys, ["", reason, request_id, int(reversal)])
+        return Payment.from_script(d)
+
+    async def reverse_payment(self, payment_id: str) -> Payment:
+        """A payment not made is REVERSED for good; one made is returned as it is."""
+        d = await self._call("reverse_payment", [payment_key(payment_id)], ["", payment_id])
+        return Payment.from_script(d)
+
+    async def payments(
+        self, pid: str, as_payer: bool, start_ms: int, end_ms: int, offset: int, limit: int
+    ) -> list[Payment]:
+        """The payments of a patient (or those a payer paid family aid in), newest first, with
+        their time in [start, end)."""
+        index = f"{account_key(pid)}:{'paid-by' if as_payer else 'paid-for'}"
+        ids = await self.redis.zrevrangebyscore(index, f"({end_ms}", start_ms, offset, limit)
+        if not ids:
+            return []
+        raws = await self.redis.mget([payment_key(str(i)) for i in ids])
+        return [Payment.from_script(orjson.loads(r)) for r in raws if r]
 
     async def grant(
         self, binder: str, beneficiary: str, binding_id: str, start: str, end: str

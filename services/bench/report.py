@@ -42,20 +42,23 @@ def machine() -> dict[str, Any]:
 
 
 def print_table(results: dict[str, dict[str, Any]], console: Console) -> None:
-    table = Table(title="gongji bench: per operation, all server processes on this machine")
-    for column in ("scenario", "ops", "rps", "vs echo", "p50 ms", "p99 ms", "max ms",
-                   "CPU ms/op", "echo eq", "Redis cmd/op", "outcomes"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("scenario", "outcomes") else "right")
+    speed = Table(title="gongji bench: throughput and latency")
+    for column in ("scenario", "ops", "rps", "vs echo", "p50 ms", "p90 ms", "p99 ms", "max ms"):
+        speed.add_column(column, justify="left" if column == "scenario" else "right")
+    cost = Table(title="per operation, all server processes on this machine")
+    for column in ("scenario", "CPU ms", "echo eq", "by process (ms)", "Redis cmds"):
+        cost.add_column(column, justify="right" if column in ("CPU ms", "echo eq") else "left")
     for name, f in results.items():
-        cpu = f["cpu_ms_per_op"]
-        split = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "total")
+        latency, cpu = f["latency_ms"], f["cpu_ms_per_op"]
+        vs_echo = f"{f['rps_vs_echo']:.1%}" if f["rps_vs_echo"] else ""
+        speed.add_row(name, str(f["operations"]), f"{f['rps']:.0f}", vs_echo,
+                      *(f"{latency[k]:.1f}" for k in ("p50", "p90", "p99", "max")))  # fmt: skip
+        split = " ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "total")
+        equivalents = f"{f['echo_equivalents']:.1f}" if f["echo_equivalents"] else ""
+        cost.add_row(name, f"{cpu['total']:.2f}", equivalents, split,
+                     f"{f['redis_commands_per_op']:.1f}")  # fmt: skip
+    console.print(speed)
+    console.print(cost)
+    for name, f in results.items():
         outcomes = ", ".join(f"{k} {v}" for k, v in f["outcomes"].items())
-        table.add_row(
-            name, str(f["operations"]), f"{f['rps']:.0f}",
-            f"{f['rps_vs_echo']:.1%}" if f["rps_vs_echo"] else "",
-            f"{f['latency_ms']['p50']:.1f}", f"{f['latency_ms']['p99']:.1f}",
-            f"{f['latency_ms']['max']:.1f}", f"{cpu['total']:.2f} ({split})",
-            f"{f['echo_equivalents']:.1f}" if f["echo_equivalents"] else "",
-            f"{f['redis_commands_per_op']:.1f}", outcomes,
-        )  # fmt: skip
-    console.print(table)
+        console.print(f"{name} outcomes: {outcomes}")

@@ -110,7 +110,7 @@ async def measure_all(
         echo_cost, echo_rps, results = None, None, {}
         for name in ["echo", *[n for n in names if n != "echo"]]:
             operation = await scenarios.SCENARIOS[name](stubs, callers, people)
-            await load.drive(operation, callers, WARMUP_S, 0)
+            await load.drive(operation, callers, min(WARMUP_S, seconds or WARMUP_S), 0)
             pids = {k: v for k, v in t.pids.items() if (k == "echo") == (name == "echo")}
             before = measure.snapshot(pids, t.redis)
             with Progress(console=console, transient=True) as progress:
@@ -120,8 +120,7 @@ async def measure_all(
             cost = measure.cost(before, measure.snapshot(pids, t.redis), run.count)
             if name == "echo":
                 echo_cost, echo_rps = cost, run.rps
-            if name in names:
-                results[name] = report.figures(run, cost, echo_cost, echo_rps)
+            results[name] = report.figures(run, cost, echo_cost, echo_rps)
             console.print(f"{name}: {run.count} operations, {run.rps:.0f}/s")
         return results
     finally:

@@ -29,7 +29,6 @@ class Settings:
     redis_url: str
     hold_ttl_s: int = 600
     lock_lease_ms: int = 5000
-    recovery_after_ms: int = 30_000
     policy_file: str = ""
     env: str = "prod"
     fault: str = ""
@@ -66,7 +65,6 @@ class Settings:
             redis_url=redis_url,
             hold_ttl_s=_positive_int(env, "GONGJI_HOLD_TTL_S", 600),
             lock_lease_ms=_positive_int(env, "GONGJI_LOCK_LEASE_MS", 5000),
-            recovery_after_ms=_positive_int(env, "GONGJI_RECOVERY_AFTER_MS", 30_000),
             policy_file=env.get("GONGJI_POLICY_FILE", ""),
             env=env.get("GONGJI_ENV", "prod"),
             fault=_fault(env.get("GONGJI_FAULT", "")),

@@ -3,7 +3,7 @@
 A caller's deadline reaches a handler as `asyncio.CancelledError` at whatever await it is on.
 Work on money that has begun must not stop there half-way: `Detached.run` awaits the work
 through `asyncio.shield`, so the handler's cancellation stops the answer, not the work, which
-runs to its end and leaves its journal or record finished for the retry.
+runs to its end and leaves its record finished for the retry.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class HoldState(enum.IntEnum):
 class PaymentState(enum.IntEnum):
     QUOTED = apb.PAYMENT_STATE_QUOTED
     PAID = apb.PAYMENT_STATE_PAID
-    ABORTED = apb.PAYMENT_STATE_ABORTED
+    CANCELLED = apb.PAYMENT_STATE_CANCELLED
+    REVERSED = apb.PAYMENT_STATE_REVERSED
 
 
 class BindingStatus(enum.IntEnum):
@@ -76,7 +77,6 @@ class SettlementStatus(enum.IntEnum):
     CANCELLED = spb.SETTLEMENT_STATUS_CANCELLED
     ABORTED = spb.SETTLEMENT_STATUS_ABORTED
     COMMITTING = spb.SETTLEMENT_STATUS_COMMITTING
-    CANCELLING = spb.SETTLEMENT_STATUS_CANCELLING
 
 
 class LegKind(enum.IntEnum):

@@ -1,41 +1,49 @@
-"""Journal -> proto for the settlement service."""
+"""Payment records -> the settlement service's protos."""
 
 from __future__ import annotations
 
+from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
-from services.common.clock import timestamp
-from services.settlement.journal import Journal
+from services.common.enums import LegKind, PaymentState, SettlementStatus
+from services.settlement.bill import Bill, PremiumOrder
+
+_STATUS = {
+    PaymentState.QUOTED: SettlementStatus.QUOTED,
+    PaymentState.PAID: SettlementStatus.SETTLED,
+    PaymentState.CANCELLED: SettlementStatus.CANCELLED,
+}
 
 
-def settlement_pb(j: Journal) -> pb.Settlement:
-    b = j.bill
-    assert b is not None
+def settlement_pb(p: apb.Payment) -> pb.Settlement:
+    b = Bill.from_details(p.details)
+    own = sum(s.amount_fen for s in p.shares if s.own_account)
+    family = sum(s.amount_fen for s in p.shares if not s.own_account)
     out = pb.Settlement(
-        settlement_id=j.payment_id, status=j.status,  # type: ignore[arg-type]
+        settlement_id=p.payment_id, status=_STATUS[PaymentState(p.state)],  # type: ignore[arg-type]
         institution_id=b.institution_id, medins_setl_id=b.medins_setl_id,
         patient_id=b.patient_id, medfee_total_fen=b.medfee_total_fen,
         fund_pay_fen=b.fund_pay_fen, personal_burden_fen=b.personal_burden_fen,
-        acct_pay_fen=j.acct_pay_fen, acct_mulaid_pay_fen=j.acct_mulaid_pay_fen,
-        cash_pay_fen=j.cash_pay_fen, service_date=b.service_date, agent_id=b.agent_id,
-        credential_type=b.credential_type,  # type: ignore[arg-type]
-        cancel_reason=j.cancel_reason,
-        legs=[pb.PaymentLeg(payer_id=leg.payer_id, kind=leg.kind,  # type: ignore[arg-type]
-                            amount_fen=leg.amount_fen, balance_after_fen=leg.balance_after_fen,
-                            entry_id=leg.entry_id)
-              for leg in j.legs],
+        acct_pay_fen=own, acct_mulaid_pay_fen=family,
+        cash_pay_fen=b.personal_burden_fen - own - family, service_date=b.service_date,
+        agent_id=b.agent_id, credential_type=b.credential_type,  # type: ignore[arg-type]
+        cancel_reason=p.cancel_reason,
+        legs=[pb.PaymentLeg(
+            payer_id=s.person_id, amount_fen=s.amount_fen, balance_after_fen=s.balance_after_fen,
+            entry_id=s.entry_id,
+            kind=LegKind.OWN_ACCOUNT if s.own_account else LegKind.FAMILY_AID,  # type: ignore[arg-type]
+        ) for s in p.shares],
     )  # fmt: skip
-    if j.settled_ms:
-        out.settled_at.CopyFrom(timestamp(j.settled_ms))
-    if j.cancelled_ms:
-        out.cancelled_at.CopyFrom(timestamp(j.cancelled_ms))
+    if PaymentState(p.state) != PaymentState.QUOTED:
+        out.settled_at.CopyFrom(p.paid_at)
+    if p.HasField("cancelled_at"):
+        out.cancelled_at.CopyFrom(p.cancelled_at)
     return out
 
 
-def premium_pb(j: Journal) -> pb.PremiumPayment:
-    p = j.premium
-    assert p is not None and j.legs
+def premium_pb(p: apb.Payment) -> pb.PremiumPayment:
+    order = PremiumOrder.from_details(p.details)
     return pb.PremiumPayment(
-        payment_id=j.payment_id, payer_id=p.payer_id, beneficiary_id=p.beneficiary_id,
-        year=p.year, amount_fen=p.amount_fen, entry_id=j.legs[0].entry_id,
-        paid_at=timestamp(j.settled_ms),
+        payment_id=p.payment_id, payer_id=order.payer_id, beneficiary_id=order.beneficiary_id,
+        year=order.year, amount_fen=order.amount_fen, entry_id=p.shares[0].entry_id,
+        paid_at=p.paid_at,
     )  # fmt: skip

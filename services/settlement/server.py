@@ -5,36 +5,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
 from services.common import channels, ids, redisdb
-from services.common.clock import Clock, SystemClock, beijing_today, ms_of
+from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
 from services.common.enums import CredentialType
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.rpc import Deadline
 from services.common.server import App, Service
+from services.settlement.bill import Bill, PremiumOrder, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
 from services.settlement.coordinator import Coordinator
-from services.settlement.journal import Bill, Journal, PremiumOrder, settlement_id
-from services.settlement.recovery import Sweeper
-from services.settlement.store import SettlementStore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 Context = Any
 _CREDENTIALS = frozenset(CredentialType)
-_FAR_FUTURE_MS = 253402300799000
 _SERVICE_DATE_DAYS = 30  # a bill is settled within 30 days of its service date
 _MAX_OFFSET = 10**6
 
 
 class SettlementServicer(pb_grpc.SettlementServiceServicer):
-    def __init__(self, coordinator: Coordinator, clock: Clock) -> None:
-        self.coordinator, self.clock = coordinator, clock
-        self.store = coordinator.store
-        self.requests = Requests(self.store.redis, "setl")
+    """Validates bills and premiums (S1, S7, dates, credentials) and hands each to one atomic
+    step at the account service; keeps the request records of cancels, reversals, premiums."""
+
+    def __init__(self, coordinator: Coordinator, requests: Requests, clock: Clock) -> None:
+        self.coordinator, self.requests, self.clock = coordinator, requests, clock
 
     def _pid(self, value: str, field: str) -> str:
         return ids.person_id(value, beijing_today(self.clock), field)
@@ -71,12 +70,13 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         return bill
 
     async def PreSettle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        journal = await self.coordinator.quote(self._bill(request), Deadline.of(context))
-        return settlement_pb(journal)
+        return settlement_pb(
+            await self.coordinator.quote(self._bill(request), Deadline.of(context))
+        )
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        journal = await self.coordinator.settle(self._bill(request), Deadline.of(context))
-        return settlement_pb(journal)
+        payment = await self.coordinator.settle(self._bill(request), Deadline.of(context))
+        return settlement_pb(payment)
 
     async def CancelSettlement(
         self, request: pb.CancelSettlementRequest, context: Context
@@ -99,12 +99,11 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         deadline = Deadline.of(context)
 
         async def run(fp: str, marker: str) -> pb.ReverseSettlementResponse:
-            rid = request.request_id
-            journal = await self.coordinator.reverse(inst, medins, rid, deadline)
-            if journal is None:  # S10: it never arrived; now it never will
+            found = await self.coordinator.reverse(inst, medins, request.request_id, deadline)
+            if found is None:  # S10: it never arrived; now it never will
                 return pb.ReverseSettlementResponse(settlement_existed=False)
             return pb.ReverseSettlementResponse(
-                settlement_existed=True, settlement=settlement_pb(journal)
+                settlement_existed=True, settlement=settlement_pb(found)
             )
 
         return await self.requests.once(
@@ -123,10 +122,7 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         else:
             inst = ids.institution_id(request.institution_id)
             sid = settlement_id(inst, ids.token(request.medins_setl_id, "medins_setl_id", 30))
-        found = await self.store.load(sid)
-        if not isinstance(found, Journal) or found.bill is None:
-            raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
-        return settlement_pb(found)
+        return settlement_pb(await self.coordinator.settlement(sid, Deadline.of(context)))
 
     async def ListSettlements(
         self, request: pb.ListSettlementsRequest, context: Context
@@ -137,13 +133,16 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         pid = self._pid(request.patient_id or request.payer_id, f"{by}_id")
         size = ids.page_size(request.page_size)
         offset = ids.page_token(request.page_token, _MAX_OFFSET) if request.page_token else 0
-        start = ms_of(request.start_time) if request.HasField("start_time") else 0
-        end = ms_of(request.end_time) if request.HasField("end_time") else _FAR_FUTURE_MS
-        found = await self.store.listed(by, pid, start, end, offset, size + 1)
-        journals = await self.store.load_many(found[:size])
-        more = len(found) > size and offset + size <= _MAX_OFFSET
+        query = apb.ListPaymentsRequest(offset=offset, limit=size)
+        setattr(query, f"{by}_id", pid)
+        if request.HasField("start_time"):
+            query.start_time.CopyFrom(request.start_time)
+        if request.HasField("end_time"):
+            query.end_time.CopyFrom(request.end_time)
+        listed = await self.coordinator.accounts.payments(query, Deadline.of(context).left())
+        more = listed.more and offset + size <= _MAX_OFFSET
         return pb.ListSettlementsResponse(
-            settlements=[settlement_pb(j) for j in journals],
+            settlements=[settlement_pb(p) for p in listed.payments],
             next_page_token=str(offset + size) if more else "",
         )
 
@@ -160,10 +159,8 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         deadline = Deadline.of(context)
 
         async def run(fp: str, marker: str) -> pb.PremiumPayment:
-            journal = await self.coordinator.pay_premium(
-                order, fp, marker, today.isoformat(), deadline
-            )
-            return premium_pb(journal)
+            payment = await self.coordinator.pay_premium(order, marker, today.isoformat(), deadline)
+            return premium_pb(payment)
 
         return await self.requests.once(
             "PayResidentPremium", request, pb.PremiumPayment, run, context
@@ -174,16 +171,13 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
     account_channel = channels.channel(settings.account_addr, pointed=fault is not None)
-    coordinator = Coordinator(
-        SettlementStore(redis), AccountClient(account_channel), settings.recovery_after_ms
-    )
-    servicer = SettlementServicer(coordinator, clock or SystemClock())
+    coordinator = Coordinator(AccountClient(account_channel))
+    servicer = SettlementServicer(coordinator, Requests(redis, "setl"), clock or SystemClock())
 
     async def close() -> None:
-        await coordinator.detached.drain()
         await servicer.requests.detached.drain()
         await account_channel.close()
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
-    return App(services=[service], background=[Sweeper(coordinator).run], close=close, fault=fault)
+    return App(services=[service], close=close, fault=fault)

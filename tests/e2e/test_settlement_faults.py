@@ -24,7 +24,7 @@ from tests.e2e.stack import Process, addresses, env_for, wait_serving
 from tests.money_paths import PATHS, Stubs
 
 SETTLEMENT = "gongji.settlement.v1.SettlementService"
-FAST = {"GONGJI_ENV": "test", "GONGJI_RECOVERY_AFTER_MS": "500"}
+FAST = {"GONGJI_ENV": "test"}
 CALL_S = 3.0  # the faulted call's deadline
 
 
@@ -82,7 +82,7 @@ async def test_a_replica_killed_at_any_await_leaves_the_money_exact(stack):
     """The four paths are walked side by side: a check waits for a dead replica's request claim
     to lapse (its caller's deadline and a second), and four walks share those waits."""
     walked = await asyncio.gather(*(kill_walk(stack, method) for method in PATHS))
-    assert all(points >= 4 for points in walked), "each walk: start, begin, pay, finish at least"
+    assert all(points >= 2 for points in walked), "each walk: the start and the atomic step"
 
 
 async def kill_walk(stack: Stack, method: str) -> int:
@@ -135,4 +135,4 @@ async def test_a_replica_paused_past_the_recovery_window_at_any_await_pays_nothi
         if not paused:
             break
         n += 1
-    assert n > 4, "the walk should pass every phase: start, begin, pay, finish"
+    assert n >= 3, "the walk should pass the start and the atomic step at least"

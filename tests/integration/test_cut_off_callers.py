@@ -23,8 +23,7 @@ async def test_a_caller_cut_off_at_any_await_leaves_the_money_exact(
     n = 1
     while True:
         cut = settings(redis_url, "settlement", account_addr=account_addr,
-                       binding_addr=binding_server, fault=f"cancel:{method}:{n}",
-                       recovery_after_ms=1_000)  # fmt: skip
+                       binding_addr=binding_server, fault=f"cancel:{method}:{n}")  # fmt: skip
         async with serving(await build(cut)) as (channel, _):
             stubs = Stubs(account, binding, settlement_pb2_grpc.SettlementServiceStub(channel))
             case = await PATHS[method](stubs)
@@ -38,4 +37,4 @@ async def test_a_caller_cut_off_at_any_await_leaves_the_money_exact(
         if not reached:
             break
         n += 1
-    assert n > 4, "the walk should pass every phase: start, begin, pay, finish"
+    assert n >= 3, "the walk should pass the start and the atomic step at least"

@@ -46,9 +46,6 @@ class _Silent(account_pb2_grpc.AccountServiceServicer):
         self.allowed.append(context.time_remaining())
         await asyncio.Event().wait()
 
-    async def ResolvePayment(self, request, context):  # type: ignore[no-untyped-def]
-        await asyncio.Event().wait()
-
 
 async def test_peer_calls_get_the_callers_deadline_not_a_fixed_one(account, binding, redis_url):
     silent = _Silent()
@@ -63,7 +60,8 @@ async def test_peer_calls_get_the_callers_deadline_not_a_fixed_one(account, bind
             stub = settlement_pb2_grpc.SettlementServiceStub(channel)
             child, _, _ = await family(account, binding)
             outcome = await refused(stub.Settle(bill(child, 100), timeout=1.0))
-            assert outcome[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+            # the settlement service gives up on the account in time to say so itself
+            assert outcome == (grpc.StatusCode.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE")
             assert 0.5 < silent.allowed[-1] < 1.0, silent.allowed  # not a fixed 5 s
     finally:
         await server.stop(0)

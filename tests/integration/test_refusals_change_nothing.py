@@ -19,18 +19,21 @@ import redis.asyncio as aioredis
 
 from services.account.domain import Source
 from services.account.locks import Locks, lock_key
-from services.account.store import AccountStore, account_keys, script_names
+from services.account.store import (
+    AccountStore,
+    account_key,
+    account_keys,
+    payment_key,
+    script_names,
+)
 from services.binding.domain import Binding
 from services.binding.store import BindingStore, new_binding_id
-from services.common.enums import AccountStatus, BindingStatus, EntryKind, SettlementStatus
+from services.common.enums import AccountStatus, BindingStatus, EntryKind
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
-from services.settlement.journal import Journal, PremiumOrder
-from services.settlement.store import SettlementStore
 from tests.support import new_pid
 
 LUA = pathlib.Path("services/account/lua")
-ALWAYS, NEVER = 2**50, 1  # not-after times
 Call = Callable[[], Awaitable[object]]
 
 
@@ -113,23 +116,14 @@ class World:
         await s.grant(self.e, self.r, "B-er", "2000-01-01", "")
         await s.grant(self.c, self.r, "B-cr", "2000-01-01", "")
         await s.grant(self.sus, self.r, "B-sr", "2000-01-01", "")
-        self.debit = (
-            (
-                await s.pay(
-                    "PAID1",
-                    EntryKind.SETTLEMENT,
-                    self.p,
-                    [Source(self.e, "B-e")],
-                    1_000,
-                    "2026-01-01",
-                    ALWAYS,
-                    False,
-                    "fp",
-                )
-            )
-            .shares[0]
-            .entry_id
-        )
+        paid = await s.pay("PAID1", EntryKind.SETTLEMENT, self.p, [Source(self.e, "B-e")], 1_000,
+                           "2026-01-01", False, "fp")  # fmt: skip
+        self.debit = paid.shares[0].entry_id
+        await s.pay("PAID2", EntryKind.SETTLEMENT, self.p, [Source(self.e, "B-e")], 1_000,
+                    "2026-01-01", False, "fp")  # fmt: skip
+        await s.cancel_payment("PAID2", "x", "cancel-1", False)
+        await s.pay("PREMIUM1", EntryKind.PREMIUM, self.r, [Source(self.e, "B-er")], 100,
+                    "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
         self.credit_entry = (await s.credit(self.e, 1, EntryKind.ADJUSTMENT, "m", "", "")).entry_id
         await s.refund(self.e, "rf-1", self.debit, "cancel")
         await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, "", "")
@@ -140,7 +134,7 @@ class World:
         await s.place_hold(self.e, "h-done", 50, 1, EntryKind.SETTLEMENT, "ref")
         await s.commit_hold(self.e, "h-done")
         await s.void_hold(self.e, "h-void")
-        await s.resolve_payment("ABORTED1", self.p)
+        await s.reverse_payment("REVERSED1")
         await s.close(self.c, AccountStatus.CLOSED, EntryKind.WITHDRAWAL, "heir", 1, "", "")
         for pid in (self.e, self.sus, self.f):
             await s.place_hold(pid, "h-due", 10, 7, EntryKind.SETTLEMENT, "ref")
@@ -155,9 +149,9 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
     nobody = new_pid()
 
     def pay(pid: str, kind: int, patient: str, sources: list[Source], amount: int = 100,
-            not_after: int = ALWAYS, fp: str = "fp") -> Call:  # fmt: skip
-        return lambda: s.pay(pid, kind, patient, sources, amount, "2026-01-01", not_after,
-                             False, fp)  # fmt: skip
+            fp: str = "fp", year: int = 2027) -> Call:  # fmt: skip
+        return lambda: s.pay(pid, kind, patient, sources, amount, "2026-01-01", False, fp,
+                             premium_year=year)  # fmt: skip
 
     hold = EntryKind.SETTLEMENT
     return [
@@ -215,7 +209,7 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("commit_hold", "HOLD_NOT_PLACED", lambda: s.commit_hold(e, "h-due")),
         ("void_hold", "ACCOUNT_NOT_FOUND", lambda: s.void_hold(nobody, "h-live")),
         ("void_hold", "HOLD_NOT_PLACED", lambda: s.void_hold(e, "h-done")),
-        ("pay", "SETTLEMENT_ABORTED", pay("ABORTED1", hold, p, [Source(p)])),
+        ("pay", "SETTLEMENT_REVERSED", pay("REVERSED1", hold, p, [Source(p)])),
         ("pay", "IDEMPOTENCY_CONFLICT", pay("PAID1", hold, p, [Source(e, "B-e")], fp="other")),
         ("pay", "ACCOUNT_NOT_FOUND", pay("N1", hold, nobody, [Source(e, "B-e")])),
         ("pay", "ACCOUNT_SUSPENDED", pay("N2", hold, sus, [Source(e, "B-e")])),
@@ -227,7 +221,17 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("pay", "NO_PERSONAL_ACCOUNT", pay("N8", EntryKind.PREMIUM, r, [Source(r)])),
         ("pay", "ACCOUNT_CLOSED", pay("N9", EntryKind.PREMIUM, r, [Source(c, "B-cr")])),
         ("pay", "ACCOUNT_SUSPENDED", pay("N10", EntryKind.PREMIUM, r, [Source(sus, "B-sr")])),
-        ("pay", "SETTLEMENT_ABORTED", pay("N11", hold, p, [Source(e, "B-e")], not_after=NEVER)),
+        ("pay", "PREMIUM_ALREADY_PAID",
+         pay("N11", EntryKind.PREMIUM, r, [Source(e, "B-er")], year=2026)),
+        ("cancel_payment", "SETTLEMENT_NOT_FOUND",
+         lambda: s.cancel_payment("nope", "x", "c", False)),
+        ("cancel_payment", "SETTLEMENT_NOT_FOUND",
+         lambda: s.cancel_payment("PREMIUM1", "x", "c", False)),
+        ("cancel_payment", "ALREADY_CANCELLED",
+         lambda: s.cancel_payment("PAID2", "x", "c2", False)),
+        ("cancel_payment", "INVALID_ARGUMENT",  # the accounts given are not the payment's
+         lambda: s._call("cancel_payment", [payment_key("PAID1"), account_key(f)],
+                         ["", "", "c", 0])),
         ("grant", "ACCOUNT_NOT_FOUND", lambda: s.grant(nobody, p, "B-x", "2026-01-01", "")),
         ("grant", "IDEMPOTENCY_CONFLICT", lambda: s.grant(e, r, "B-e", "2000-01-01", "")),
         ("revoke", "ACCOUNT_NOT_FOUND", lambda: s.revoke(nobody, "B-e")),
@@ -265,30 +269,6 @@ async def broken_index_cases(w: World, raw: aioredis.Redis) -> list[tuple[str, s
 
 
 # -- the other services' scripts ---------------------------------------------------------------
-def journal(payment_id: str, status: SettlementStatus, **what: object) -> Journal:
-    return Journal(payment_id, status, "fp", 1, 2, **what)  # type: ignore[arg-type]
-
-
-async def test_refused_journal_moves_change_nothing(db):
-    text, raw = db
-    store = SettlementStore(text)
-    order = PremiumOrder(new_pid(), new_pid(), 2026, 100)
-    first = journal("P1", SettlementStatus.PENDING, premium=order)
-    assert await store.begin(first) is None
-    assert await unchanged(raw, lambda: store.begin(first)) == "HELD:P1"  # the year is its
-    other = journal("P2", SettlementStatus.PENDING, premium=order)
-    assert await unchanged(raw, lambda: store.begin(other)) == "HELD:P1"  # the year is taken
-    settled = first.moved(SettlementStatus.SETTLED)
-    wrong = first.moved(SettlementStatus.CANCELLING)
-    assert await unchanged(raw, lambda: store.move(wrong, settled)) is False
-    assert await unchanged(raw, lambda: store.move(other, None)) is False  # no such journal
-    assert await store.reverse("S-never") is None
-    assert await unchanged(raw, lambda: store.reverse("S-never")) == "REVERSED"
-    assert await unchanged(raw, lambda: store.reverse("P1")) == first
-    gone = journal("S-never", SettlementStatus.PENDING)
-    assert await unchanged(raw, lambda: store.move(gone, None)) is False  # a tombstone stays
-
-
 async def test_refused_binding_scripts_change_nothing(db):
     text, raw = db
     store = BindingStore(text)

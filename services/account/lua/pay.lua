@@ -1,44 +1,49 @@
--- PayFromAccounts: a whole payment in one step (rules S2-S5, S11, S12; A2 for premiums). Every
--- status, family-aid grant and balance is read and every share debited in this one script, so
--- nothing can change between the decision and the debit: on one Redis the script is the family's
--- lock.
--- KEYS: 1 the payment's record (on the patient's account), 2 the patient's account, then the
---       account of each source, in priority order.
+-- PayFromAccounts: a whole payment, made and recorded in one step (rules S2-S5, S8, S11, S12;
+-- A2 for premiums). Every status, family-aid grant and balance is read and every share debited
+-- in this one script, and the payment's record written with them, so nothing can change between
+-- the decision and the debit and nothing is ever half done: on one Redis the script is the
+-- family's lock and the payment's journal.
+-- KEYS: 1 the payment's record, 2 the patient's account, then the account of each source, in
+--       priority order.
 -- ARGV: 1 fingerprint, 2 payment_id, 3 entry kind (SETTLEMENT or PREMIUM), 4 amount, 5 on_date,
---       6 not-after ms, 7 '1' = quote only, 8 the version of the patient's payer order the
---       sources were taken from ('' = none); then person_id and binding_id of each source.
--- When the order has changed since, nothing is written and the answer is the order as it is now
--- ({stale_order = ..., version = ...}), for the caller to take the sources from it again.
+--       6 '1' = quote only, 7 the version of the patient's payer order the sources were taken
+--       from ('' = none), 8 details kept with the record, 9 premium year; then person_id and
+--       binding_id of each source.
 -- SETTLEMENT: each source that may pay (S4) pays up to its available balance, in order; the rest
--- is cash. PREMIUM: the one source pays all or the payment is refused.
+-- is cash. PREMIUM: the one source pays all, once per beneficiary and year, or nothing.
+-- When the payer order has changed since, nothing is written and the answer is the order as it
+-- is now ({stale_order = ..., version = ...}), for the caller to take the sources from again.
 local RECORD = KEYS[1]
 local payment_id, kind, amount, on_date = ARGV[2], ARGV[3], N(ARGV[4]), ARGV[5]
-local quote, premium = ARGV[7] == '1', ARGV[3] == ENTRY_KIND_PREMIUM
+local quote, premium = ARGV[6] == '1', ARGV[3] == ENTRY_KIND_PREMIUM
 
 if not quote then
   local raw = redis.call('GET', RECORD)
   if raw then
     local rec = cjson.decode(raw)
-    if rec.state == PAYMENT_STATE_ABORTED then
-      return fail('SETTLEMENT_ABORTED', 'this payment was aborted')
+    if rec.state == PAYMENT_STATE_REVERSED then
+      return fail('SETTLEMENT_REVERSED', 'this payment was reversed before it arrived')
     end
     if rec.fp ~= FP then
-      return fail('IDEMPOTENCY_CONFLICT', 'payment_id was used before with other content')
+      return fail('IDEMPOTENCY_CONFLICT', 'the key was used before with other content')
     end
     return raw
   end
-  if NOW > N(ARGV[6]) then return fail('SETTLEMENT_ABORTED', 'the payment came after its time') end
 end
 
 local patient = load(2)
-if patient and ARGV[8] ~= '' and N(ARGV[8]) ~= patient.payers_v then
+if patient and ARGV[7] ~= '' and N(ARGV[7]) ~= patient.payers_v then
   return cjson.encode({stale_order = redis.call('HGET', KEYS[2], 'payers') or '[]',
                        version = I(patient.payers_v)})
 end
+local year_key = KEYS[2] .. ':premium:' .. ARGV[9]
 if premium then
   if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
   if patient.type ~= INSURANCE_TYPE_RESIDENT then
     return fail('BENEFICIARY_NOT_RESIDENT', 'only resident premiums are paid from accounts')
+  end
+  if not quote and redis.call('EXISTS', year_key) == 1 then
+    return fail('PREMIUM_ALREADY_PAID', 'the premium of this year is paid')
   end
 else
   if not patient then return fail('ACCOUNT_NOT_FOUND', 'the patient is not insured here') end
@@ -64,11 +69,11 @@ end
 
 local accounts = {[patient.person_id] = patient}  -- the patient paying his own bill is one account
 local listed, left, shares = {}, amount, {}
-for k = 1, (#KEYS - 1) / ACCOUNT_KEYS - 1 do
-  local pid, binding_id = ARGV[7 + 2 * k], ARGV[8 + 2 * k]
+for k = 1, #KEYS - 2 do
+  local pid, binding_id = ARGV[8 + 2 * k], ARGV[9 + 2 * k]
   if listed[pid] then return fail('INVALID_ARGUMENT', 'a source is listed twice') end
   listed[pid] = true
-  if accounts[pid] == nil then accounts[pid] = load(2 + ACCOUNT_KEYS * k) or false end
+  if accounts[pid] == nil then accounts[pid] = load(2 + k) or false end
   local a = accounts[pid] or nil
   local reason, message = why_not(a, binding_id)
   if premium then
@@ -85,23 +90,31 @@ for k = 1, (#KEYS - 1) / ACCOUNT_KEYS - 1 do
 end
 if premium and #shares == 0 then return fail('NOT_BOUND', 'no account to pay the premium from') end
 
-local out = {}
+local rec = {payment_id = payment_id, kind = kind, patient_id = patient.person_id,
+             details = ARGV[8], shares = {}, at_ms = I(NOW), cancelled_ms = '0',
+             cancel_reason = '', cancel_request_id = ''}
 if quote then
+  rec.state = PAYMENT_STATE_QUOTED
   for _, s in ipairs(shares) do
-    table.insert(out, {person_id = s.person_id, own = s.own, amount = I(s.amount),
-                       entry_id = '', balance_after = I(s.a.balance - s.amount)})
+    table.insert(rec.shares, {person_id = s.person_id, own = s.own, amount = I(s.amount),
+                              entry_id = '', balance_after = I(s.a.balance - s.amount)})
   end
-  return cjson.encode({state = PAYMENT_STATE_QUOTED, payment_id = payment_id, shares = out,
-                       at_ms = I(NOW)})
+  return cjson.encode(rec)
 end
 for i, s in ipairs(shares) do
   expire_due(s.a)
   local e = append(s.a, payment_id .. '-' .. i, kind, -s.amount, payment_id)
   save(s.a)
-  table.insert(out, {person_id = s.person_id, own = s.own, amount = I(s.amount),
-                     entry_id = e.entry_id, balance_after = e.balance_after})
+  table.insert(rec.shares, {person_id = s.person_id, own = s.own, amount = I(s.amount),
+                            entry_id = e.entry_id, balance_after = e.balance_after})
+  if not premium and not s.own then redis.call('ZADD', key(s.a, 10), NOW, payment_id) end
 end
-local rec = cjson.encode({state = PAYMENT_STATE_PAID, payment_id = payment_id, fp = FP,
-                          shares = out, at_ms = I(NOW)})
-redis.call('SET', RECORD, rec, 'EX', RECORD_TTL_S)
-return rec
+if premium then
+  redis.call('SET', year_key, payment_id)
+else
+  redis.call('ZADD', KEYS[2] .. PARTS[9], NOW, payment_id)
+end
+rec.state, rec.fp = PAYMENT_STATE_PAID, FP
+local encoded = cjson.encode(rec)
+redis.call('SET', RECORD, encoded)
+return encoded

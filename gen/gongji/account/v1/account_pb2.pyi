@@ -142,8 +142,10 @@ class _PaymentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentS
     PAYMENT_STATE_QUOTED: _PaymentState.ValueType  # 1
     """The split as it would be made now; nothing moved (PreSettle)."""
     PAYMENT_STATE_PAID: _PaymentState.ValueType  # 2
-    PAYMENT_STATE_ABORTED: _PaymentState.ValueType  # 3
-    """Never made, and refused from now on."""
+    PAYMENT_STATE_CANCELLED: _PaymentState.ValueType  # 3
+    """Every share refunded."""
+    PAYMENT_STATE_REVERSED: _PaymentState.ValueType  # 4
+    """Reversed before it was made: refused for good."""
 
 class PaymentState(_PaymentState, metaclass=_PaymentStateEnumTypeWrapper): ...
 
@@ -151,8 +153,10 @@ PAYMENT_STATE_UNSPECIFIED: PaymentState.ValueType  # 0
 PAYMENT_STATE_QUOTED: PaymentState.ValueType  # 1
 """The split as it would be made now; nothing moved (PreSettle)."""
 PAYMENT_STATE_PAID: PaymentState.ValueType  # 2
-PAYMENT_STATE_ABORTED: PaymentState.ValueType  # 3
-"""Never made, and refused from now on."""
+PAYMENT_STATE_CANCELLED: PaymentState.ValueType  # 3
+"""Every share refunded."""
+PAYMENT_STATE_REVERSED: PaymentState.ValueType  # 4
+"""Reversed before it was made: refused for good."""
 Global___PaymentState: _TypeAlias = PaymentState  # noqa: Y015
 
 @_typing.final
@@ -871,7 +875,9 @@ class PaySource(_message.Message):
     BINDING_ID_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     binding_id: _builtins.str
-    """The binding under which person_id pays for the patient; empty for the patient's own account."""
+    """The binding under which person_id pays for the patient; empty for the patient's own account
+    (and, for another person, to be found in the patient's payer order).
+    """
     def __init__(
         self,
         *,
@@ -896,9 +902,10 @@ class PayFromAccountsRequest(_message.Message):
     SOURCES_FIELD_NUMBER: _builtins.int
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     ON_DATE_FIELD_NUMBER: _builtins.int
-    NOT_AFTER_FIELD_NUMBER: _builtins.int
     QUOTE_FIELD_NUMBER: _builtins.int
     FAMILY_AID_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    PREMIUM_YEAR_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """The settlement id or premium payment id: the idempotency key of this payment."""
     kind: Global___EntryKind.ValueType
@@ -914,15 +921,13 @@ class PayFromAccountsRequest(_message.Message):
     quote: _builtins.bool
     """Compute the split and change nothing."""
     family_aid: _builtins.bool
-    """After `sources`, the patient's payers in their order (SetFamilyAidOrder). A source with an
-    empty binding_id other than the patient is looked up there too.
-    """
+    """After `sources`, the patient's payers in their order (SetFamilyAidOrder)."""
+    details: _builtins.bytes
+    """What the caller keeps with the record (the bill), given back as it was given."""
+    premium_year: _builtins.int
+    """PREMIUM: the coverage year; one payment per beneficiary and year (A2)."""
     @_builtins.property
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
-    @_builtins.property
-    def not_after(self) -> _timestamp_pb2.Timestamp:
-        """Refused after this time: the caller's recovery takes over from then on."""
-
     def __init__(
         self,
         *,
@@ -932,13 +937,14 @@ class PayFromAccountsRequest(_message.Message):
         sources: _abc.Iterable[Global___PaySource] | None = ...,
         amount_fen: _builtins.int = ...,
         on_date: _builtins.str = ...,
-        not_after: _timestamp_pb2.Timestamp | None = ...,
         quote: _builtins.bool = ...,
         family_aid: _builtins.bool = ...,
+        details: _builtins.bytes = ...,
+        premium_year: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "family_aid", b"family_aid", "kind", b"kind", "not_after", b"not_after", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "details", b"details", "family_aid", b"family_aid", "kind", b"kind", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "premium_year", b"premium_year", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -982,52 +988,180 @@ class Payment(_message.Message):
 
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
     SHARES_FIELD_NUMBER: _builtins.int
-    AT_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    CANCEL_REQUEST_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     state: Global___PaymentState.ValueType
+    kind: Global___EntryKind.ValueType
+    patient_id: _builtins.str
+    details: _builtins.bytes
+    cancel_reason: _builtins.str
+    cancel_request_id: _builtins.str
     @_builtins.property
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentShare]: ...
     @_builtins.property
-    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def paid_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def cancelled_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         payment_id: _builtins.str = ...,
         state: Global___PaymentState.ValueType = ...,
+        kind: Global___EntryKind.ValueType = ...,
+        patient_id: _builtins.str = ...,
         shares: _abc.Iterable[Global___PaymentShare] | None = ...,
-        at: _timestamp_pb2.Timestamp | None = ...,
+        details: _builtins.bytes = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
+        cancelled_at: _timestamp_pb2.Timestamp | None = ...,
+        cancel_reason: _builtins.str = ...,
+        cancel_request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "paid_at", b"paid_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "payment_id", b"payment_id", "shares", b"shares", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_request_id", b"cancel_request_id", "cancelled_at", b"cancelled_at", "details", b"details", "kind", b"kind", "paid_at", b"paid_at", "patient_id", b"patient_id", "payment_id", b"payment_id", "shares", b"shares", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Payment: _TypeAlias = Payment  # noqa: Y015
 
 @_typing.final
-class ResolvePaymentRequest(_message.Message):
+class GetPaymentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
-    PATIENT_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
-    patient_id: _builtins.str
-    """As in the PayFromAccountsRequest of the payment."""
     def __init__(
         self,
         *,
         payment_id: _builtins.str = ...,
-        patient_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["patient_id", b"patient_id", "payment_id", b"payment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ResolvePaymentRequest: _TypeAlias = ResolvePaymentRequest  # noqa: Y015
+Global___GetPaymentRequest: _TypeAlias = GetPaymentRequest  # noqa: Y015
+
+@_typing.final
+class ListPaymentsRequest(_message.Message):
+    """Exactly one of patient_id and payer_id; settlements only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
+    PAYER_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    patient_id: _builtins.str
+    payer_id: _builtins.str
+    offset: _builtins.int
+    limit: _builtins.int
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        patient_id: _builtins.str = ...,
+        payer_id: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        offset: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "limit", b"limit", "offset", b"offset", "patient_id", b"patient_id", "payer_id", b"payer_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPaymentsRequest: _TypeAlias = ListPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListPaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
+    more: _builtins.bool
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Payment]: ...
+    def __init__(
+        self,
+        *,
+        payments: _abc.Iterable[Global___Payment] | None = ...,
+        more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["more", b"more", "payments", b"payments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPaymentsResponse: _TypeAlias = ListPaymentsResponse  # noqa: Y015
+
+@_typing.final
+class CancelPaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CANCEL_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REVERSAL_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    reason: _builtins.str
+    cancel_request_id: _builtins.str
+    """The cancel's own request id: the same again returns the cancelled record."""
+    reversal: _builtins.bool
+    """A reversal: a payment cancelled already, by any request, is returned as it is."""
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        cancel_request_id: _builtins.str = ...,
+        reversal: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_request_id", b"cancel_request_id", "payment_id", b"payment_id", "reason", b"reason", "reversal", b"reversal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelPaymentRequest: _TypeAlias = CancelPaymentRequest  # noqa: Y015
+
+@_typing.final
+class ReversePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    CANCEL_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    cancel_request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        cancel_request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_request_id", b"cancel_request_id", "payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReversePaymentRequest: _TypeAlias = ReversePaymentRequest  # noqa: Y015
 
 @_typing.final
 class GrantFamilyAidRequest(_message.Message):

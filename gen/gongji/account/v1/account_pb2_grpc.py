@@ -115,9 +115,24 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
                 _registered_method=True)
-        self.ResolvePayment = channel.unary_unary(
-                '/gongji.account.v1.AccountService/ResolvePayment',
-                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.SerializeToString,
+        self.GetPayment = channel.unary_unary(
+                '/gongji.account.v1.AccountService/GetPayment',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GetPaymentRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+                _registered_method=True)
+        self.ListPayments = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ListPayments',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsResponse.FromString,
+                _registered_method=True)
+        self.CancelPayment = channel.unary_unary(
+                '/gongji.account.v1.AccountService/CancelPayment',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.CancelPaymentRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+                _registered_method=True)
+        self.ReversePayment = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ReversePayment',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ReversePaymentRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
                 _registered_method=True)
         self.GrantFamilyAid = channel.unary_unary(
@@ -232,17 +247,37 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PayFromAccounts(self, request, context):
-        """Internal, for the other services. A whole payment from one or more accounts in one atomic
-        step: statuses, family-aid grants and balances are read and the shares debited together.
-        Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+        """Internal, for the other services. A payment (a settlement's or a resident premium's) is
+        made and recorded in one atomic step: every status, family-aid grant and balance is read, the
+        shares debited and the payment's record written together, or nothing at all. Keyed by
+        payment_id: a repeat returns the record.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ResolvePayment(self, request, context):
-        """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
-        made, ABORTED from now on (a late PayFromAccounts of it is refused).
+    def GetPayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPayments(self, request, context):
+        """Payments by patient, or by a payer of family aid (S13), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelPayment(self, request, context):
+        """Every share refunded to its account and the record CANCELLED, in one step (S9).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReversePayment(self, request, context):
+        """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -353,9 +388,24 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
             ),
-            'ResolvePayment': grpc.unary_unary_rpc_method_handler(
-                    servicer.ResolvePayment,
-                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.FromString,
+            'GetPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPayment,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GetPaymentRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
+            ),
+            'ListPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayments,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'CancelPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelPayment,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.CancelPaymentRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
+            ),
+            'ReversePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReversePayment,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ReversePaymentRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Payment.SerializeToString,
             ),
             'GrantFamilyAid': grpc.unary_unary_rpc_method_handler(
@@ -818,7 +868,7 @@ class AccountService:
             _registered_method=True)
 
     @staticmethod
-    def ResolvePayment(request,
+    def GetPayment(request,
             target,
             options=(),
             channel_credentials=None,
@@ -831,8 +881,89 @@ class AccountService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/gongji.account.v1.AccountService/ResolvePayment',
-            gongji_dot_account_dot_v1_dot_account__pb2.ResolvePaymentRequest.SerializeToString,
+            '/gongji.account.v1.AccountService/GetPayment',
+            gongji_dot_account_dot_v1_dot_account__pb2.GetPaymentRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ListPayments',
+            gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/CancelPayment',
+            gongji_dot_account_dot_v1_dot_account__pb2.CancelPaymentRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReversePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ReversePayment',
+            gongji_dot_account_dot_v1_dot_account__pb2.ReversePaymentRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.Payment.FromString,
             options,
             channel_credentials,

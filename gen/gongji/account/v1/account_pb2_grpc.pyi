@@ -49,14 +49,18 @@ class AccountServiceStub:
     WithdrawBalance: _grpc.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]
     TransferAccount: _grpc.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]
     PayFromAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]
-    """Internal, for the other services. A whole payment from one or more accounts in one atomic
-    step: statuses, family-aid grants and balances are read and the shares debited together.
-    Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+    """Internal, for the other services. A payment (a settlement's or a resident premium's) is
+    made and recorded in one atomic step: every status, family-aid grant and balance is read, the
+    shares debited and the payment's record written together, or nothing at all. Keyed by
+    payment_id: a repeat returns the record.
     """
-    ResolvePayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.ResolvePaymentRequest, _account_pb2.Payment]
-    """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
-    made, ABORTED from now on (a late PayFromAccounts of it is refused).
-    """
+    GetPayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetPaymentRequest, _account_pb2.Payment]
+    ListPayments: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListPaymentsRequest, _account_pb2.ListPaymentsResponse]
+    """Payments by patient, or by a payer of family aid (S13), newest first."""
+    CancelPayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.CancelPaymentRequest, _account_pb2.Payment]
+    """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+    ReversePayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.ReversePaymentRequest, _account_pb2.Payment]
+    """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled."""
     GrantFamilyAid: _grpc.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]
     """A binder's account may pay for a beneficiary under a binding (written before the binding
     exists, revoked after it ends). Keyed by binding_id.
@@ -88,14 +92,18 @@ class AccountServiceAsyncStub(AccountServiceStub):
     WithdrawBalance: _aio.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     TransferAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
     PayFromAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]  # type: ignore[assignment]
-    """Internal, for the other services. A whole payment from one or more accounts in one atomic
-    step: statuses, family-aid grants and balances are read and the shares debited together.
-    Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+    """Internal, for the other services. A payment (a settlement's or a resident premium's) is
+    made and recorded in one atomic step: every status, family-aid grant and balance is read, the
+    shares debited and the payment's record written together, or nothing at all. Keyed by
+    payment_id: a repeat returns the record.
     """
-    ResolvePayment: _aio.UnaryUnaryMultiCallable[_account_pb2.ResolvePaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
-    """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
-    made, ABORTED from now on (a late PayFromAccounts of it is refused).
-    """
+    GetPayment: _aio.UnaryUnaryMultiCallable[_account_pb2.GetPaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
+    ListPayments: _aio.UnaryUnaryMultiCallable[_account_pb2.ListPaymentsRequest, _account_pb2.ListPaymentsResponse]  # type: ignore[assignment]
+    """Payments by patient, or by a payer of family aid (S13), newest first."""
+    CancelPayment: _aio.UnaryUnaryMultiCallable[_account_pb2.CancelPaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
+    """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+    ReversePayment: _aio.UnaryUnaryMultiCallable[_account_pb2.ReversePaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
+    """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled."""
     GrantFamilyAid: _aio.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]  # type: ignore[assignment]
     """A binder's account may pay for a beneficiary under a binding (written before the binding
     exists, revoked after it ends). Keyed by binding_id.
@@ -220,20 +228,42 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.PayFromAccountsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
-        """Internal, for the other services. A whole payment from one or more accounts in one atomic
-        step: statuses, family-aid grants and balances are read and the shares debited together.
-        Keyed by payment_id (its own idempotency key): a repeat returns the first result.
+        """Internal, for the other services. A payment (a settlement's or a resident premium's) is
+        made and recorded in one atomic step: every status, family-aid grant and balance is read, the
+        shares debited and the payment's record written together, or nothing at all. Keyed by
+        payment_id: a repeat returns the record.
         """
 
     @_abc_1.abstractmethod
-    def ResolvePayment(
+    def GetPayment(
         self,
-        request: _account_pb2.ResolvePaymentRequest,
+        request: _account_pb2.GetPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPayments(
+        self,
+        request: _account_pb2.ListPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ListPaymentsResponse, _abc.Awaitable[_account_pb2.ListPaymentsResponse]]:
+        """Payments by patient, or by a payer of family aid (S13), newest first."""
+
+    @_abc_1.abstractmethod
+    def CancelPayment(
+        self,
+        request: _account_pb2.CancelPaymentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
-        """The outcome of a payment whose caller lost track of it: PAID as it was, or, if it was never
-        made, ABORTED from now on (a late PayFromAccounts of it is refused).
-        """
+        """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+
+    @_abc_1.abstractmethod
+    def ReversePayment(
+        self,
+        request: _account_pb2.ReversePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
+        """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled."""
 
     @_abc_1.abstractmethod
     def GrantFamilyAid(

@@ -50,8 +50,6 @@ class _SettlementStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Sett
     SETTLEMENT_STATUS_CANCELLED: _SettlementStatus.ValueType  # 4
     SETTLEMENT_STATUS_ABORTED: _SettlementStatus.ValueType  # 5
     SETTLEMENT_STATUS_COMMITTING: _SettlementStatus.ValueType  # 6
-    SETTLEMENT_STATUS_CANCELLING: _SettlementStatus.ValueType  # 7
-    """A cancel (or reversal) is refunding the legs; it ends CANCELLED."""
 
 class SettlementStatus(_SettlementStatus, metaclass=_SettlementStatusEnumTypeWrapper): ...
 
@@ -62,8 +60,6 @@ SETTLEMENT_STATUS_SETTLED: SettlementStatus.ValueType  # 3
 SETTLEMENT_STATUS_CANCELLED: SettlementStatus.ValueType  # 4
 SETTLEMENT_STATUS_ABORTED: SettlementStatus.ValueType  # 5
 SETTLEMENT_STATUS_COMMITTING: SettlementStatus.ValueType  # 6
-SETTLEMENT_STATUS_CANCELLING: SettlementStatus.ValueType  # 7
-"""A cancel (or reversal) is refunding the legs; it ends CANCELLED."""
 Global___SettlementStatus: _TypeAlias = SettlementStatus  # noqa: Y015
 
 class _CredentialType:

@@ -1,0 +1,64 @@
+"""A bill and a premium order as the settlement service validated them, and their form in the
+payment's record (the `details` the account service keeps with it). Pure, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import orjson
+
+
+@dataclasses.dataclass(frozen=True)
+class Bill:
+    """A validated SettleRequest, defaults applied: so an explicit default is the same bill as
+    an unset one (S8)."""
+
+    institution_id: str
+    medins_setl_id: str
+    patient_id: str
+    credential_type: int
+    agent_id: str
+    medfee_total_fen: int
+    fund_pay_fen: int
+    personal_burden_fen: int
+    use_personal_account: bool
+    use_family_aid: bool
+    service_date: str
+
+    @property
+    def settlement_id(self) -> str:
+        return settlement_id(self.institution_id, self.medins_setl_id)
+
+    def details(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_details(cls, raw: bytes) -> Bill:
+        return cls(**orjson.loads(raw))
+
+
+def settlement_id(institution_id: str, medins_setl_id: str) -> str:
+    """Derived from the key (S8), so every retry of a bill is the same settlement."""
+    return "S" + hashlib.sha256(f"{institution_id}/{medins_setl_id}".encode()).hexdigest()[:24]
+
+
+@dataclasses.dataclass(frozen=True)
+class PremiumOrder:
+    """A resident premium paid from one account (A2)."""
+
+    payer_id: str
+    beneficiary_id: str
+    year: int
+    amount_fen: int
+
+    def payment_id(self, request_marker: str) -> str:
+        """From the request, so a retry of a request whose answer was lost finds its payment."""
+        return "P" + hashlib.sha256(request_marker.encode()).hexdigest()[:24]
+
+    def details(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_details(cls, raw: bytes) -> PremiumOrder:
+        return cls(**orjson.loads(raw))
