@@ -54,7 +54,7 @@ async def books_balance(account: Any, people: list[str]) -> None:
 
 
 async def settled_state(settlement: Any, medins_setl_id: str, seconds: float = 20) -> int:
-    """The settlement's status once recovery has had its say (0 = the key is free)."""
+    """The settlement's status once nothing is in flight for it (0 = the key is free)."""
     request = spb.GetSettlementRequest(institution_id=HOSPITAL, medins_setl_id=medins_setl_id)
     for _ in range(int(seconds / 0.05)):
         try:
@@ -66,7 +66,7 @@ async def settled_state(settlement: Any, medins_setl_id: str, seconds: float = 2
         if s.status not in IN_FLIGHT:
             return int(s.status)
         await asyncio.sleep(0.05)
-    raise AssertionError("the settlement stayed in flight past the recovery window")
+    raise AssertionError("the settlement stayed in flight")
 
 
 async def retry(call: Callable[[], Awaitable[Any]], seconds: float = 20) -> Any:

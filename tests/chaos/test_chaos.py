@@ -1,7 +1,7 @@
 """Chaos under load (DESIGN "Invariants"): many callers settle, cancel, reverse, pay premiums,
 suspend and unbind over overlapping families while every service is killed with -9 and
-restarted, Redis is killed and restarted from its AOF, a settlement replica is paused past the
-recovery window, and some callers give up after a few milliseconds. Afterwards, through the
+restarted, Redis is killed and restarted from its AOF, a settlement replica is paused for a
+while, and some callers give up after a few milliseconds. Afterwards, through the
 public API only: every acknowledged settlement is there with its legs; every key ever sent is
 SETTLED, CANCELLED, ABORTED or unknown, none in flight; every account's ledger sums to its
 balance, nothing is held, no balance went negative; every debit is a leg of a settlement that
@@ -317,8 +317,7 @@ async def unbind(rng, world: World, record: Record, binding) -> None:
 
 
 async def finish(record: Record, settlement) -> None:
-    """Once the faults are over: every key ends within the recovery window, and every premium
-    request is answered for good when retried."""
+    """Once the faults are over: every premium request is answered for good when retried."""
     await asyncio.sleep(RECOVERY_MS / 1000 * 3)
     for request in record.premiums:
         for _ in range(100):
@@ -344,13 +343,13 @@ async def final_states(record: Record, settlement) -> dict[str, spb.Settlement |
 
 
 async def check(world: World, record: Record, account, settlement) -> None:
-    for _ in range(10):  # the last faults' journals are due a recovery window after them
+    for _ in range(10):
         states = await final_states(record, settlement)
         in_flight = {k: s.status for k, s in states.items() if s and s.status not in (3, 4, 5)}
         if not in_flight:
             break
         await asyncio.sleep(RECOVERY_MS / 1000)
-    assert not in_flight, f"keys still in flight past the recovery window: {in_flight}"
+    assert not in_flight, f"keys still in flight after the faults: {in_flight}"
     by_id = {s.settlement_id: s for s in states.values() if s}
     for sid, acked in record.acknowledged.items():  # acknowledged settlements are there
         assert sid in by_id and by_id[sid].status in (3, 4), sid
