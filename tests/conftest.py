@@ -16,6 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.common.redisdb import EmbeddedRedis, free_port
+from tests.support import SECRET_FILE
+
+assert SECRET_FILE  # made before any fixture starts a service process that needs it
 
 
 def _docker_answers() -> bool:

@@ -1,23 +1,54 @@
-"""Test helpers: fresh valid person ids, settings, servers, and reading error reasons."""
+"""Test helpers: fresh valid person ids, settings, servers, tokens and channels, and reading
+error reasons.
+
+Every test process has one token secret (GONGJI_AUTH_SECRET_FILE, made here in a temporary
+folder unless set); the service processes the tests start inherit it. `channel` calls as a
+service unless told another role."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import itertools
+import os
+import pathlib
 import random
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import grpc
 import pytest
 
+from services.common import channels
+from services.common.auth import Tokens, ensure_secret, read_secret
 from services.common.config import Settings
 from services.common.ids import make_person_id
 from services.common.rpc import reason_of
 from services.common.server import App, create_server
 
 _sequence = itertools.count(random.randrange(1000))
+
+SECRET_FILE = os.environ.setdefault(
+    "GONGJI_AUTH_SECRET_FILE",
+    str(pathlib.Path(tempfile.mkdtemp(prefix="gongji-tests-")) / "auth-secret"),
+)
+ensure_secret(SECRET_FILE)
+TOKENS = Tokens(read_secret(SECRET_FILE))
+
+
+def bearer(role: str = "service", sub: str = "tests", ttl_s: float = 3600) -> str:
+    return f"Bearer {TOKENS.mint(role, sub, ttl_s)}"
+
+
+def channel(
+    address: str, role: str = "service", sub: str = "tests",
+    credentials: grpc.ChannelCredentials | None = None,
+) -> grpc.aio.Channel:  # fmt: skip
+    """A channel whose calls carry a token of `role` for `sub`; no transparent retries, so a
+    test sees each status as it is answered."""
+    header = bearer(role, sub)
+    return channels.channel(address, lambda: header, credentials, options=[])
 
 
 def new_pid(region: str = "430102", born: dt.date | None = None) -> str:
@@ -38,6 +69,7 @@ def settings(redis_url: str, service: str = "account", **overrides: object) -> S
         redis_url=redis_url,
         env="test",
         drain_grace_s=0.5,
+        auth_secret_file=SECRET_FILE,
     )
     return base.__class__(**{**base.__dict__, **overrides})
 
@@ -46,11 +78,11 @@ def settings(redis_url: str, service: str = "account", **overrides: object) -> S
 async def serving(app: App) -> AsyncIterator[tuple[grpc.aio.Channel, int]]:
     """A real gRPC server for `app` on a free port; a channel to it, and the port."""
     running = await create_server("127.0.0.1:0", app)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    opened = channel(f"127.0.0.1:{running.port}")
     try:
-        yield channel, running.port
+        yield opened, running.port
     finally:
-        await asyncio.wait_for(channel.close(), 10)
+        await asyncio.wait_for(opened.close(), 10)
         await asyncio.wait_for(running.stop(0.2), 10)
         if app.close:
             await asyncio.wait_for(app.close(), 10)

@@ -14,6 +14,7 @@ from services.common import ids
 from services.common.clock import Clock, beijing_today
 from services.common.idempotency import Requests
 from services.common.policy import Policy
+from services.common.registry import Registry
 
 T = TypeVar("T")
 Context = Any
@@ -21,10 +22,11 @@ Context = Any
 
 class ServicerBase:
     def __init__(
-        self, store: AccountStore, relay: Relay, locks: Locks, policy: Policy, clock: Clock
-    ) -> None:
+        self, store: AccountStore, relay: Relay, locks: Locks, policy: Policy, clock: Clock,
+        registry: Registry,
+    ) -> None:  # fmt: skip
         self.store, self.relay, self.locks = store, relay, locks
-        self.policy, self.clock = policy, clock
+        self.policy, self.clock, self.registry = policy, clock, registry
         self.requests = Requests(store.redis, "acct")
         self.orders = Orders()
 

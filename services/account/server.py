@@ -17,11 +17,12 @@ from services.account.locks import Locks
 from services.account.payments import PaymentMethods
 from services.account.special import SpecialMethods
 from services.account.store import AccountStore
-from services.common import ids, policy, redisdb
+from services.common import ids, policy, redisdb, registry
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.enums import AccountStatus, CreditKind, InsuranceType
 from services.common.errors import DomainError
+from services.common.security import Security
 from services.common.server import App, Service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AccountService"].full_name
@@ -111,6 +112,7 @@ class AccountServicer(
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     """The account service's parts, wired; nothing connects until the first call."""
     fault = settings.fault_plan
+    security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
     relay = Relay(redis)
     servicer = AccountServicer(
@@ -119,6 +121,10 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         Locks(redis, settings.lock_lease_ms),
         policy.load(settings.policy_file),
         clock or SystemClock(),
+        registry.load(settings.registry_file),
     )
     service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
-    return App(services=[service], background=[relay.run], close=redis.aclose, fault=fault)
+    return App(
+        services=[service], background=[relay.run], close=redis.aclose, fault=fault,
+        security=security,
+    )  # fmt: skip

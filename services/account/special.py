@@ -25,6 +25,8 @@ class SpecialMethods(ServicerBase):
         amount = ids.amount(request.amount_fen)
         insurer = ids.token(request.insurer_code, "insurer_code")
         policy_no = ids.token(request.policy_no, "policy_no")
+        if not self.registry.partner(insurer):
+            raise DomainError("INSURER_NOT_PARTNER", "the insurer has no agreement (registry)")
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:

@@ -32,9 +32,11 @@ from rich.console import Console
 from rich.progress import Progress
 
 from services.bench import load, measure, report, scenarios
+from services.cli.connect import Connection
 from services.cli.launcher import SERVICES, Stack
-from services.common.config import DEFAULT_ADDRS
+from services.common.config import DEFAULT_ADDRS, Tls
 from services.common.redisdb import free_port
+from services.common.security import channel_credentials
 
 WARMUP_S = 1.0
 
@@ -44,6 +46,7 @@ class Target:
     addresses: dict[str, str]  # service -> address, and "echo"
     pids: dict[str, int]  # server processes to measure: services, redis, echo
     redis: redis.Redis | None
+    connection: Connection  # an operator's token ("bench"), TLS when the stack uses it
 
 
 def bench(
@@ -73,11 +76,12 @@ def target() -> Iterator[Target]:
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         _wait_answering(echo_addr)
-        if _answers(addresses["settlement"]):
+        credentials = channel_credentials(Tls.from_env(env))
+        if _answers(addresses["settlement"], credentials):
             url = env.get("GONGJI_REDIS_URL", "redis://127.0.0.1:6390/0")
             pids = {**_listening(addresses), **_listening({"redis": _hostport(url)})}
             yield Target({**addresses, "echo": echo_addr}, {**pids, "echo": echo.pid},
-                         redis.Redis.from_url(url))  # fmt: skip
+                         redis.Redis.from_url(url), _operator(env))  # fmt: skip
             return
         with tempfile.TemporaryDirectory(prefix="gongji-bench-") as var:
             own = {n: f"127.0.0.1:{free_port()}" for n in SERVICES}
@@ -88,7 +92,8 @@ def target() -> Iterator[Target]:
             stack.start()
             try:
                 yield Target({**own, "echo": echo_addr}, {**stack.pids(), "echo": echo.pid},
-                             redis.Redis.from_url(stack.env["GONGJI_REDIS_URL"]))  # fmt: skip
+                             redis.Redis.from_url(stack.env["GONGJI_REDIS_URL"]),
+                             _operator(stack.client_env))  # fmt: skip
             finally:
                 stack.stop()
                 logs.close()
@@ -101,7 +106,10 @@ async def measure_all(
     t: Target, names: list[str], callers: int, seconds: float, count: int, preload: int,
     console: Console,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    channels = {n: grpc.aio.insecure_channel(a) for n, a in t.addresses.items()}
+    channels = {
+        n: t.connection.channel(a) if n != "echo" else grpc.aio.insecure_channel(a)
+        for n, a in t.addresses.items()
+    }
     stubs = scenarios.Stubs.over(channels)
     people = scenarios.People(random.Random())
     try:
@@ -161,8 +169,12 @@ def _listening(addresses: dict[str, str]) -> dict[str, int]:
     return found
 
 
-def _answers(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def _operator(env: dict[str, str]) -> Connection:
+    return Connection.from_env(env, "operator", "bench")
+
+
+def _answers(address: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
+    with Connection(None, credentials).health_channel(address) as channel:
         try:
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             return True

@@ -22,6 +22,7 @@ from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
 from services.common.rpc import remaining
+from services.common.security import Security
 from services.common.server import App, Service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BindingService"].full_name
@@ -96,10 +97,18 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         return await self.requests.once("RemoveBinding", request, pb.Binding, run, context)
 
     async def GetBinding(self, request: pb.GetBindingRequest, context: Context) -> pb.Binding:
-        found = await self.store.get(ids.token(request.binding_id, "binding_id"))
+        return binding_pb(await self._binding(request.binding_id))
+
+    async def _binding(self, binding_id: str) -> domain.Binding:
+        found = await self.store.get(ids.token(binding_id, "binding_id"))
         if found is None:
             raise DomainError("BINDING_NOT_FOUND", "no such binding")
-        return binding_pb(found)
+        return found
+
+    async def parties(self, request: pb.RemoveBindingRequest, context: Context) -> list[str]:
+        """Whose binding a RemoveBinding names: its binder's and its beneficiary's (access)."""
+        found = await self._binding(request.binding_id)
+        return [found.binder_id, found.beneficiary_id]
 
     async def ListBindings(
         self, request: pb.ListBindingsRequest, context: Context
@@ -158,8 +167,9 @@ def _a_year_after(day: dt.date) -> dt.date:
 
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
+    security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
-    channel = channels.channel(settings.account_addr, pointed=fault is not None)
+    channel = channels.peer_channel(settings.account_addr, security, pointed=fault is not None)
     store = BindingStore(redis)
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
@@ -172,4 +182,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
 
     service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
     background = [lapser.run, servicer.lifecycle.relay]
-    return App(services=[service], background=background, close=close, fault=fault)
+    return App(
+        services=[service], background=background, close=close, fault=fault, security=security,
+        resolvers={"RemoveBinding": servicer.parties},
+    )  # fmt: skip

@@ -3,6 +3,7 @@ as the services (GONGJI_ACCOUNT_ADDR, ...)."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 from typing import Annotated
@@ -23,14 +24,61 @@ def run(
     services: Annotated[str, typer.Option(help="services to start, by name")] = ",".join(
         launcher.SERVICES
     ),
+    certs: Annotated[
+        pathlib.Path | None,
+        typer.Option(help="a `gongji certs` folder: mutual TLS between every part"),
+    ] = None,
 ) -> None:
-    """Start Redis (embedded unless GONGJI_REDIS_URL is set) and the services; Ctrl-C stops."""
+    """Start Redis (embedded unless GONGJI_REDIS_URL is set) and the services; Ctrl-C stops.
+    The first start makes the token secret (GONGJI_AUTH_SECRET_FILE, default var/auth-secret)."""
     chosen = tuple(s for s in services.split(",") if s)
     unknown = set(chosen) - set(launcher.SERVICES)
     if unknown:
         raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
     logs.setup()
-    sys.exit(launcher.run(var, chosen))
+    sys.exit(launcher.run(var, chosen, certs))
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="institution, citizen, operator or service")],
+    sub: Annotated[str, typer.Option(help="institution id, person id, staff id or service")],
+    ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
+) -> None:
+    """Print a bearer token signed with the stack's secret (GONGJI_AUTH_SECRET_FILE, default
+    var/auth-secret), for local use: `authorization: Bearer <token>`."""
+    from services.common.auth import ROLES
+    from services.common.config import ConfigError
+    from services.common.security import load_tokens
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    if ttl <= 0:
+        raise typer.BadParameter("ttl must be > 0")
+    try:
+        tokens = load_tokens(os.environ.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret")
+        print(tokens.mint(role, sub, ttl))
+    except (ConfigError, ValueError) as e:
+        sys.exit(f"gongji token: {e}")
+
+
+@app.command()
+def certs(
+    out: Annotated[pathlib.Path, typer.Option(help="folder to write into")] = pathlib.Path(
+        "var/certs"
+    ),
+    host: Annotated[
+        list[str] | None, typer.Option(help="another name or IP of the services; repeatable")
+    ] = None,
+) -> None:
+    """Make a local CA and certificates for account, binding, settlement and a client (mutual
+    TLS; docker-compose uses them), and the token secret next to them if it is missing."""
+    from services.cli import certs as certificates
+    from services.common.auth import ensure_secret
+
+    certificates.make(out, tuple(host or ()))
+    secret = ensure_secret(os.environ.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret")
+    print(f"wrote {out}/ca.pem and a certificate and key per part; token secret: {secret}")
 
 
 @app.command()

@@ -20,6 +20,8 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.cli.connect import Connection
+from services.common.auth import ensure_secret
 from services.common.config import DEFAULT_ADDRS
 from services.common.redisdb import EmbeddedRedis
 
@@ -38,10 +40,13 @@ class Stack:
     def __init__(
         self, var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES,
         env: dict[str, str] | None = None, redis_port: int = EMBEDDED_PORT,
-        output: IO[bytes] | None = None,
+        output: IO[bytes] | None = None, certs: pathlib.Path | None = None,
     ) -> None:  # fmt: skip
-        """`output`: where the services' logs go (default: this process's stderr)."""
+        """`output`: where the services' logs go (default: this process's stderr); `certs`: a
+        `gongji certs` folder, for mutual TLS between all parts (each service its own
+        certificate; this launcher and `client_env` the client's)."""
         self.env = dict(os.environ if env is None else env)
+        self.certs = certs.resolve() if certs else None
         self.output = output
         self.var_dir, self.services, self.redis_port = var_dir, services, redis_port
         self.redis: EmbeddedRedis | None = None
@@ -50,7 +55,23 @@ class Stack:
     def address(self, service: str) -> str:
         return self.env.get(f"GONGJI_{service.upper()}_ADDR", DEFAULT_ADDRS[service])
 
+    def tls_env(self, name: str) -> dict[str, str]:
+        if self.certs is None:
+            return {}
+        return {
+            "GONGJI_TLS_CERT_FILE": str(self.certs / f"{name}.pem"),
+            "GONGJI_TLS_KEY_FILE": str(self.certs / f"{name}.key"),
+            "GONGJI_TLS_CA_FILE": str(self.certs / "ca.pem"),
+        }
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a caller of this stack sets: its addresses, secret and client certificate."""
+        return {**self.env, **self.tls_env("client")}
+
     def start(self, wait_s: float = 30.0) -> Stack:
+        secret = self.env.get("GONGJI_AUTH_SECRET_FILE") or str(self.var_dir / "auth-secret")
+        self.env["GONGJI_AUTH_SECRET_FILE"] = str(ensure_secret(secret).resolve())
         try:
             if not self.env.get("GONGJI_REDIS_URL"):
                 fsync = self.env.get("GONGJI_REDIS_APPENDFSYNC", "always")
@@ -59,7 +80,7 @@ class Stack:
                 log.info("embedded redis", extra={"fields": {"url": self.redis.url,
                                                              "appendfsync": fsync}})  # fmt: skip
             for name in self.services:
-                env = {**self.env, "GONGJI_LISTEN_ADDR": self.address(name)}
+                env = {**self.env, **self.tls_env(name), "GONGJI_LISTEN_ADDR": self.address(name)}
                 command = [sys.executable, "-m", f"services.{name}"]
                 self.children[name] = subprocess.Popen(command, env=env, stderr=self.output)
             for name in self.services:
@@ -72,7 +93,8 @@ class Stack:
 
     def _wait_serving(self, name: str, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
-        with grpc.insecure_channel(self.address(name)) as channel:
+        connection = Connection.from_env(self.client_env, "operator", "launcher")
+        with connection.health_channel(self.address(name)) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
             while time.monotonic() < deadline:
@@ -116,7 +138,10 @@ class Stack:
             self.redis.stop()
 
 
-def run(var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES) -> int:
+def run(
+    var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES,
+    certs: pathlib.Path | None = None,
+) -> int:  # fmt: skip
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -125,7 +150,7 @@ def run(var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    stack = Stack(var_dir, services).start()
+    stack = Stack(var_dir, services, certs=certs).start()
     try:
         while not stopping:
             gone = stack.exited()

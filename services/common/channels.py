@@ -1,12 +1,16 @@
-"""Client channels to peer services: keepalive matched to the servers, retries on UNAVAILABLE."""
+"""Client channels to the services: keepalive matched to the servers, retries on UNAVAILABLE,
+a bearer token on every call, and TLS when credentials are given."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
 from services.common.faults import PointedCalls
+from services.common.security import Security
 
 _RETRY = json.dumps(
     {
@@ -33,7 +37,39 @@ CLIENT_OPTIONS = [
 ]
 
 
-def channel(address: str, pointed: bool = False) -> grpc.aio.Channel:
-    """`pointed`: every call is a fault point (tests that inject faults)."""
-    interceptors = [PointedCalls()] if pointed else None
-    return grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS, interceptors=interceptors)
+class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Sends `authorization: <header()>` with every call."""
+
+    def __init__(self, header: Callable[[], str]) -> None:
+        self.header = header
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        metadata = (*(details.metadata or ()), ("authorization", self.header()))
+        return await continuation(details._replace(metadata=metadata), request)
+
+
+def channel(
+    address: str,
+    header: Callable[[], str] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+    pointed: bool = False,
+    options: list[tuple[str, Any]] = CLIENT_OPTIONS,
+) -> grpc.aio.Channel:
+    """`header`: the bearer token to send; `credentials`: TLS (else plaintext); `pointed`:
+    every call is a fault point (tests that inject faults); `options`: keepalive and retries of
+    UNAVAILABLE by default."""
+    chain: list[Any] = [Bearer(header)] if header else []
+    if pointed:
+        chain.append(PointedCalls())
+    interceptors = chain or None
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options, interceptors=interceptors)
+
+
+def peer_channel(address: str, security: Security, pointed: bool = False) -> grpc.aio.Channel:
+    """A service's channel to a peer: its own service token, its TLS credentials."""
+    header = security.token.header if security.token else None
+    return channel(address, header, security.channel_credentials, pointed)

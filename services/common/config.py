@@ -20,6 +20,37 @@ class ConfigError(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Tls:
+    """GONGJI_TLS_CERT_FILE and GONGJI_TLS_KEY_FILE: this process's certificate and key (it
+    serves TLS and presents them to its peers); GONGJI_TLS_CA_FILE: the CA that signs every
+    caller's and peer's certificate (then callers must present one: mutual TLS)."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+
+    @property
+    def on(self) -> bool:
+        return bool(self.cert_file)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tls:
+        tls = cls(*(env.get(f"GONGJI_TLS_{part}_FILE", "") for part in ("CERT", "KEY", "CA")))
+        if bool(tls.cert_file) != bool(tls.key_file):
+            raise ConfigError("GONGJI_TLS_CERT_FILE and GONGJI_TLS_KEY_FILE go together")
+        if tls.ca_file and not tls.on:
+            raise ConfigError("GONGJI_TLS_CA_FILE needs GONGJI_TLS_CERT_FILE and _KEY_FILE")
+        return tls
+
+
+_LOOPBACK_HOSTS = ("127.", "localhost:", "[::1]:")
+
+
+def loopback(address: str) -> bool:
+    return address.startswith(_LOOPBACK_HOSTS)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     service: str
     listen_addr: str
@@ -34,6 +65,10 @@ class Settings:
     fault: str = ""
     log_level: str = "INFO"
     drain_grace_s: float = 5.0
+    auth_secret_file: str = "var/auth-secret"
+    auth: bool = True  # GONGJI_AUTH=off: for experiments only, warned about at every start
+    tls: Tls = dataclasses.field(default_factory=lambda: Tls())
+    registry_file: str = ""
 
     @property
     def fault_plan(self) -> Fault | None:
@@ -56,9 +91,23 @@ class Settings:
         addr = {
             name: env.get(f"GONGJI_{name.upper()}_ADDR", a) for name, a in DEFAULT_ADDRS.items()
         }
+        listen_addr = env.get("GONGJI_LISTEN_ADDR", addr[service])
+        tls = Tls.from_env(env)
+        plaintext = env.get("GONGJI_PLAINTEXT", "")
+        if plaintext not in ("", "allow"):
+            raise ConfigError(f"GONGJI_PLAINTEXT must be 'allow' or unset, got {plaintext!r}")
+        if not tls.on and not loopback(listen_addr) and plaintext != "allow":
+            raise ConfigError(
+                f"{listen_addr} is not a loopback address: configure GONGJI_TLS_CERT_FILE and "
+                "GONGJI_TLS_KEY_FILE (`gongji certs` makes them), or set GONGJI_PLAINTEXT=allow "
+                "on a network nobody else reaches"
+            )
+        auth = env.get("GONGJI_AUTH", "on")
+        if auth not in ("on", "off"):
+            raise ConfigError(f"GONGJI_AUTH must be 'on' or 'off', got {auth!r}")
         return cls(
             service=service,
-            listen_addr=env.get("GONGJI_LISTEN_ADDR", addr[service]),
+            listen_addr=listen_addr,
             account_addr=addr["account"],
             binding_addr=addr["binding"],
             settlement_addr=addr["settlement"],
@@ -70,6 +119,10 @@ class Settings:
             fault=_fault(env.get("GONGJI_FAULT", "")),
             log_level=env.get("GONGJI_LOG_LEVEL", "INFO").upper(),
             drain_grace_s=float(_positive_int(env, "GONGJI_DRAIN_GRACE_MS", 5000)) / 1000,
+            auth_secret_file=env.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret",
+            auth=auth == "on",
+            tls=tls,
+            registry_file=env.get("GONGJI_REGISTRY_FILE", ""),
         )
 
 

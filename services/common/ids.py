@@ -27,6 +27,9 @@ MAX_PAGE_SIZE = 500
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _INSTITUTION = re.compile(r"[HP][0-9]{11}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What free text (names, memos, reasons) may not hold: C0 and C1 controls, DEL, and the bidi
+# embeddings, overrides and isolates that make a text read differently from what it is.
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def check_character(first17: str) -> str:
@@ -93,6 +96,8 @@ def text(value: str, field: str, required: bool = True, max_len: int = MAX_TEXT)
         raise DomainError("INVALID_ARGUMENT", f"{field} is required")
     if len(value) > max_len:
         raise DomainError("INVALID_ARGUMENT", f"{field} is longer than {max_len} characters")
+    if _UNSAFE_TEXT.search(value):
+        raise DomainError("INVALID_ARGUMENT", f"{field} holds control characters or bidi overrides")
     return value
 
 

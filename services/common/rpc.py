@@ -1,6 +1,8 @@
 """The edge between gRPC and the domain: the one place where errors become statuses.
 
 Every service method runs inside `ErrorMapper`, an aio server interceptor that
+- names the caller from his token and applies the access table (services.common.access)
+  before the method runs and to its answer,
 - turns a DomainError into its status code with a `google.rpc.ErrorInfo` (domain "gongji"),
 - turns an unreachable Redis or peer service into UNAVAILABLE / DEPENDENCY_UNAVAILABLE,
 - turns anything unexpected into INTERNAL without a traceback for the caller,
@@ -25,6 +27,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common import faults
+from services.common.access import Gate, rpc_name
+from services.common.auth import Caller, Guard
 from services.common.errors import ERROR_DOMAIN, DomainError
 
 log = logging.getLogger("gongji.rpc")
@@ -95,10 +99,22 @@ class Deadline:
         return max(0.0, self.at - time.monotonic())
 
 
-async def _run(method: str, behavior: Behavior, request: Any, context: Any) -> Any:
+@dataclasses.dataclass(frozen=True)
+class Door:
+    """Who may come in (`guard`) and what each caller may do (`gate`)."""
+
+    guard: Guard
+    gate: Gate
+
+
+async def _run(method: str, behavior: Behavior, request: Any, context: Any, door: Door) -> Any:
     started = time.perf_counter()
+    caller: Caller | None = None
+    rpc = rpc_name(method)
     try:
-        response = await behavior(request, context)
+        caller = door.guard.caller(context.invocation_metadata())
+        await door.gate.before(rpc, caller, request, context)
+        response = door.gate.after(rpc, caller, await behavior(request, context))
     except DomainError as e:
         error = e
     except grpc.aio.AioRpcError as e:
@@ -107,22 +123,26 @@ async def _run(method: str, behavior: Behavior, request: Any, context: Any) -> A
         log.warning("redis unavailable", exc_info=True)
         error = DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
     except asyncio.CancelledError:
-        _log_call(method, request, started, "CANCELLED", "")
+        _log_call(method, request, caller, started, "CANCELLED", "")
         raise
     except Exception:
         log.exception("unexpected error", extra={"fields": {"method": method}})
         error = DomainError("INTERNAL", "internal error")
     else:
-        _log_call(method, request, started, "OK", "")
+        _log_call(method, request, caller, started, "OK", "")
         return response
-    _log_call(method, request, started, error.code, error.reason)
+    _log_call(method, request, caller, started, error.code, error.reason)
     status = to_status(error)
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-def _log_call(method: str, request: Any, started: float, code: str, reason: str) -> None:
+def _log_call(
+    method: str, request: Any, caller: Caller | None, started: float, code: str, reason: str
+) -> None:
     fields = {
         "method": method,
+        "role": caller.role if caller else "",
+        "caller": caller.sub if caller else "",
         "code": code,
         "reason": reason,
         "ms": round((time.perf_counter() - started) * 1000, 2),
@@ -134,8 +154,8 @@ def _log_call(method: str, request: Any, started: float, code: str, reason: str)
 class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps the unary methods of our own services (health and reflection pass through)."""
 
-    def __init__(self, fault: faults.Fault | None = None) -> None:
-        self.fault = fault
+    def __init__(self, door: Door, fault: faults.Fault | None = None) -> None:
+        self.door, self.fault = door, fault
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # a method's handler never changes
 
     async def intercept_service(
@@ -151,12 +171,12 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or not method.startswith("/gongji.") or not handler.unary_unary:
             return handler
         inner: Behavior = handler.unary_unary
-        fault = self.fault
+        fault, door = self.fault, self.door
 
         async def wrapped(request: Any, context: Any) -> Any:
             if fault is not None:
                 await faults.enter(fault, method)
-            return await _run(method, inner, request, context)
+            return await _run(method, inner, request, context, door)
 
         self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
             wrapped,

@@ -18,20 +18,27 @@ from typing import Any
 
 import grpc
 import uvloop
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common import logs
+from services.common import access, logs
+from services.common.access import Gate, Resolver
+from services.common.auth import Guard
 from services.common.config import ConfigError, Settings
 from services.common.faults import Fault
 from services.common.policy import PolicyError
-from services.common.rpc import ErrorMapper
+from services.common.registry import RegistryError
+from services.common.rpc import Door, ErrorMapper
+from services.common.security import Security
 
 log = logging.getLogger(__name__)
 
 # Keepalive is set on both sides together: a client that pings more often than the server
 # permits gets its connection closed (too_many_pings).
+MAX_REQUEST_BYTES = 1 << 20  # the largest real request (100 holds, a bill) is a few KiB
 SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
@@ -54,6 +61,9 @@ class App:
     )
     close: Callable[[], Awaitable[None]] | None = None
     fault: Fault | None = None  # tests only: services.common.faults
+    security: Security | None = None  # None: no authentication (unit tests of the servers)
+    # RPC name -> whose record its request names (access.Owners rows)
+    resolvers: dict[str, Resolver] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -72,8 +82,20 @@ class Running:
             await asyncio.wait(self.tasks, timeout=5)
 
 
+def _door(app: App) -> Door:
+    pool = descriptor_pool.Default()
+    for service in app.services:
+        for method in pool.FindServiceByName(service.name).methods:
+            rpc = method.name
+            if access.needs_resolver(rpc) and rpc not in app.resolvers:
+                raise RuntimeError(f"{service.name}: {rpc} needs a resolver for its access rule")
+    guard = app.security.guard if app.security else Guard(None)
+    return Door(guard, Gate(app.resolvers))
+
+
 async def create_server(address: str, app: App) -> Running:
-    server = grpc.aio.server(interceptors=[ErrorMapper(app.fault)], options=SERVER_OPTIONS)
+    door = _door(app)
+    server = grpc.aio.server(interceptors=[ErrorMapper(door, app.fault)], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()
     for service in app.services:
         service.add(service.servicer, server)
@@ -87,7 +109,11 @@ async def create_server(address: str, app: App) -> Running:
         ],
         server,
     )
-    port = server.add_insecure_port(address)
+    credentials = app.security.server_credentials if app.security else None
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if not port:
         raise OSError(f"cannot listen on {address}")
     await server.start()
@@ -117,7 +143,7 @@ def main(service: str, build: Callable[[Settings], Awaitable[App]]) -> None:
         settings = Settings.from_env(service)
         logs.setup(settings.log_level)
         uvloop.run(serve(settings, build))
-    except (ConfigError, PolicyError) as e:
+    except (ConfigError, PolicyError, RegistryError) as e:
         sys.exit(f"{service}: {e}")
 
 

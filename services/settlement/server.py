@@ -9,13 +9,15 @@ from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
-from services.common import channels, ids, redisdb
+from services.common import channels, ids, redisdb, registry
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
 from services.common.enums import CredentialType
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
+from services.common.registry import Registry
 from services.common.rpc import Deadline
+from services.common.security import Security
 from services.common.server import App, Service
 from services.settlement.bill import Bill, PremiumOrder, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
@@ -28,12 +30,21 @@ _SERVICE_DATE_DAYS = 30  # a bill is settled within 30 days of its service date
 _MAX_OFFSET = 10**6
 
 
+def _not_designated() -> DomainError:
+    return DomainError(
+        "INSTITUTION_NOT_DESIGNATED", "the institution is not a designated one (registry)"
+    )
+
+
 class SettlementServicer(pb_grpc.SettlementServiceServicer):
     """Validates bills and premiums (S1, S7, dates, credentials) and hands each to one atomic
     step at the account service; keeps the request records of cancels, reversals, premiums."""
 
-    def __init__(self, coordinator: Coordinator, requests: Requests, clock: Clock) -> None:
+    def __init__(
+        self, coordinator: Coordinator, requests: Requests, clock: Clock, registry: Registry
+    ) -> None:
         self.coordinator, self.requests, self.clock = coordinator, requests, clock
+        self.registry = registry
 
     def _pid(self, value: str, field: str) -> str:
         return ids.person_id(value, beijing_today(self.clock), field)
@@ -70,13 +81,34 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         return bill
 
     async def PreSettle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        return settlement_pb(
-            await self.coordinator.quote(self._bill(request), Deadline.of(context))
-        )
+        bill = self._bill(request)
+        if not self.registry.designated(bill.institution_id):
+            raise _not_designated()
+        return settlement_pb(await self.coordinator.quote(bill, Deadline.of(context)))
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        payment = await self.coordinator.settle(self._bill(request), Deadline.of(context))
-        return settlement_pb(payment)
+        bill, deadline = self._bill(request), Deadline.of(context)
+        if not self.registry.designated(bill.institution_id):
+            await self._settled_before(bill.settlement_id, deadline)
+        return settlement_pb(await self.coordinator.settle(bill, deadline))
+
+    async def _settled_before(self, sid: str, deadline: Deadline) -> None:
+        """A delisted institution may only replay a key it settled before (seed 002): the
+        replay answers the record as it stands; anything new is refused."""
+        try:
+            await self.coordinator.settlement(sid, deadline)
+        except DomainError as e:
+            if e.reason != "SETTLEMENT_NOT_FOUND":
+                raise
+            raise _not_designated() from None
+
+    async def institution_of(
+        self, request: pb.CancelSettlementRequest, context: Context
+    ) -> list[str]:
+        """Whose settlement a CancelSettlement names: its institution's (access)."""
+        sid = ids.token(request.settlement_id, "settlement_id")
+        found = await self.coordinator.settlement(sid, Deadline.of(context))
+        return [settlement_pb(found).institution_id]
 
     async def CancelSettlement(
         self, request: pb.CancelSettlementRequest, context: Context
@@ -169,10 +201,16 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
 
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
+    security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
-    account_channel = channels.channel(settings.account_addr, pointed=fault is not None)
+    account_channel = channels.peer_channel(
+        settings.account_addr, security, pointed=fault is not None
+    )
     coordinator = Coordinator(AccountClient(account_channel))
-    servicer = SettlementServicer(coordinator, Requests(redis, "setl"), clock or SystemClock())
+    servicer = SettlementServicer(
+        coordinator, Requests(redis, "setl"), clock or SystemClock(),
+        registry.load(settings.registry_file),
+    )  # fmt: skip
 
     async def close() -> None:
         await servicer.requests.detached.drain()
@@ -180,4 +218,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
-    return App(services=[service], close=close, fault=fault)
+    return App(
+        services=[service], close=close, fault=fault, security=security,
+        resolvers={"CancelSettlement": servicer.institution_of},
+    )  # fmt: skip

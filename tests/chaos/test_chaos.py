@@ -32,6 +32,7 @@ from gongji.settlement.v1 import settlement_pb2 as spb
 from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common.redisdb import EmbeddedRedis, free_port
 from services.common.rpc import reason_of
+from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
 from tests.integration.accounts import all_entries, get, rid
 from tests.integration.bindings import CHILD, PARENT, create, person
@@ -132,7 +133,7 @@ def now_ms() -> int:
 
 async def test_money_survives_crashes_pauses_restarts_and_impatient_callers(cluster):
     rng = random.Random(SEED)
-    channels = {name: grpc.aio.insecure_channel(addr) for name, addr in cluster.addrs.items()}
+    channels = {name: support.channel(addr) for name, addr in cluster.addrs.items()}
     account = account_pb2_grpc.AccountServiceStub(channels["account"])
     binding = binding_pb2_grpc.BindingServiceStub(channels["binding"])
     replicas = [settlement_pb2_grpc.SettlementServiceStub(channels[n])

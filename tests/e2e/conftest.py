@@ -9,6 +9,7 @@ import pytest
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
+from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
 
 
@@ -29,7 +30,7 @@ async def processes(redis_url: str, redis: object) -> AsyncIterator[dict[str, st
 
 @pytest.fixture(scope="session")
 async def channels(processes: dict[str, str]) -> AsyncIterator[dict[str, grpc.aio.Channel]]:
-    opened = {name: grpc.aio.insecure_channel(addr) for name, addr in processes.items()}
+    opened = {name: support.channel(addr) for name, addr in processes.items()}
     yield opened
     for channel in opened.values():
         await channel.close()

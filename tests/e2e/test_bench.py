@@ -12,6 +12,7 @@ import pytest
 
 from services.cli.launcher import Stack
 from services.common.redisdb import free_port
+from tests import support
 from tests.integration.accounts import all_entries, get
 
 PROCESSES = {"account", "binding", "settlement", "redis"}
@@ -56,7 +57,6 @@ def test_a_short_bench_reports_every_figure_and_leaves_the_books_exact(stack):
 def assert_books_exact(stack: Stack) -> None:
     import asyncio
 
-    import grpc
     import redis
 
     from gongji.account.v1 import account_pb2_grpc
@@ -66,7 +66,7 @@ def assert_books_exact(stack: Stack) -> None:
     assert len(people) > 30
 
     async def check() -> None:
-        async with grpc.aio.insecure_channel(stack.address("account")) as channel:
+        async with support.channel(stack.address("account")) as channel:
             account = account_pb2_grpc.AccountServiceStub(channel)
             for pid in people:
                 a, entries = await get(account, pid), await all_entries(account, pid)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from services.common.redisdb import EmbeddedRedis, free_port
+from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
 from tests.integration.accounts import rid
 from tests.integration.bindings import CHILD, create, payers, person
@@ -28,8 +27,8 @@ async def test_bindings_lapse_for_events_that_happened_while_the_service_was_dow
         await wait_serving(addrs["account"], "gongji.account.v1.AccountService")
         await wait_serving(addrs["binding"], BINDING)
         async with (
-            grpc.aio.insecure_channel(addrs["account"]) as a_ch,
-            grpc.aio.insecure_channel(addrs["binding"]) as b_ch,
+            support.channel(addrs["account"]) as a_ch,
+            support.channel(addrs["binding"]) as b_ch,
         ):
             accounts = account_pb2_grpc.AccountServiceStub(a_ch)
             bindings = binding_pb2_grpc.BindingServiceStub(b_ch)

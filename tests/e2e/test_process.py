@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gongji.account.v1 import account_pb2_grpc
 from services.common.redisdb import free_port
+from tests import support
 from tests.integration.accounts import open_account
 
 SERVICE = "gongji.account.v1.AccountService"
@@ -47,7 +48,7 @@ async def test_the_service_serves_health_reflection_and_drains_on_sigterm(redis_
            "GONGJI_DRAIN_GRACE_MS": "1000"}  # fmt: skip
     proc = start(env)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with support.channel(f"127.0.0.1:{port}") as channel:
             health = await wait_serving(channel)
             reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
             answers = reflect.ServerReflectionInfo(

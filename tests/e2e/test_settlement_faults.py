@@ -20,6 +20,7 @@ from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common.redisdb import EmbeddedRedis, free_port
+from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
 from tests.money_paths import PATHS, Stubs
 
@@ -63,10 +64,10 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 async def channels(stack: Stack, victim: str) -> AsyncIterator[tuple[Stubs, object]]:
     """Stubs over the healthy services, and a settlement stub to the faulted replica."""
     async with (
-        grpc.aio.insecure_channel(stack.addrs["account"]) as a,
-        grpc.aio.insecure_channel(stack.addrs["binding"]) as b,
-        grpc.aio.insecure_channel(stack.addrs["settlement"]) as s,
-        grpc.aio.insecure_channel(victim) as v,
+        support.channel(stack.addrs["account"]) as a,
+        support.channel(stack.addrs["binding"]) as b,
+        support.channel(stack.addrs["settlement"]) as s,
+        support.channel(victim) as v,
     ):
         yield (Stubs(account_pb2_grpc.AccountServiceStub(a), binding_pb2_grpc.BindingServiceStub(b),
                      settlement_pb2_grpc.SettlementServiceStub(s)),

@@ -27,7 +27,7 @@ async def test_an_unreachable_redis_is_unavailable_and_retryable(redis):
 async def test_a_deduction_on_a_locked_account_times_out_with_lock_timeout(account, redis):
     pid = await open_account(account, 10_000)
     request = pb.PurchaseCommercialInsuranceRequest(
-        person_id=pid, amount_fen=100, insurer_code="PICC", policy_no="P-busy", request_id=rid()
+        person_id=pid, amount_fen=100, insurer_code="PICC-HN", policy_no="P-busy", request_id=rid()
     )
     async with Locks(redis, lease_ms=5_000).hold([pid], wait_s=1):
         outcome = await refused(account.PurchaseCommercialInsurance(request, timeout=1.0))

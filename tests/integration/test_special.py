@@ -9,7 +9,7 @@ from tests.support import refused
 
 def purchase(pid: str, amount: int, policy_no: str = "") -> pb.PurchaseCommercialInsuranceRequest:
     return pb.PurchaseCommercialInsuranceRequest(
-        person_id=pid, amount_fen=amount, insurer_code="PICC", policy_no=policy_no or rid()[:20],
+        person_id=pid, amount_fen=amount, insurer_code="PICC-HN", policy_no=policy_no or rid()[:20],
         request_id=rid(),
     )  # fmt: skip
 
@@ -22,8 +22,22 @@ async def test_commercial_insurance_is_capped_at_40_percent_of_available(account
     )  # fmt: skip
     e = await account.PurchaseCommercialInsurance(purchase(pid, 4_000, "POL-1"))
     assert (e.kind, e.amount_fen, e.balance_after_fen, e.reference) == (
-        pb.ENTRY_KIND_COMMERCIAL_INSURANCE, -4_000, 6_001, "PICC:POL-1",
+        pb.ENTRY_KIND_COMMERCIAL_INSURANCE, -4_000, 6_001, "PICC-HN:POL-1",
     )  # fmt: skip
+
+
+async def test_only_a_partner_insurer_sells_from_the_account(account):  # registry, seed 000
+    pid = await open_account(account, 10_000)
+    for insurer in ("PICC", "ACME-HN"):  # unknown; ACME-HN is not in config/registry.toml
+        request = purchase(pid, 100)
+        request.insurer_code = insurer
+        assert await refused(account.PurchaseCommercialInsurance(request)) == (
+            grpc.StatusCode.FAILED_PRECONDITION, "INSURER_NOT_PARTNER",
+        )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 10_000
+    request = purchase(pid, 100)
+    request.insurer_code = "CPIC-HN"
+    assert (await account.PurchaseCommercialInsurance(request)).amount_fen == -100
 
 
 async def test_the_limit_rounds_down_to_the_fen(account):  # rule A3

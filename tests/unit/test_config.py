@@ -55,13 +55,14 @@ def test_the_defaults_of_the_api():
 
 
 def test_the_listen_address_can_be_overridden_without_moving_the_peers():
-    s = settings("account", GONGJI_LISTEN_ADDR="0.0.0.0:50051")
+    s = settings("account", GONGJI_LISTEN_ADDR="0.0.0.0:50051", GONGJI_PLAINTEXT="allow")
     assert s.listen_addr == "0.0.0.0:50051"
     assert s.account_addr == "127.0.0.1:50051"
 
 
 def test_a_service_listens_on_its_own_addr_variable_when_no_listen_addr_is_set():
-    s = settings("binding", GONGJI_BINDING_ADDR="10.0.0.2:6000", GONGJI_ACCOUNT_ADDR="10.0.0.1:7")
+    s = settings("binding", GONGJI_BINDING_ADDR="10.0.0.2:6000", GONGJI_ACCOUNT_ADDR="10.0.0.1:7",
+                 GONGJI_TLS_CERT_FILE="b.pem", GONGJI_TLS_KEY_FILE="b.key")  # fmt: skip
     assert s.listen_addr == "10.0.0.2:6000"
     assert (s.account_addr, s.binding_addr) == ("10.0.0.1:7", "10.0.0.2:6000")
 
@@ -95,3 +96,30 @@ def test_faults_are_ignored_outside_the_test_environment(env):
 def test_a_malformed_fault_is_a_config_error(bad):
     with pytest.raises(ConfigError, match="GONGJI_FAULT"):
         settings(GONGJI_ENV="test", GONGJI_FAULT=bad)
+
+
+def test_plaintext_is_refused_off_loopback_unless_allowed():
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        settings("account", GONGJI_LISTEN_ADDR="0.0.0.0:50051")
+    for address in ("127.0.0.1:1", "localhost:1", "[::1]:1"):
+        assert settings("account", GONGJI_LISTEN_ADDR=address).listen_addr == address
+    with pytest.raises(ConfigError, match="GONGJI_PLAINTEXT"):
+        settings("account", GONGJI_PLAINTEXT="yes")
+
+
+def test_tls_files_come_as_a_certificate_with_its_key():
+    with pytest.raises(ConfigError, match="go together"):
+        settings("account", GONGJI_TLS_CERT_FILE="a.pem")
+    with pytest.raises(ConfigError, match="needs GONGJI_TLS_CERT_FILE"):
+        settings("account", GONGJI_TLS_CA_FILE="ca.pem")
+    s = settings("account", GONGJI_TLS_CERT_FILE="a.pem", GONGJI_TLS_KEY_FILE="a.key",
+                 GONGJI_TLS_CA_FILE="ca.pem")  # fmt: skip
+    assert (s.tls.on, s.tls.ca_file) == (True, "ca.pem")
+
+
+def test_authentication_is_on_unless_switched_off_by_name():
+    assert settings("account").auth is True
+    assert settings("account").auth_secret_file == "var/auth-secret"
+    assert settings("account", GONGJI_AUTH="off").auth is False
+    with pytest.raises(ConfigError, match="GONGJI_AUTH"):
+        settings("account", GONGJI_AUTH="false")

@@ -1,0 +1,40 @@
+"""How the CLI's commands reach a stack: a token minted from the stack's secret
+(GONGJI_AUTH_SECRET_FILE, default var/auth-secret) and, when GONGJI_TLS_CERT_FILE/_KEY_FILE/
+_CA_FILE name a caller's certificate (`gongji certs` makes `client.pem`), mutual TLS."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import grpc
+
+from services.common import channels
+from services.common.config import Tls
+from services.common.security import channel_credentials, load_tokens
+
+TOKEN_TTL_S = 24 * 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    header: str | None  # None: the stack runs with GONGJI_AUTH=off
+    credentials: grpc.ChannelCredentials | None  # None: plaintext
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], role: str, sub: str) -> Connection:
+        header = None
+        if env.get("GONGJI_AUTH", "on") != "off":
+            tokens = load_tokens(env.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret")
+            header = f"Bearer {tokens.mint(role, sub, TOKEN_TTL_S)}"
+        return cls(header, channel_credentials(Tls.from_env(env)))
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        header = self.header
+        return channels.channel(address, (lambda: header) if header else None, self.credentials)
+
+    def health_channel(self, address: str) -> grpc.Channel:
+        """A blocking channel for health checks (open to every caller)."""
+        if self.credentials is None:
+            return grpc.insecure_channel(address)
+        return grpc.secure_channel(address, self.credentials)
