@@ -10,7 +10,7 @@ protoc = $(PY) -m grpc_tools.protoc -Iprotos --python_out=$(1) --grpc_python_out
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=$(1) $(PROTOS) && \
 	find $(1) -mindepth 1 -type d -exec touch {}/__init__.py \;
 
-.PHONY: all venv protos check-protos lint fmt test test-fast run clean
+.PHONY: all venv protos check-protos lint fmt test test-fast run certs clean
 
 all: test
 
@@ -48,6 +48,11 @@ test: $(STAMP) check-protos lint
 
 run: $(STAMP)
 	$(PY) -m services.cli run
+
+# A local CA, a certificate per service and one for callers (var/certs/), and the token secret
+# (var/auth-secret): what docker-compose mounts; `gongji run --certs var/certs` uses them too.
+certs: $(STAMP)
+	$(PY) -m services.cli certs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -13,12 +13,15 @@ import itertools
 import os
 import pathlib
 import random
+import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from services.common import channels
 from services.common.auth import Tokens, ensure_secret, read_secret
@@ -52,10 +55,13 @@ def channel(
 
 
 def new_pid(region: str = "430102", born: dt.date | None = None) -> str:
-    """A valid resident id nobody else in this test run has (the database starts empty)."""
+    """A valid resident id nobody else in this test run has (the database starts empty).
+    `born`: a day in the first days of a month; every 1,000 ids move it a day later."""
     n = next(_sequence)
     if born is None:
         born = dt.date(1950, 1, 1) + dt.timedelta(days=n // 1000)
+    else:
+        born += dt.timedelta(days=(n // 1000) % 25)
     return make_person_id(region, born, n % 1000)
 
 
@@ -96,3 +102,32 @@ async def refused(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
 
 
 Call = Callable[..., Awaitable[object]]
+
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+_ID = re.compile(r"[\x21-\x7e]{8,64}")
+
+
+async def footprint(raw: Any, request: Message, *more: str) -> dict[bytes, bytes | None]:
+    """Every key whose name holds one of the ids the request names (its people, its request
+    id, its records' ids) or `more`, with its serialized value: what a call with this request
+    could have written. Lock keys are left out: taking and giving back a lock moves its fence,
+    which is bookkeeping, not data."""
+    found: dict[bytes, bytes | None] = {}
+    for value in _ids(request) | set(more):
+        pattern = "*" + _GLOB.sub(r"[\1]", value) + "*"
+        async for key in raw.scan_iter(match=pattern, count=10_000):
+            if not key.startswith(b"lock:"):
+                found[key] = await raw.dump(key)
+    return found
+
+
+def _ids(message: Message) -> set[str]:
+    out: set[str] = set()
+    for field, value in message.ListFields():
+        for v in value if field.is_repeated else [value]:
+            if isinstance(v, Message):
+                out |= _ids(v)
+            elif isinstance(v, str) and _ID.fullmatch(v):
+                out.add(v)
+    return out

@@ -1,12 +1,17 @@
 """A bill and a premium order as the settlement service validated them, and their form in the
-payment's record (the `details` the account service keeps with it). Pure, no I/O."""
+payment's record (the `details` the account service keeps with it), and the settlement ids
+made from them. Pure, no I/O."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 
 import orjson
+
+from services.common import ids
+from services.common.errors import DomainError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +46,18 @@ class Bill:
 def settlement_id(institution_id: str, medins_setl_id: str) -> str:
     """Derived from the key (S8), so every retry of a bill is the same settlement."""
     return "S" + hashlib.sha256(f"{institution_id}/{medins_setl_id}".encode()).hexdigest()[:24]
+
+
+_SETTLEMENT_ID = re.compile(r"S[0-9a-f]{24}")
+
+
+def given_settlement_id(value: str) -> str:
+    """A settlement id a caller gives back: one `settlement_id` could have made, else no
+    settlement has it (the account service's other payments are not settlements)."""
+    ids.token(value, "settlement_id")
+    if not _SETTLEMENT_ID.fullmatch(value):
+        raise DomainError("SETTLEMENT_NOT_FOUND", "no such settlement")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)

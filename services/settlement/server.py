@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import grpc
+
 from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
@@ -16,10 +18,10 @@ from services.common.enums import CredentialType
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.registry import Registry
-from services.common.rpc import Deadline
+from services.common.rpc import Deadline, reason_of
 from services.common.security import Security
 from services.common.server import App, Service
-from services.settlement.bill import Bill, PremiumOrder, settlement_id
+from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
 from services.settlement.coordinator import Coordinator
 
@@ -97,23 +99,27 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
         replay answers the record as it stands; anything new is refused."""
         try:
             await self.coordinator.settlement(sid, deadline)
+        except grpc.aio.AioRpcError as e:
+            if reason_of(e) == "SETTLEMENT_NOT_FOUND":
+                raise _not_designated() from None
+            raise
         except DomainError as e:
-            if e.reason != "SETTLEMENT_NOT_FOUND":
-                raise
-            raise _not_designated() from None
+            if e.reason == "SETTLEMENT_NOT_FOUND":
+                raise _not_designated() from None
+            raise
 
     async def institution_of(
         self, request: pb.CancelSettlementRequest, context: Context
     ) -> list[str]:
         """Whose settlement a CancelSettlement names: its institution's (access)."""
-        sid = ids.token(request.settlement_id, "settlement_id")
+        sid = given_settlement_id(request.settlement_id)
         found = await self.coordinator.settlement(sid, Deadline.of(context))
         return [settlement_pb(found).institution_id]
 
     async def CancelSettlement(
         self, request: pb.CancelSettlementRequest, context: Context
     ) -> pb.Settlement:
-        sid = ids.token(request.settlement_id, "settlement_id")
+        sid = given_settlement_id(request.settlement_id)
         reason = ids.text(request.reason, "reason", required=False)
         deadline = Deadline.of(context)
 
@@ -150,7 +156,7 @@ class SettlementServicer(pb_grpc.SettlementServiceServicer):
                 "INVALID_ARGUMENT", "set settlement_id, or institution_id with medins_setl_id"
             )
         if request.settlement_id:
-            sid = ids.token(request.settlement_id, "settlement_id")
+            sid = given_settlement_id(request.settlement_id)
         else:
             inst = ids.institution_id(request.institution_id)
             sid = settlement_id(inst, ids.token(request.medins_setl_id, "medins_setl_id", 30))

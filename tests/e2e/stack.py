@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -17,15 +18,21 @@ from services.common.redisdb import free_port
 class Process:
     """One service started as `python -m services.<name>`."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name, self.env = name, env
+    def __init__(self, name: str, env: dict[str, str], log: pathlib.Path | None = None) -> None:
+        """`log`: where its log lines go (appended), else nowhere."""
+        self.name, self.env, self.log = name, env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"], env={**os.environ, **self.env},
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}"], env={**os.environ, **self.env},
+                stderr=out,
+            )  # fmt: skip
+        finally:
+            if self.log:
+                out.close()  # type: ignore[union-attr]
         return self
 
     def stop(self) -> None:

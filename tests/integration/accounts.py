@@ -18,13 +18,13 @@ def rid() -> str:
 
 async def open_account(
     stub: Stub, balance_fen: int = 0, region: str = "430102", resident: bool = False,
-    pid: str | None = None,
+    pid: str | None = None, name: str = "张三",
 ) -> str:  # fmt: skip
     pid = pid or new_pid(region)
     kind = common_pb2.INSURANCE_TYPE_RESIDENT if resident else common_pb2.INSURANCE_TYPE_EMPLOYEE
     await stub.OpenAccount(
         pb.OpenAccountRequest(
-            person_id=pid, name="张三", insurance_type=kind, region_code=region, request_id=rid()
+            person_id=pid, name=name, insurance_type=kind, region_code=region, request_id=rid()
         ),
         timeout=5,
     )

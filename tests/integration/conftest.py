@@ -33,25 +33,45 @@ def account_addr(account_server: tuple[Any, int]) -> str:
 
 
 @pytest.fixture(scope="session")
-async def binding(redis_url: str, account_addr: str) -> AsyncIterator[Any]:
+async def binding_service(redis_url: str, account_addr: str) -> AsyncIterator[tuple[Any, str]]:
     """The binding service on port 0, reaching the account service over gRPC."""
     app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
-    async with serving(app) as (channel, _):
-        yield binding_pb2_grpc.BindingServiceStub(channel)
+    async with serving(app) as (channel, port):
+        yield binding_pb2_grpc.BindingServiceStub(channel), f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")
-async def binding_server(redis_url: str, account_addr: str) -> AsyncIterator[str]:
-    app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
-    async with serving(app) as (_, port):
-        yield f"127.0.0.1:{port}"
+def binding(binding_service: tuple[Any, str]) -> binding_pb2_grpc.BindingServiceStub:
+    return binding_service[0]
 
 
 @pytest.fixture(scope="session")
-async def settlement(redis_url: str, account_addr: str, binding_server: str) -> AsyncIterator[Any]:
+def binding_server(binding_service: tuple[Any, str]) -> str:
+    return binding_service[1]
+
+
+@pytest.fixture(scope="session")
+async def settlement_service(
+    redis_url: str, account_addr: str, binding_server: str
+) -> AsyncIterator[tuple[Any, str]]:
     """The settlement service on port 0 over the account and binding services."""
     app = await build_settlement(
         settings(redis_url, "settlement", account_addr=account_addr, binding_addr=binding_server)
     )
-    async with serving(app) as (channel, _):
-        yield settlement_pb2_grpc.SettlementServiceStub(channel)
+    async with serving(app) as (channel, port):
+        yield settlement_pb2_grpc.SettlementServiceStub(channel), f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def settlement(
+    settlement_service: tuple[Any, str],
+) -> settlement_pb2_grpc.SettlementServiceStub:
+    return settlement_service[0]
+
+
+@pytest.fixture(scope="session")
+def addresses(
+    account_addr: str, binding_server: str, settlement_service: tuple[Any, str]
+) -> dict[str, str]:
+    """Where each in-process service listens, for channels of other callers."""
+    return {"account": account_addr, "binding": binding_server, "settlement": settlement_service[1]}

@@ -233,3 +233,23 @@ async def test_b10_a_new_payer_order_is_followed_by_the_next_settlement(
         beneficiary_id=child))).payers[1].binding_id)]  # fmt: skip
     await AccountStore(redis, 600).set_order(child, order, 10**6)  # as another replica would
     assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(dad, 2, 100)]
+
+
+async def test_a_payment_that_is_not_a_settlement_is_not_found_as_one(account, settlement):
+    """Only ids the settlement service makes name settlements: a payment another service made
+    at the account service under any other id is neither read nor cancelled as one."""
+    patient = await person(account, 1980, 1_000)
+    today = dt.date.today().isoformat()
+    for payment_id in (" ", "not-a-settlement", "S" + "0" * 23):
+        paid = pb.PayFromAccountsRequest(
+            payment_id=payment_id, kind=pb.ENTRY_KIND_SETTLEMENT, patient_id=patient,
+            sources=[pb.PaySource(person_id=patient)], amount_fen=10, on_date=today,
+        )  # fmt: skip
+        await account.PayFromAccounts(paid, timeout=10)
+        for call in (
+            settlement.GetSettlement(spb.GetSettlementRequest(settlement_id=payment_id)),
+            settlement.CancelSettlement(spb.CancelSettlementRequest(
+                settlement_id=payment_id, reason="x", request_id=rid())),
+        ):  # fmt: skip
+            assert await refused(call) == (grpc.StatusCode.NOT_FOUND, "SETTLEMENT_NOT_FOUND")
+    assert (await get(account, patient)).balance_fen == 970  # paid, and none of it cancelled

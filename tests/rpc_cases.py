@@ -1,0 +1,434 @@
+"""A valid request for every RPC of every service, with what it needs set up first (through a
+service's token) and whose record it is: the access table test calls each as every role, the
+hostile-input test starts from it and spoils some of its fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gongji.account.v1 import account_pb2 as pb
+from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.common.v1 import common_pb2
+from gongji.settlement.v1 import settlement_pb2 as spb
+from services.common.clock import SystemClock, beijing_today
+from tests.integration.accounts import hold, rid
+from tests.integration.bindings import CHILD, create, person
+from tests.integration.test_settlement import HOSPITAL, bill
+from tests.support import new_pid
+
+
+@dataclasses.dataclass
+class World:
+    account: Any
+    binding: Any
+    settlement: Any
+
+
+@dataclasses.dataclass
+class Case:
+    service: str
+    request: Any
+    person: str  # whose record it is: the citizen's subject
+    institution: str = HOSPITAL
+
+
+def today() -> str:
+    return beijing_today(SystemClock()).isoformat()
+
+
+async def _paid(w: World, pid: str) -> pb.Payment:
+    payment: pb.Payment = await w.account.PayFromAccounts(_pay(pid), timeout=10)
+    return payment
+
+
+def _pay(pid: str) -> pb.PayFromAccountsRequest:
+    return pb.PayFromAccountsRequest(
+        payment_id=rid(),
+        kind=pb.ENTRY_KIND_SETTLEMENT,
+        patient_id=pid,
+        sources=[pb.PaySource(person_id=pid)],
+        amount_fen=100,
+        on_date=today(),
+    )
+
+
+async def bound_family(w: World) -> tuple[str, str, str, bpb.Binding]:
+    child, dad, mum = (
+        await person(w.account, 1990),
+        await person(w.account, 1960),
+        await person(w.account, 1962),
+    )
+    first = await w.binding.CreateBinding(create(dad, child, CHILD), timeout=10)
+    await w.binding.CreateBinding(create(mum, child, CHILD), timeout=10)
+    return child, dad, mum, first
+
+
+async def _settled(w: World, patient: str) -> spb.Settlement:
+    settled: spb.Settlement = await w.settlement.Settle(bill(patient, 100), timeout=10)
+    return settled
+
+
+def _purchase(pid: str, policy_no: str) -> pb.PurchaseCommercialInsuranceRequest:
+    return pb.PurchaseCommercialInsuranceRequest(
+        person_id=pid,
+        amount_fen=100,
+        insurer_code="PICC-HN",
+        policy_no=policy_no,
+        request_id=rid(),
+    )
+
+
+async def c_open(w: World) -> Case:
+    pid = new_pid()
+    return Case(
+        "account",
+        pb.OpenAccountRequest(
+            person_id=pid,
+            name="李四",
+            insurance_type=common_pb2.INSURANCE_TYPE_EMPLOYEE,
+            region_code="430102",
+            request_id=rid(),
+        ),
+        pid,
+    )
+
+
+async def c_get(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", pb.GetAccountRequest(person_id=pid), pid)
+
+
+async def c_batch(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", pb.BatchGetAccountsRequest(person_ids=[pid]), pid)
+
+
+async def c_credit(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.CreditRequest(
+            person_id=pid,
+            amount_fen=100,
+            kind=pb.CREDIT_KIND_MONTHLY_ALLOCATION,
+            memo="2026-11",
+            request_id=rid(),
+        ),
+        pid,
+    )
+
+
+async def c_entries(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", pb.ListEntriesRequest(person_id=pid), pid)
+
+
+async def c_place(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.PlaceHoldsRequest(
+            holds=[pb.HoldSpec(hold_id=rid(), person_id=pid, amount_fen=100, fencing_token=1)],
+            kind=pb.ENTRY_KIND_SETTLEMENT,
+            reference="S-access",
+            request_id=rid(),
+        ),
+        pid,
+    )
+
+
+async def c_commit(w: World) -> Case:
+    pid = await person(w.account)
+    h = await hold(w.account, pid, 100)
+    ref = pb.HoldRef(hold_id=h.hold_id, person_id=pid)
+    return Case("account", pb.CommitHoldsRequest(holds=[ref], request_id=rid()), pid)
+
+
+async def c_void(w: World) -> Case:
+    pid = await person(w.account)
+    h = await hold(w.account, pid, 100)
+    ref = pb.HoldRef(hold_id=h.hold_id, person_id=pid)
+    return Case("account", pb.VoidHoldsRequest(holds=[ref], request_id=rid()), pid)
+
+
+async def c_refund(w: World) -> Case:
+    pid = await person(w.account)
+    h = await hold(w.account, pid, 100)
+    committed = await w.account.CommitHolds(
+        pb.CommitHoldsRequest(
+            holds=[pb.HoldRef(hold_id=h.hold_id, person_id=pid)], request_id=rid()
+        ),
+        timeout=10,
+    )
+    spec = pb.RefundSpec(entry_id=committed.entries[0].entry_id, person_id=pid, refund_id=rid())
+    return Case(
+        "account",
+        pb.RefundEntriesRequest(refunds=[spec], reference="S-access", request_id=rid()),
+        pid,
+    )
+
+
+async def c_suspend(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account", pb.SuspendAccountRequest(person_id=pid, reason="稽核", request_id=rid()), pid
+    )
+
+
+async def c_resume(w: World) -> Case:
+    pid = await person(w.account)
+    await w.account.SuspendAccount(
+        pb.SuspendAccountRequest(person_id=pid, reason="稽核", request_id=rid()), timeout=10
+    )
+    return Case("account", pb.ResumeAccountRequest(person_id=pid, request_id=rid()), pid)
+
+
+async def c_purchase(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", _purchase(pid, rid()[:20]), pid)
+
+
+async def c_cancel_policy(w: World) -> Case:
+    pid = await person(w.account)
+    policy_no = rid()[:20]
+    await w.account.PurchaseCommercialInsurance(_purchase(pid, policy_no), timeout=10)
+    return Case(
+        "account",
+        pb.CancelCommercialInsuranceRequest(person_id=pid, policy_no=policy_no, request_id=rid()),
+        pid,
+    )
+
+
+async def c_withdraw(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.WithdrawBalanceRequest(
+            person_id=pid, reason=pb.WITHDRAWAL_REASON_DEATH, payee="heirs", request_id=rid()
+        ),
+        pid,
+    )
+
+
+async def c_transfer(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.TransferAccountRequest(person_id=pid, to_region_code="430103", request_id=rid()),
+        pid,
+    )
+
+
+async def c_pay(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", _pay(pid), pid)
+
+
+async def c_get_payment(w: World) -> Case:
+    pid = await person(w.account)
+    paid = await _paid(w, pid)
+    return Case("account", pb.GetPaymentRequest(payment_id=paid.payment_id), pid)
+
+
+async def c_list_payments(w: World) -> Case:
+    pid = await person(w.account)
+    await _paid(w, pid)
+    return Case("account", pb.ListPaymentsRequest(patient_id=pid, limit=10), pid)
+
+
+async def c_cancel_payment(w: World) -> Case:
+    pid = await person(w.account)
+    paid = await _paid(w, pid)
+    return Case(
+        "account",
+        pb.CancelPaymentRequest(payment_id=paid.payment_id, reason="退费", cancel_request_id=rid()),
+        pid,
+    )
+
+
+async def c_reverse_payment(w: World) -> Case:
+    pid = await person(w.account)
+    paid = await _paid(w, pid)
+    return Case(
+        "account",
+        pb.ReversePaymentRequest(payment_id=paid.payment_id, cancel_request_id=rid()),
+        pid,
+    )
+
+
+def _grant(binder: str, beneficiary: str) -> pb.GrantFamilyAidRequest:
+    return pb.GrantFamilyAidRequest(
+        binder_id=binder,
+        beneficiary_id=beneficiary,
+        binding_id="B" + rid()[:20],
+        start_date=today(),
+    )
+
+
+async def c_grant(w: World) -> Case:
+    binder, beneficiary = await person(w.account, 1960), await person(w.account, 1990)
+    return Case("account", _grant(binder, beneficiary), binder)
+
+
+async def c_revoke(w: World) -> Case:
+    binder, beneficiary = await person(w.account, 1960), await person(w.account, 1990)
+    granted = _grant(binder, beneficiary)
+    await w.account.GrantFamilyAid(granted, timeout=10)
+    return Case(
+        "account",
+        pb.RevokeFamilyAidRequest(binder_id=binder, binding_id=granted.binding_id),
+        binder,
+    )
+
+
+async def c_order(w: World) -> Case:
+    beneficiary = await person(w.account, 1990)
+    return Case(
+        "account", pb.SetFamilyAidOrderRequest(beneficiary_id=beneficiary, version=1), beneficiary
+    )
+
+
+async def c_create(w: World) -> Case:
+    parent, child = await person(w.account, 1960), await person(w.account, 1990)
+    return Case("binding", create(parent, child, CHILD), parent)
+
+
+async def c_remove(w: World) -> Case:
+    _, dad, _, first = await bound_family(w)
+    return Case(
+        "binding", bpb.RemoveBindingRequest(binding_id=first.binding_id, request_id=rid()), dad
+    )
+
+
+async def c_get_binding(w: World) -> Case:
+    _, dad, _, first = await bound_family(w)
+    return Case("binding", bpb.GetBindingRequest(binding_id=first.binding_id), dad)
+
+
+async def c_list_bindings(w: World) -> Case:
+    _, dad, _, _ = await bound_family(w)
+    return Case("binding", bpb.ListBindingsRequest(binder_id=dad), dad)
+
+
+async def c_payers(w: World) -> Case:
+    child, _, _, _ = await bound_family(w)
+    return Case("binding", bpb.GetPayersRequest(beneficiary_id=child), child)
+
+
+async def c_reorder(w: World) -> Case:
+    child, dad, mum, _ = await bound_family(w)
+    return Case(
+        "binding",
+        bpb.SetPayerOrderRequest(beneficiary_id=child, binder_ids=[mum, dad], request_id=rid()),
+        dad,
+    )
+
+
+async def c_presettle(w: World) -> Case:
+    patient = await person(w.account)
+    return Case("settlement", bill(patient, 100), patient)
+
+
+async def c_settle(w: World) -> Case:
+    patient = await person(w.account)
+    return Case("settlement", bill(patient, 100), patient)
+
+
+async def c_cancel(w: World) -> Case:
+    patient = await person(w.account)
+    settled = await _settled(w, patient)
+    return Case(
+        "settlement",
+        spb.CancelSettlementRequest(
+            settlement_id=settled.settlement_id, reason="退费", request_id=rid()
+        ),
+        patient,
+    )
+
+
+async def c_reverse(w: World) -> Case:
+    patient = await person(w.account)
+    settled = await _settled(w, patient)
+    return Case(
+        "settlement",
+        spb.ReverseSettlementRequest(
+            institution_id=HOSPITAL, medins_setl_id=settled.medins_setl_id, request_id=rid()
+        ),
+        patient,
+    )
+
+
+async def c_get_settlement(w: World) -> Case:
+    patient = await person(w.account)
+    settled = await _settled(w, patient)
+    return Case(
+        "settlement", spb.GetSettlementRequest(settlement_id=settled.settlement_id), patient
+    )
+
+
+async def c_list_settlements(w: World) -> Case:
+    patient = await person(w.account)
+    await _settled(w, patient)
+    return Case("settlement", spb.ListSettlementsRequest(patient_id=patient), patient)
+
+
+async def c_premium(w: World) -> Case:
+    parent, kid = (
+        await person(w.account, 1970, 50_000),
+        await person(w.account, 2005, 0, resident=True),
+    )
+    await w.binding.CreateBinding(create(parent, kid, CHILD), timeout=10)
+    return Case(
+        "settlement",
+        spb.PayResidentPremiumRequest(
+            payer_id=parent,
+            beneficiary_id=kid,
+            year=dt.date.today().year,
+            amount_fen=38_000,
+            request_id=rid(),
+        ),
+        parent,
+    )
+
+
+CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
+    "OpenAccount": c_open,
+    "GetAccount": c_get,
+    "BatchGetAccounts": c_batch,
+    "Credit": c_credit,
+    "ListEntries": c_entries,
+    "PlaceHolds": c_place,
+    "CommitHolds": c_commit,
+    "VoidHolds": c_void,
+    "RefundEntries": c_refund,
+    "SuspendAccount": c_suspend,
+    "ResumeAccount": c_resume,
+    "PurchaseCommercialInsurance": c_purchase,
+    "CancelCommercialInsurance": c_cancel_policy,
+    "WithdrawBalance": c_withdraw,
+    "TransferAccount": c_transfer,
+    "PayFromAccounts": c_pay,
+    "GetPayment": c_get_payment,
+    "ListPayments": c_list_payments,
+    "CancelPayment": c_cancel_payment,
+    "ReversePayment": c_reverse_payment,
+    "GrantFamilyAid": c_grant,
+    "RevokeFamilyAid": c_revoke,
+    "SetFamilyAidOrder": c_order,
+    "CreateBinding": c_create,
+    "RemoveBinding": c_remove,
+    "GetBinding": c_get_binding,
+    "ListBindings": c_list_bindings,
+    "GetPayers": c_payers,
+    "SetPayerOrder": c_reorder,
+    "PreSettle": c_presettle,
+    "Settle": c_settle,
+    "CancelSettlement": c_cancel,
+    "ReverseSettlement": c_reverse,
+    "GetSettlement": c_get_settlement,
+    "ListSettlements": c_list_settlements,
+    "PayResidentPremium": c_premium,
+}
