@@ -303,6 +303,7 @@ async def test_hostile_requests_get_clear_refusals_and_change_nothing(stack, ser
         await getattr(stack.stubs[service], rpc)(request, timeout=10)
     except grpc.aio.AioRpcError as e:
         assert e.code() not in FORBIDDEN, (rpc, e.code(), e.details())
+        assert not any(p in (e.details() or "") for p in stack.people), "rule I3"
         if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:  # refused before it was read
             assert support.reason_of(e), (rpc, e.code(), e.details())
         after = await support.footprint(stack.raw, request)

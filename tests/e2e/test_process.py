@@ -97,3 +97,89 @@ def test_a_malformed_policy_file_stops_the_service(tmp_path, redis_url):  # rule
     )
     assert result.returncode != 0
     assert b"max_bindings must be a whole number" in result.stderr
+
+
+def _refuses_to_start(env: dict[str, str]) -> bytes:
+    result = subprocess.run([sys.executable, "-m", "services.account"], env={**os.environ, **env},
+                            capture_output=True, timeout=30)  # fmt: skip
+    assert result.returncode != 0
+    return result.stderr
+
+
+def test_without_its_secret_or_with_a_bad_setting_the_service_does_not_start(tmp_path, redis_url):
+    base = {"GONGJI_REDIS_URL": redis_url, "GONGJI_LISTEN_ADDR": f"127.0.0.1:{free_port()}"}
+    missing = str(tmp_path / "nowhere")
+    assert b"no auth secret at" in _refuses_to_start({**base, "GONGJI_AUTH_SECRET_FILE": missing})
+    short = tmp_path / "short"
+    short.write_text("too short")
+    assert b"shorter than 32 bytes" in _refuses_to_start(
+        {**base, "GONGJI_AUTH_SECRET_FILE": str(short)}
+    )
+    assert b"not a loopback address" in _refuses_to_start(
+        {**base, "GONGJI_LISTEN_ADDR": f"0.0.0.0:{free_port()}"}
+    )
+    bad_registry = tmp_path / "registry.toml"
+    bad_registry.write_text('[institutions."H1"]\ndesignated = true\n')
+    assert b"not a valid code" in _refuses_to_start(
+        {**base, "GONGJI_REGISTRY_FILE": str(bad_registry)}
+    )
+
+
+async def test_with_authentication_off_every_start_warns(redis_url):
+    port = free_port()
+    proc = start({"GONGJI_REDIS_URL": redis_url, "GONGJI_LISTEN_ADDR": f"127.0.0.1:{port}",
+                  "GONGJI_AUTH": "off", "GONGJI_DRAIN_GRACE_MS": "100"})  # fmt: skip
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await wait_serving(channel)
+            # no token, and still answered
+            await open_account(account_pb2_grpc.AccountServiceStub(channel), 0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line]
+    warnings = [line for line in lines if "authentication is OFF" in line["message"]]
+    assert [w["severity"] for w in warnings] == ["WARNING"]
+
+
+def test_gongji_token_mints_what_the_services_accept_and_certs_makes_private_keys(tmp_path):
+    from services.common.auth import Tokens, read_secret
+
+    env = {**os.environ, "GONGJI_AUTH_SECRET_FILE": str(tmp_path / "secret")}
+    gongji = [sys.executable, "-m", "services.cli"]
+    made = subprocess.run([*gongji, "certs", "--out", str(tmp_path / "certs")], env=env,
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    for name in ("ca", "account", "binding", "settlement", "client"):
+        assert (tmp_path / "certs" / f"{name}.key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "certs" / f"{name}.pem").read_bytes().startswith(b"-----BEGIN CERT")
+    minted = subprocess.run([*gongji, "token", "--role", "citizen", "--sub", "430102198005170012",
+                             "--ttl", "60"], env=env, capture_output=True, timeout=30)  # fmt: skip
+    assert minted.returncode == 0, minted.stderr
+    tokens = Tokens(read_secret(tmp_path / "secret"))
+    caller = tokens.verify("Bearer " + minted.stdout.decode().strip())
+    assert (caller.role, caller.sub) == ("citizen", "430102198005170012")
+    wrong = subprocess.run([*gongji, "token", "--role", "admin", "--sub", "x"], env=env,
+                           capture_output=True, timeout=30)  # fmt: skip
+    assert wrong.returncode != 0 and b"role must be one of" in wrong.stderr
+
+
+def test_the_launcher_makes_the_token_secret_once_readable_by_its_owner_only(tmp_path):
+    from services.cli.launcher import Stack
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GONGJI_AUTH_SECRET_FILE", "GONGJI_REDIS_URL")}  # fmt: skip
+    env["GONGJI_ACCOUNT_ADDR"] = f"127.0.0.1:{free_port()}"
+    stack = Stack(tmp_path, ("account",), env=env, redis_port=free_port(),
+                  output=subprocess.DEVNULL)  # type: ignore[arg-type]  # fmt: skip
+    stack.start()
+    try:
+        secret = tmp_path / "auth-secret"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        first = secret.read_bytes()
+    finally:
+        stack.stop()
+    Stack(tmp_path, ("account",), env=env, redis_port=free_port()).start().stop()
+    assert secret.read_bytes() == first  # kept across starts: tokens minted before stay valid

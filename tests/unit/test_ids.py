@@ -217,6 +217,20 @@ def test_required_text_must_not_be_blank(value):
     assert refusal(ids.text, value, "name").reason == "INVALID_ARGUMENT"
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["a\x00b", "\x1b[31mred", "line\nbreak", "tab\t", "\x7f", "\x85", "\u202eevil",
+     "\u202aembed", "\u2066isolate\u2069", "\u2067x"],
+)  # fmt: skip
+def test_free_text_refuses_controls_and_bidi_overrides(value):  # security issue: hostile input
+    assert refusal(ids.text, f"张{value}三", "name").reason == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("value", ["欧阳娜娜", "Zhang Wei", "退费 (2026-11)", "😀", "\u200d"])
+def test_free_text_keeps_every_ordinary_character(value):
+    assert ids.text(value, "memo") == value
+
+
 def test_optional_text_may_be_empty_but_not_too_long():
     assert ids.text("", "memo", required=False) == ""
     assert refusal(ids.text, "m" * 257, "memo", required=False).reason == "INVALID_ARGUMENT"
