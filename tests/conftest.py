@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.redisdb import EmbeddedRedis, free_port
+from services.common.redisdb import EmbeddedRedis, connect, free_port
 from tests.support import SECRET_FILE
 
 assert SECRET_FILE  # made before any fixture starts a service process that needs it
@@ -50,7 +50,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect(redis_url)  # the services' own client
     await client.flushdb()
     yield client
     with contextlib.suppress(Exception):

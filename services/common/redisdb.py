@@ -7,6 +7,7 @@ dependency), never one found on the machine. It runs on loopback with AOF and
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import pathlib
@@ -18,6 +19,8 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.faults import PointedRedis
 
@@ -31,6 +34,35 @@ class HiredisPacking(aioredis.Connection):
         if isinstance(args[0], str) and " " in args[0]:  # e.g. 'CONFIG GET': words go apart
             args = (*args[0].split(), *args[1:])
         return [hiredis.pack_command(args)]
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """redis-py bounds the write with `asyncio.wait_for`, which on Python 3.11 swallows a
+        cancel that lands as the write finishes (fixed in 3.12): a handler past its deadline, or
+        a background loop being stopped, would run on as if never cancelled. `asyncio.timeout`
+        lets the cancel through; the rest is redis-py's own handling."""
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        writer = self._writer
+        assert writer is not None  # connected above
+        try:
+            async with asyncio.timeout(self.socket_timeout):
+                writer.writelines(command)
+                await writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as e:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {e}") from e
+        except BaseException:
+            await self.disconnect(nowait=True)
+            raise
 
 
 def connect(url: str, pointed: bool = False) -> aioredis.Redis:

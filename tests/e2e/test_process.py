@@ -10,10 +10,12 @@ import subprocess
 import sys
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gongji.account.v1 import account_pb2_grpc
+from services.common.config import Tls
 from services.common.redisdb import free_port
 from tests import support
 from tests.integration.accounts import open_account
@@ -183,3 +185,37 @@ def test_the_launcher_makes_the_token_secret_once_readable_by_its_owner_only(tmp
         stack.stop()
     Stack(tmp_path, ("account",), env=env, redis_port=free_port()).start().stop()
     assert secret.read_bytes() == first  # kept across starts: tokens minted before stay valid
+
+
+async def test_gongji_run_with_certs_speaks_mutual_tls_between_every_part(tmp_path):
+    """What docker-compose does, on one machine: each service its own certificate."""
+    from gongji.settlement.v1 import settlement_pb2_grpc
+    from services.cli import certs
+    from services.cli.launcher import Stack
+    from services.common.security import channel_credentials
+    from tests.integration.test_settlement import bill
+
+    certs.make(tmp_path / "certs")
+    env = {k: v for k, v in os.environ.items() if k != "GONGJI_REDIS_URL"}
+    env.update({f"GONGJI_{n.upper()}_ADDR": f"127.0.0.1:{free_port()}"
+                for n in ("account", "binding", "settlement")})  # fmt: skip
+    stack = Stack(tmp_path, env=env, redis_port=free_port(), certs=tmp_path / "certs",
+                  output=subprocess.DEVNULL)  # type: ignore[arg-type]  # fmt: skip
+    stack.start()
+    try:
+        client = channel_credentials(Tls(*(stack.client_env[f"GONGJI_TLS_{p}_FILE"]
+                                           for p in ("CERT", "KEY", "CA"))))  # fmt: skip
+        async with (
+            support.channel(stack.address("account"), credentials=client) as a,
+            support.channel(stack.address("settlement"), credentials=client) as s,
+        ):
+            patient = await open_account(account_pb2_grpc.AccountServiceStub(a), 2_000)
+            settled = await settlement_pb2_grpc.SettlementServiceStub(s).Settle(
+                bill(patient, 500), timeout=10
+            )
+            assert [(leg.payer_id, leg.amount_fen) for leg in settled.legs] == [(patient, 500)]
+        async with support.channel(stack.address("account")) as plain:  # no TLS: turned away
+            with pytest.raises(grpc.aio.AioRpcError):
+                await open_account(account_pb2_grpc.AccountServiceStub(plain), 0)
+    finally:
+        stack.stop()

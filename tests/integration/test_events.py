@@ -59,5 +59,7 @@ async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account
             await asyncio.sleep(0.02)
     finally:
         loop.cancel()
+        await asyncio.wait([loop], timeout=5)
+    assert loop.cancelled()
     assert [e["type"] for e in await events_of(redis, pid)] == ["OPENED", "CLOSED"]
     assert await redis.zscore("acct:{outbox}:pending", pid) is None
