@@ -126,5 +126,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
     return App(
         services=[service], background=[relay.run], close=redis.aclose, fault=fault,
-        security=security,
+        security=security, redis=redis,
     )  # fmt: skip

@@ -184,5 +184,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     background = [lapser.run, servicer.lifecycle.relay]
     return App(
         services=[service], background=background, close=close, fault=fault, security=security,
-        resolvers={"RemoveBinding": servicer.parties},
+        resolvers={"RemoveBinding": servicer.parties}, redis=redis,
     )  # fmt: skip

@@ -2,33 +2,39 @@
 
 `Stack` starts the embedded Redis (unless GONGJI_REDIS_URL names one), then each service as its
 own process with the Redis URL passed down, waits until each reports SERVING, and stops them all,
-services first. `run` keeps a stack up until SIGINT/SIGTERM or until any part of it exits.
+services first. Its children die with it, even when it is killed with `kill -9` (Linux). `run`
+keeps a stack up until SIGINT/SIGTERM or until any part of it exits, and refuses to start a
+second stack over the same data folder or on taken ports, saying so in one line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.connect import Connection
 from services.common.auth import ensure_secret
-from services.common.config import DEFAULT_ADDRS
+from services.common.config import DEFAULT_ADDRS, ConfigError
+from services.common.process import tied_to_this_process
 from services.common.redisdb import EmbeddedRedis
 
 log = logging.getLogger("gongji.launcher")
 
 SERVICES = ("account", "binding", "settlement")
-EMBEDDED_PORT = 6390
+EMBEDDED_PORT = 6390  # GONGJI_REDIS_PORT moves it
+RUN_FILE = "run.json"  # in the data folder while a stack runs over it
 SERVICE_NAMES = {
     "account": "gongji.account.v1.AccountService",
     "binding": "gongji.binding.v1.BindingService",
@@ -36,10 +42,14 @@ SERVICE_NAMES = {
 }
 
 
+class StackError(Exception):
+    """The stack cannot start; the message is the one line the user reads."""
+
+
 class Stack:
     def __init__(
         self, var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES,
-        env: dict[str, str] | None = None, redis_port: int = EMBEDDED_PORT,
+        env: dict[str, str] | None = None, redis_port: int | None = None,
         output: IO[bytes] | None = None, certs: pathlib.Path | None = None,
     ) -> None:  # fmt: skip
         """`output`: where the services' logs go (default: this process's stderr); `certs`: a
@@ -48,7 +58,8 @@ class Stack:
         self.env = dict(os.environ if env is None else env)
         self.certs = certs.resolve() if certs else None
         self.output = output
-        self.var_dir, self.services, self.redis_port = var_dir, services, redis_port
+        self.var_dir, self.services = var_dir, services
+        self.redis_port = redis_port or _port(self.env.get("GONGJI_REDIS_PORT", ""))
         self.redis: EmbeddedRedis | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -70,19 +81,26 @@ class Stack:
         return {**self.env, **self.tls_env("client")}
 
     def start(self, wait_s: float = 30.0) -> Stack:
+        self._check_free()
         secret = self.env.get("GONGJI_AUTH_SECRET_FILE") or str(self.var_dir / "auth-secret")
         self.env["GONGJI_AUTH_SECRET_FILE"] = str(ensure_secret(secret).resolve())
+        self.env.pop("GONGJI_LISTEN_ADDR", None)  # each service listens on its own *_ADDR
         try:
+            self._write_run_file()
             if not self.env.get("GONGJI_REDIS_URL"):
                 fsync = self.env.get("GONGJI_REDIS_APPENDFSYNC", "always")
-                self.redis = EmbeddedRedis(self.var_dir / "redis", self.redis_port, fsync=fsync)
+                self.redis = EmbeddedRedis(
+                    self.var_dir / "redis", self.redis_port, fsync=fsync, tied=True
+                )
                 self.env["GONGJI_REDIS_URL"] = self.redis.start().url
                 log.info("embedded redis", extra={"fields": {"url": self.redis.url,
                                                              "appendfsync": fsync}})  # fmt: skip
             for name in self.services:
                 env = {**self.env, **self.tls_env(name), "GONGJI_LISTEN_ADDR": self.address(name)}
                 command = [sys.executable, "-m", f"services.{name}"]
-                self.children[name] = subprocess.Popen(command, env=env, stderr=self.output)
+                self.children[name] = subprocess.Popen(
+                    command, env=env, stderr=self.output, preexec_fn=tied_to_this_process()
+                )
             for name in self.services:
                 self._wait_serving(name, wait_s)
         except BaseException:
@@ -90,6 +108,38 @@ class Stack:
             raise
         log.info("stack started", extra={"fields": {"services": ",".join(self.services)}})
         return self
+
+    @property
+    def run_file(self) -> pathlib.Path:
+        return self.var_dir / RUN_FILE
+
+    def _check_free(self) -> None:
+        """One line instead of a traceback: a stack already over this data folder, or a port
+        that something else holds."""
+        running = _running(self.run_file)
+        if running is not None:
+            raise StackError(
+                f"a stack is already running over {self.var_dir}/ (pid {running['pid']}: "
+                f"{', '.join(f'{n} {a}' for n, a in running['addresses'].items())}); "
+                f"stop it with Ctrl-C in its terminal or `kill {running['pid']}`"
+            )
+        wanted = {name: self.address(name) for name in self.services}
+        if not self.env.get("GONGJI_REDIS_URL"):
+            wanted["embedded redis"] = f"127.0.0.1:{self.redis_port}"
+        for name, address in wanted.items():
+            if _taken(address):
+                variable = "GONGJI_REDIS_PORT" if name == "embedded redis" else (
+                    f"GONGJI_{name.upper()}_ADDR"
+                )  # fmt: skip
+                raise StackError(
+                    f"{address} ({name}) is taken by another program; stop it, or move the "
+                    f"stack with {variable}"
+                )
+
+    def _write_run_file(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        addresses = {name: self.address(name) for name in self.services}
+        self.run_file.write_text(json.dumps({"pid": os.getpid(), "addresses": addresses}))
 
     def _wait_serving(self, name: str, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
@@ -136,6 +186,38 @@ class Stack:
                 child.kill()
         if self.redis:
             self.redis.stop()
+        if (_running(self.run_file) or {}).get("pid") == os.getpid():
+            self.run_file.unlink()
+
+
+def _port(raw: str) -> int:
+    if not raw:
+        return EMBEDDED_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"GONGJI_REDIS_PORT must be a port number, got {raw!r}")
+    return int(raw)
+
+
+def _running(run_file: pathlib.Path) -> dict[str, Any] | None:
+    """What the run file says runs, if its launcher is still alive (a `kill -9`ed one leaves
+    the file behind)."""
+    try:
+        found = json.loads(run_file.read_text())
+        os.kill(int(found["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(found)
+
+
+def _taken(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is free
+        try:
+            s.bind((host.strip("[]"), int(port)))
+        except OSError:
+            return True
+    return False
 
 
 def run(
@@ -150,7 +232,11 @@ def run(
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    stack = Stack(var_dir, services, certs=certs).start()
+    try:
+        stack = Stack(var_dir, services, certs=certs).start()
+    except (StackError, ConfigError, RuntimeError) as e:
+        print(f"gongji run: {e}", file=sys.stderr)
+        return 1
     try:
         while not stopping:
             gone = stack.exited()

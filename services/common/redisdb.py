@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.faults import PointedRedis
+from services.common.process import tied_to_this_process
 
 
 class HiredisPacking(aioredis.Connection):
@@ -99,10 +100,14 @@ def free_port() -> int:
 class EmbeddedRedis:
     """One `redis-server` process on 127.0.0.1:<port> with its data under `data_dir`."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], port: int, fsync: str = "always") -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], port: int, fsync: str = "always", tied: bool = False
+    ) -> None:
+        """`tied`: the server stops when this process dies, even by `kill -9` (the launcher)."""
         self.data_dir = pathlib.Path(data_dir)
         self.port = port
         self.fsync = fsync
+        self.tied = tied
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -127,7 +132,9 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, preexec_fn=tied_to_this_process() if self.tied else None
+        )
         deadline = time.monotonic() + timeout_s
         while not self._answers():
             if self.process.poll() is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import signal
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
+import redis.asyncio as aioredis
 import uvloop
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -43,7 +45,11 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # gRPC shares a port between processes by default: a second stack would silently answer
+    # half of the first one's calls from its own data. A taken port stops the start instead.
+    ("grpc.so_reuseport", 0),
 ]
+REDIS_PROBE_S = 1.0  # how often health looks at Redis
 
 
 @dataclasses.dataclass
@@ -64,6 +70,7 @@ class App:
     security: Security | None = None  # None: no authentication (unit tests of the servers)
     # RPC name -> whose record its request names (access.Owners rows)
     resolvers: dict[str, Resolver] = dataclasses.field(default_factory=dict)
+    redis: aioredis.Redis | None = None  # health says NOT_SERVING while it does not answer
 
 
 @dataclasses.dataclass
@@ -109,18 +116,65 @@ async def create_server(address: str, app: App) -> Running:
         ],
         server,
     )
-    credentials = app.security.server_credentials if app.security else None
-    if credentials is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, credentials)
-    if not port:
-        raise OSError(f"cannot listen on {address}")
+    port = _listen(server, address, app.security.server_credentials if app.security else None)
     await server.start()
-    for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    tasks = [asyncio.create_task(_forever(job)) for job in app.background]
+    status = Status(health_servicer, ["", *names])
+    await status.set(True)
+    jobs = [*app.background]
+    if app.redis is not None:
+        jobs.append(functools.partial(status.follow, app.redis))
+    tasks = [asyncio.create_task(_forever(job)) for job in jobs]
     return Running(server, port, health_servicer, tasks)
+
+
+class PortTaken(OSError):
+    """The address is in use or cannot be bound: the process stops with this one line."""
+
+
+def _listen(
+    server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError:  # grpc's "Failed to bind to address"
+        port = 0
+    if not port:
+        raise PortTaken(f"cannot listen on {address}: the port is taken (or not this host's)")
+    return int(port)
+
+
+@dataclasses.dataclass
+class Status:
+    """What health answers, overall and per service: SERVING while Redis answers (a service
+    that cannot reach it can only fail, so a load balancer should send the work elsewhere)."""
+
+    health: health.aio.HealthServicer
+    names: list[str]
+    serving: bool = False
+
+    async def set(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )  # fmt: skip
+        for name in self.names:
+            await self.health.set(name, status)
+        self.serving = serving
+
+    async def follow(self, redis: aioredis.Redis) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(REDIS_PROBE_S):
+                    await redis.ping()
+                up = True
+            except Exception:
+                up = False
+            if up != self.serving:
+                log.warning("redis %s", "answers: SERVING" if up else "unreachable: NOT_SERVING")
+                await self.set(up)
+            await asyncio.sleep(REDIS_PROBE_S)
 
 
 async def _forever(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -143,7 +197,7 @@ def main(service: str, build: Callable[[Settings], Awaitable[App]]) -> None:
         settings = Settings.from_env(service)
         logs.setup(settings.log_level)
         uvloop.run(serve(settings, build))
-    except (ConfigError, PolicyError, RegistryError) as e:
+    except (ConfigError, PolicyError, RegistryError, PortTaken) as e:
         sys.exit(f"{service}: {e}")
 
 

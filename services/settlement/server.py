@@ -226,5 +226,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
     return App(
         services=[service], close=close, fault=fault, security=security,
-        resolvers={"CancelSettlement": servicer.institution_of},
+        resolvers={"CancelSettlement": servicer.institution_of}, redis=redis,
     )  # fmt: skip

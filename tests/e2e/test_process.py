@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gongji.account.v1 import account_pb2_grpc
 from services.common.config import Tls
-from services.common.redisdb import free_port
+from services.common.redisdb import EmbeddedRedis, free_port
 from tests import support
 from tests.integration.accounts import open_account
 
@@ -219,3 +219,49 @@ async def test_gongji_run_with_certs_speaks_mutual_tls_between_every_part(tmp_pa
                 await open_account(account_pb2_grpc.AccountServiceStub(plain), 0)
     finally:
         stack.stop()
+
+
+async def test_a_taken_port_stops_the_second_service_with_one_line_and_the_first_serves_on(
+    redis_url,
+):
+    address = f"127.0.0.1:{free_port()}"
+    env = {"GONGJI_REDIS_URL": redis_url, "GONGJI_LISTEN_ADDR": address}
+    first = start(env)
+    try:
+        async with support.channel(address) as channel:
+            health = await wait_serving(channel)
+            second = start(env)
+            assert second.wait(20) != 0
+            said = second.stderr.read().decode().strip().splitlines()
+            assert said[-1] == f"account: cannot listen on {address}: the port is taken (or " \
+                               "not this host's)"  # fmt: skip
+            for _ in range(10):  # every call still reaches the first one
+                r = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1)
+                assert r.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        first.kill()
+
+
+async def test_health_says_not_serving_while_redis_is_down_and_serving_when_it_is_back(tmp_path):
+    redis = EmbeddedRedis(tmp_path / "redis", free_port()).start()
+    address = f"127.0.0.1:{free_port()}"
+    proc = start({"GONGJI_REDIS_URL": redis.url, "GONGJI_LISTEN_ADDR": address})
+    try:
+        async with support.channel(address) as channel:
+            health = await wait_serving(channel)
+            statuses = {}
+            for name in ("", SERVICE):
+                statuses[name] = health.Watch(health_pb2.HealthCheckRequest(service=name))
+                first = await statuses[name].read()
+                assert first.status == health_pb2.HealthCheckResponse.SERVING
+            redis.kill()
+            for watch in statuses.values():
+                down = await asyncio.wait_for(watch.read(), 10)
+                assert down.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            redis.start()  # the same port and data
+            for watch in statuses.values():
+                up = await asyncio.wait_for(watch.read(), 10)
+                assert up.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        proc.kill()
+        redis.stop()
