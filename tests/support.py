@@ -2,8 +2,9 @@
 error reasons.
 
 Every test process has one token secret (GONGJI_AUTH_SECRET_FILE, made here in a temporary
-folder unless set); the service processes the tests start inherit it. `channel` calls as a
-service unless told another role."""
+folder unless set); the service processes the tests start inherit it, and serve no /metrics
+(GONGJI_METRICS_ADDR=off) unless a test gives them a port: many run side by side. `channel`
+calls as a service unless told another role."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ SECRET_FILE = os.environ.setdefault(
     str(pathlib.Path(tempfile.mkdtemp(prefix="gongji-tests-")) / "auth-secret"),
 )
 ensure_secret(SECRET_FILE)
+os.environ.setdefault("GONGJI_METRICS_ADDR", "off")
 TOKENS = Tokens(read_secret(SECRET_FILE))
 
 

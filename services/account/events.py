@@ -19,6 +19,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from services.account.store import EVENTS_STREAM, outbox_key
+from services.common import metrics
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ class Relay:
     async def run(self) -> None:
         await self._relay_unmarked()
         while True:
+            metrics.OUTBOX_PENDING.labels("account-events").set(await self.redis.zcard(PENDING))
             for pid in cast(list[str], await self.redis.zrange(PENDING, 0, 99)):
-                await self.relay(pid)
+                metrics.RELAYED_LATE.labels("account-event-published").inc(await self.relay(pid))
             await asyncio.sleep(self.interval_s)
 
     async def _relay_unmarked(self) -> None:

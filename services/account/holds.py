@@ -15,7 +15,7 @@ from gongji.account.v1 import account_pb2 as pb
 from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import entry_pb, hold_pb
-from services.common import ids
+from services.common import ids, metrics
 from services.common.errors import DomainError
 
 HOLD_ID_MAX = 128
@@ -58,6 +58,7 @@ class HoldMethods(ServicerBase):
             except BaseException:
                 await asyncio.shield(self._take_back([h for h in placed if h.placed_now]))
                 raise
+            metrics.HOLDS.labels("placed").inc(sum(1 for h in placed if h.placed_now))
             return pb.PlaceHoldsResponse(holds=[hold_pb(h) for h in placed])
 
         return await self.requests.once("PlaceHolds", request, pb.PlaceHoldsResponse, run, context)
@@ -73,6 +74,7 @@ class HoldMethods(ServicerBase):
 
         async def run(fp: str, marker: str) -> pb.CommitHoldsResponse:
             entries = [await self.store.commit_hold(pid, hold_id) for hold_id, pid in refs]
+            metrics.HOLDS.labels("committed").inc(len(entries))
             return pb.CommitHoldsResponse(entries=[entry_pb(e) for e in entries])
 
         return await self.requests.once(
@@ -86,6 +88,7 @@ class HoldMethods(ServicerBase):
 
         async def run(fp: str, marker: str) -> pb.VoidHoldsResponse:
             holds = [await self.store.void_hold(pid, hold_id) for hold_id, pid in refs]
+            metrics.HOLDS.labels("voided").inc(len(holds))
             return pb.VoidHoldsResponse(holds=[hold_pb(h) for h in holds])
 
         return await self.requests.once("VoidHolds", request, pb.VoidHoldsResponse, run, context)

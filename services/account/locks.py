@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Iterable
 import redis.asyncio as aioredis
 
 from services.account.store import account_key
+from services.common import metrics
 from services.common.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ class Locks:
         """Lock every account, in sorted order; LOCK_TIMEOUT when `wait_s` runs out first."""
         held = LockSet(owner=secrets.token_hex(16))
         try:
-            await self._acquire_all(sorted(set(person_ids)), held, wait_s)
+            with metrics.LOCK_WAIT_SECONDS.time():
+                await self._acquire_all(sorted(set(person_ids)), held, wait_s)
             await self._extend_all(held)  # a lease may have run out while we waited for the next
             held.check()
             keeper = asyncio.create_task(self._keep(held))
@@ -124,6 +126,7 @@ class Locks:
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    metrics.LOCK_TIMEOUTS.inc()
                     raise DomainError(
                         "LOCK_TIMEOUT", "an account is busy with another payment; retry"
                     )
@@ -145,6 +148,7 @@ class Locks:
             ok = await self._extend(keys=[lock_key(pid)], args=[held.owner, self.lease_ms])
             if not int(ok) and not held.lost:
                 held.lost = True
+                metrics.LOCK_LEASES_LOST.inc()
                 log.warning("lock lease lost", extra={"fields": {"person_id": pid}})
 
     async def _release_all(self, held: LockSet) -> None:

@@ -21,6 +21,7 @@ import logging
 from services.account.client import AccountClient
 from services.binding.domain import Binding
 from services.binding.store import BindingStore
+from services.common import metrics
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
 
@@ -68,12 +69,16 @@ class Lifecycle:
     async def relay(self, interval_s: float = 1.0) -> None:
         """Push every order still marked in any province's outbox, then wait; for ever."""
         while True:
+            pending = 0
             for province in sorted(PROVINCES):
                 for beneficiary in await self.store.orders_pending(f"{province:02d}"):
+                    pending += 1
                     try:
                         await self.push_order(beneficiary, BACKGROUND_TIMEOUT_S)
+                        metrics.RELAYED_LATE.labels("payer-order-pushed").inc()
                     except Exception:
                         log.warning("payer order push deferred", exc_info=True)
+            metrics.OUTBOX_PENDING.labels("payer-orders").set(pending)
             await asyncio.sleep(interval_s)
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.connect import Connection
 from services.common.auth import ensure_secret
-from services.common.config import DEFAULT_ADDRS, ConfigError
+from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError
 from services.common.process import tied_to_this_process
 from services.common.redisdb import EmbeddedRedis
 
@@ -85,6 +85,8 @@ class Stack:
         secret = self.env.get("GONGJI_AUTH_SECRET_FILE") or str(self.var_dir / "auth-secret")
         self.env["GONGJI_AUTH_SECRET_FILE"] = str(ensure_secret(secret).resolve())
         self.env.pop("GONGJI_LISTEN_ADDR", None)  # each service listens on its own *_ADDR
+        if self.env.get("GONGJI_METRICS_ADDR") != "off":  # and serves metrics on its own
+            self.env.pop("GONGJI_METRICS_ADDR", None)
         try:
             self._write_run_file()
             if not self.env.get("GONGJI_REDIS_URL"):
@@ -124,12 +126,15 @@ class Stack:
                 f"stop it with Ctrl-C in its terminal or `kill {running['pid']}`"
             )
         wanted = {name: self.address(name) for name in self.services}
+        if self.env.get("GONGJI_METRICS_ADDR") != "off":
+            wanted.update({f"{n} metrics": DEFAULT_METRICS_ADDRS[n] for n in self.services})
         if not self.env.get("GONGJI_REDIS_URL"):
             wanted["embedded redis"] = f"127.0.0.1:{self.redis_port}"
         for name, address in wanted.items():
             if _taken(address):
-                variable = "GONGJI_REDIS_PORT" if name == "embedded redis" else (
-                    f"GONGJI_{name.upper()}_ADDR"
+                variable = {"embedded redis": "GONGJI_REDIS_PORT"}.get(name) or (
+                    "GONGJI_METRICS_ADDR=off" if name.endswith("metrics")
+                    else f"GONGJI_{name.upper()}_ADDR"
                 )  # fmt: skip
                 raise StackError(
                     f"{address} ({name}) is taken by another program; stop it, or move the "

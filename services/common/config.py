@@ -13,10 +13,19 @@ DEFAULT_ADDRS = {
     "binding": "127.0.0.1:50052",
     "settlement": "127.0.0.1:50053",
 }
+DEFAULT_METRICS_ADDRS = {
+    "account": "127.0.0.1:9151",
+    "binding": "127.0.0.1:9152",
+    "settlement": "127.0.0.1:9153",
+}
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed: the process stops at start with this message."""
+
+
+class PortTaken(OSError):
+    """An address to listen on is in use or cannot be bound: the process stops with this line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Settings:
     auth: bool = True  # GONGJI_AUTH=off: for experiments only, warned about at every start
     tls: Tls = dataclasses.field(default_factory=lambda: Tls())
     registry_file: str = ""
+    metrics_addr: str = ""  # "" (GONGJI_METRICS_ADDR=off): no /metrics endpoint
 
     @property
     def fault_plan(self) -> Fault | None:
@@ -123,6 +133,9 @@ class Settings:
             auth=auth == "on",
             tls=tls,
             registry_file=env.get("GONGJI_REGISTRY_FILE", ""),
+            metrics_addr=_metrics_addr(
+                env.get("GONGJI_METRICS_ADDR", DEFAULT_METRICS_ADDRS[service])
+            ),
         )
 
 
@@ -137,6 +150,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be > 0, got {value}")
     return value
+
+
+def _metrics_addr(raw: str) -> str:
+    if raw == "off":
+        return ""
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"GONGJI_METRICS_ADDR must be host:port or 'off', got {raw!r}")
+    return raw
 
 
 def _fault(raw: str) -> str:

@@ -26,7 +26,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common import faults
+from services.common import faults, metrics
 from services.common.access import Gate, rpc_name
 from services.common.auth import Caller, Guard
 from services.common.errors import ERROR_DOMAIN, DomainError
@@ -139,13 +139,16 @@ async def _run(method: str, behavior: Behavior, request: Any, context: Any, door
 def _log_call(
     method: str, request: Any, caller: Caller | None, started: float, code: str, reason: str
 ) -> None:
+    seconds = time.perf_counter() - started
+    metrics.RPCS.labels(method, code, reason).inc()
+    metrics.RPC_SECONDS.labels(method).observe(seconds)
     fields = {
         "method": method,
         "role": caller.role if caller else "",
         "caller": caller.sub if caller else "",
         "code": code,
         "reason": reason,
-        "ms": round((time.perf_counter() - started) * 1000, 2),
+        "ms": round(seconds * 1000, 2),
         "request_id": getattr(request, "request_id", ""),
     }
     log.info("rpc", extra={"fields": fields})

@@ -24,10 +24,10 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common import access, logs
+from services.common import access, logs, metrics
 from services.common.access import Gate, Resolver
 from services.common.auth import Guard
-from services.common.config import ConfigError, Settings
+from services.common.config import ConfigError, PortTaken, Settings
 from services.common.faults import Fault
 from services.common.policy import PolicyError
 from services.common.registry import RegistryError
@@ -127,10 +127,6 @@ async def create_server(address: str, app: App) -> Running:
     return Running(server, port, health_servicer, tasks)
 
 
-class PortTaken(OSError):
-    """The address is in use or cannot be bound: the process stops with this one line."""
-
-
 def _listen(
     server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None
 ) -> int:
@@ -171,6 +167,7 @@ class Status:
                 up = True
             except Exception:
                 up = False
+            metrics.REDIS_UP.set(1 if up else 0)
             if up != self.serving:
                 log.warning("redis %s", "answers: SERVING" if up else "unreachable: NOT_SERVING")
                 await self.set(up)
@@ -203,10 +200,18 @@ def main(service: str, build: Callable[[Settings], Awaitable[App]]) -> None:
 
 async def serve(settings: Settings, build: Callable[[Settings], Awaitable[App]]) -> None:
     app = await build(settings)
+    if settings.metrics_addr:
+        metrics.serve(settings.metrics_addr)
     running = await create_server(settings.listen_addr, app)
     log.info(
         "serving",
-        extra={"fields": {"service": settings.service, "address": settings.listen_addr}},
+        extra={
+            "fields": {
+                "service": settings.service,
+                "address": settings.listen_addr,
+                "metrics": settings.metrics_addr or "off",
+            }
+        },
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
