@@ -1,5 +1,6 @@
-"""`gongji`: run, measure and operate the stack. Every command takes the same address variables
-as the services (GONGJI_ACCOUNT_ADDR, ...)."""
+"""`gongji`: run, operate, audit and measure the stack. Every command takes the same address
+variables as the services (GONGJI_ACCOUNT_ADDR, ...) and calls with an operator's token minted
+from the stack's secret (GONGJI_AUTH_SECRET_FILE, default var/auth-secret)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,24 @@ from typing import Annotated
 import typer
 
 from services.cli import launcher
+from services.cli.accounts import account, binding
+from services.cli.settlements import premium, settlement
 from services.common import logs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(account, name="account")
+app.add_typer(binding, name="binding")
+app.add_typer(settlement, name="settlement")
+app.command()(premium)
+
+
+@app.command()
+def demo() -> None:
+    """Play the family-mutual-aid story against the running stack (make run), step by step."""
+    from services.cli.demo import play
+    from services.cli.session import run as session
+
+    session(play)
 
 
 @app.command()

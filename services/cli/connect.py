@@ -9,8 +9,9 @@ from collections.abc import Mapping
 
 import grpc
 
+from services.client import Client
 from services.common import channels
-from services.common.config import Tls
+from services.common.config import DEFAULT_ADDRS, Tls
 from services.common.security import channel_credentials, load_tokens
 
 TOKEN_TTL_S = 24 * 3600
@@ -32,6 +33,16 @@ class Connection:
     def channel(self, address: str) -> grpc.aio.Channel:
         header = self.header
         return channels.channel(address, (lambda: header) if header else None, self.credentials)
+
+    def client(self, env: Mapping[str, str], timeout_s: float = 10.0) -> Client:
+        """A client of the stack at the addresses `env` names (GONGJI_ACCOUNT_ADDR, ...)."""
+        return Client(
+            {
+                n: self.channel(env.get(f"GONGJI_{n.upper()}_ADDR", a))
+                for n, a in DEFAULT_ADDRS.items()
+            },
+            timeout_s,
+        )
 
     def health_channel(self, address: str) -> grpc.Channel:
         """A blocking channel for health checks (open to every caller)."""

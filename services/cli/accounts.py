@@ -1,0 +1,198 @@
+"""`gongji account` and `gongji binding`: what counter staff do for a person (operator token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gongji.account.v1 import account_pb2 as apb
+from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.common.v1 import common_pb2
+from services.cli import show
+from services.cli.session import fen, request_id, run
+from services.client import Client
+from services.common.ids import mask
+
+account = typer.Typer(no_args_is_help=True, help="Open, read, credit, suspend accounts.")
+binding = typer.Typer(no_args_is_help=True, help="Bind relatives; their payers and order.")
+
+Person = Annotated[str, typer.Argument(help="18-character resident ID number")]
+KINDS = {"allocation": apb.CREDIT_KIND_MONTHLY_ALLOCATION, "adjustment": apb.CREDIT_KIND_ADJUSTMENT}
+RELATIONSHIPS = {
+    name.removeprefix("RELATIONSHIP_").lower(): number
+    for name, number in common_pb2.Relationship.items()
+    if number
+}
+
+
+@account.command("open")
+def open_(
+    person: Person,
+    name: Annotated[str, typer.Option(help="the name on the ID card")],
+    region: Annotated[str, typer.Option(help="6-digit region code of the insuring city")],
+    resident: Annotated[
+        bool, typer.Option(help="resident insurance (no personal account)")
+    ] = False,
+) -> None:
+    """Open a person's account."""
+    kind = common_pb2.INSURANCE_TYPE_RESIDENT if resident else common_pb2.INSURANCE_TYPE_EMPLOYEE
+    request = apb.OpenAccountRequest(
+        person_id=person, name=name, insurance_type=kind, region_code=region,
+        request_id=request_id(),
+    )  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(show.accounts("opened", [await c.account.OpenAccount(request)]))
+
+    run(go)
+
+
+@account.command("get")
+def get(persons: Annotated[list[str], typer.Argument(help="resident ID numbers")]) -> None:
+    """Balances of one or more accounts."""
+
+    async def go(c: Client) -> None:
+        if len(persons) == 1:  # an unknown person is refused with ACCOUNT_NOT_FOUND
+            found = [await c.account.GetAccount(apb.GetAccountRequest(person_id=persons[0]))]
+        else:
+            asked = apb.BatchGetAccountsRequest(person_ids=persons)
+            found = list((await c.account.BatchGetAccounts(asked)).accounts)
+        show.console.print(show.accounts("accounts", found))
+        missing = set(persons) - {a.person_id for a in found}
+        if missing:
+            show.console.print(f"no account: {', '.join(sorted(mask(p) for p in missing))}")
+
+    run(go)
+
+
+@account.command()
+def credit(
+    person: Person,
+    amount: Annotated[str, typer.Argument(help="yuan, e.g. 300 or 12.50")],
+    kind: Annotated[str, typer.Option(help="allocation or adjustment")] = "allocation",
+    memo: Annotated[str, typer.Option(help="e.g. the month it is for")] = "",
+    request: Annotated[str, typer.Option(help="request id (a retry repeats it)")] = "",
+) -> None:
+    """Credit an account (monthly allocation or adjustment)."""
+    if kind not in KINDS:
+        raise typer.BadParameter("kind must be allocation or adjustment")
+    asked = apb.CreditRequest(person_id=person, amount_fen=fen(amount), kind=KINDS[kind],
+                              memo=memo, request_id=request or request_id())  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(show.entries("credited", [await c.account.Credit(asked)]))
+
+    run(go)
+
+
+@account.command()
+def ledger(
+    person: Person, limit: Annotated[int, typer.Option(help="entries to show")] = 50
+) -> None:
+    """An account's ledger, newest first."""
+
+    async def go(c: Client) -> None:
+        got = await c.account.ListEntries(apb.ListEntriesRequest(person_id=person, page_size=limit))
+        show.console.print(show.entries("ledger", got.entries))
+
+    run(go)
+
+
+@account.command()
+def suspend(person: Person, reason: Annotated[str, typer.Option(help="why")]) -> None:
+    """Suspend an account: it pays nothing until resumed."""
+    asked = apb.SuspendAccountRequest(person_id=person, reason=reason, request_id=request_id())
+
+    async def go(c: Client) -> None:
+        show.console.print(show.accounts("suspended", [await c.account.SuspendAccount(asked)]))
+
+    run(go)
+
+
+@account.command()
+def resume(person: Person) -> None:
+    """Resume a suspended account."""
+    asked = apb.ResumeAccountRequest(person_id=person, request_id=request_id())
+
+    async def go(c: Client) -> None:
+        show.console.print(show.accounts("resumed", [await c.account.ResumeAccount(asked)]))
+
+    run(go)
+
+
+@binding.command()
+def bind(
+    binder: Annotated[str, typer.Argument(help="the employee whose account pays")],
+    beneficiary: Annotated[str, typer.Argument(help="the relative it pays for")],
+    relationship: Annotated[str, typer.Option("--as", help=", ".join(RELATIONSHIPS))],
+    start: Annotated[str, typer.Option(help="YYYY-MM-DD; default today")] = "",
+    end: Annotated[str, typer.Option(help="YYYY-MM-DD; default open-ended")] = "",
+) -> None:
+    """Bind a relative to an employee's account (家庭共济)."""
+    if relationship not in RELATIONSHIPS:
+        raise typer.BadParameter(f"--as must be one of {', '.join(RELATIONSHIPS)}")
+    asked = bpb.CreateBindingRequest(
+        binder_id=binder, beneficiary_id=beneficiary, relationship=RELATIONSHIPS[relationship],
+        start_date=start, end_date=end, request_id=request_id(),
+    )  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(show.bindings("bound", [await c.binding.CreateBinding(asked)]))
+
+    run(go)
+
+
+@binding.command()
+def unbind(binding_id: Annotated[str, typer.Argument(help="the binding's id")]) -> None:
+    """End a binding."""
+    asked = bpb.RemoveBindingRequest(binding_id=binding_id, request_id=request_id())
+
+    async def go(c: Client) -> None:
+        show.console.print(show.bindings("removed", [await c.binding.RemoveBinding(asked)]))
+
+    run(go)
+
+
+@binding.command("list")
+def list_(
+    binder: Annotated[str, typer.Option(help="bindings this person pays for")] = "",
+    beneficiary: Annotated[str, typer.Option(help="bindings that pay for this person")] = "",
+    all_: Annotated[bool, typer.Option("--all", help="ended ones too")] = False,
+) -> None:
+    """A person's bindings."""
+    asked = bpb.ListBindingsRequest(binder_id=binder, beneficiary_id=beneficiary,
+                                    include_inactive=all_)  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(
+            show.bindings("bindings", (await c.binding.ListBindings(asked)).bindings)
+        )
+
+    run(go)
+
+
+@binding.command()
+def payers(beneficiary: Person, on: Annotated[str, typer.Option(help="YYYY-MM-DD")] = "") -> None:
+    """Who pays for a person, in order."""
+    asked = bpb.GetPayersRequest(beneficiary_id=beneficiary, on_date=on)
+
+    async def go(c: Client) -> None:
+        show.console.print(show.payers("payers", (await c.binding.GetPayers(asked)).payers))
+
+    run(go)
+
+
+@binding.command()
+def reorder(
+    beneficiary: Person,
+    binders: Annotated[list[str], typer.Argument(help="the binders, first payer first")],
+) -> None:
+    """Set the order in which a person's binders pay."""
+    asked = bpb.SetPayerOrderRequest(beneficiary_id=beneficiary, binder_ids=binders,
+                                     request_id=request_id())  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(show.payers("payers", (await c.binding.SetPayerOrder(asked)).payers))
+
+    run(go)

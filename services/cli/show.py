@@ -1,0 +1,144 @@
+"""How the CLI shows gongji's records: rich tables, money in yuan, person ids masked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gongji.account.v1 import account_pb2 as apb
+from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.common.v1 import common_pb2
+from gongji.settlement.v1 import settlement_pb2 as spb
+from services.common.ids import mask
+
+console = Console(highlight=False)
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def _name(enum: Any, number: int, prefix: str) -> str:
+    return str(enum.Name(number)).removeprefix(prefix).lower().replace("_", " ")
+
+
+MONEY = frozenset({"balance", "held", "available", "amount", "balance after", "burden",
+                   "accounts", "cash"})  # fmt: skip
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+    """Money columns (in yuan) and counts align right; person ids never wrap."""
+    shown = Table(title=title, title_justify="left", title_style="bold")
+    for column in columns:
+        right = column in MONEY or column == "#"
+        shown.add_column(column, justify="right" if right else "left", no_wrap=right or (
+            column in ("person", "when")))  # fmt: skip
+    for row in rows:
+        shown.add_row(*row)
+    return shown
+
+
+def accounts(title: str, found: Iterable[apb.Account], who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    return table(
+        f"{title} (¥)",
+        ["who", "person", "insurance", "status", "balance", "held", "available"],
+        [
+            [who.get(a.person_id, a.name), mask(a.person_id),
+             _name(common_pb2.InsuranceType, a.insurance_type, "INSURANCE_TYPE_"),
+             _name(apb.AccountStatus, a.status, "ACCOUNT_STATUS_"), yuan(a.balance_fen),
+             yuan(a.held_fen), yuan(a.available_fen)]
+            for a in found
+        ],
+    )  # fmt: skip
+
+
+def entries(title: str, found: Iterable[apb.LedgerEntry]) -> Table:
+    return table(
+        f"{title} (¥, newest first, UTC)",
+        ["when", "kind", "amount", "balance after", "reference"],
+        [
+            [e.created_at.ToDatetime().strftime("%m-%d %H:%M:%S"),
+             _name(apb.EntryKind, e.kind, "ENTRY_KIND_"), yuan(e.amount_fen),
+             yuan(e.balance_after_fen), e.reference]
+            for e in found
+        ],
+    )  # fmt: skip
+
+
+def bindings(title: str, found: Iterable[bpb.Binding], who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    return table(
+        title,
+        ["binding", "binder", "beneficiary", "relationship", "from", "to", "status", "#"],
+        [
+            [b.binding_id, who.get(b.binder_id, mask(b.binder_id)),
+             who.get(b.beneficiary_id, mask(b.beneficiary_id)),
+             _name(common_pb2.Relationship, b.relationship, "RELATIONSHIP_"), b.start_date,
+             b.end_date or "—", _name(bpb.BindingStatus, b.status, "BINDING_STATUS_"),
+             str(b.priority)]
+            for b in found
+        ],
+    )  # fmt: skip
+
+
+def payers(title: str, found: Iterable[bpb.Payer], who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    return table(
+        title,
+        ["#", "payer", "binding"],
+        [[str(p.priority), who.get(p.binder_id, mask(p.binder_id)), p.binding_id] for p in found],
+    )
+
+
+def settlement(s: spb.Settlement, who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    status = _name(spb.SettlementStatus, s.status, "SETTLEMENT_STATUS_")
+    shown = table(
+        f"settlement {s.settlement_id} ({status}, ¥)\n{s.institution_id}, bill {s.medins_setl_id}",
+        ["paid by", "from", "amount", "balance after"],
+        [
+            [who.get(leg.payer_id, mask(leg.payer_id)),
+             _name(spb.LegKind, leg.kind, "LEG_KIND_"), yuan(leg.amount_fen),
+             yuan(leg.balance_after_fen)]
+            for leg in s.legs
+        ],
+    )  # fmt: skip
+    shown.add_row("cash", "at the counter", yuan(s.cash_pay_fen), "")
+    shown.caption = (
+        f"medical fees {yuan(s.medfee_total_fen)} · fund {yuan(s.fund_pay_fen)} · personal burden "
+        f"{yuan(s.personal_burden_fen)} = own account {yuan(s.acct_pay_fen)} + family aid "
+        f"{yuan(s.acct_mulaid_pay_fen)} + cash {yuan(s.cash_pay_fen)}"
+    )
+    return shown
+
+
+def settlements(
+    title: str, found: Iterable[spb.Settlement], who: dict[str, str] | None = None
+) -> Table:
+    who = who or {}
+    return table(
+        f"{title} (¥)",
+        ["settlement", "status", "patient", "institution", "burden", "accounts", "cash"],
+        [
+            [s.settlement_id, _name(spb.SettlementStatus, s.status, "SETTLEMENT_STATUS_"),
+             who.get(s.patient_id, mask(s.patient_id)), s.institution_id,
+             yuan(s.personal_burden_fen), yuan(s.acct_pay_fen + s.acct_mulaid_pay_fen),
+             yuan(s.cash_pay_fen)]
+            for s in found
+        ],
+    )  # fmt: skip
+
+
+def premium(p: spb.PremiumPayment, who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    return table(
+        f"resident premium {p.year} (¥)",
+        ["payment", "paid by", "for", "amount"],
+        [[p.payment_id, who.get(p.payer_id, mask(p.payer_id)),
+          who.get(p.beneficiary_id, mask(p.beneficiary_id)), yuan(p.amount_fen)]],
+    )  # fmt: skip

@@ -1,0 +1,112 @@
+"""The Python way in for callers of gongji: one `Client`, one stub per service, a deadline on
+every call, refusals as `GongjiError`, and retries only where they are safe.
+
+    async with Client.connect(token) as gongji:
+        account = await gongji.account.GetAccount(account_pb2.GetAccountRequest(person_id=pid))
+
+Retries. The channel's service config retries UNAVAILABLE (the server never saw the call, or
+answered that a part of the stack was down); every mutating RPC carries a request id or a
+natural key, so a repeat is answered from the first. On top, a call refused with a reason that
+says "the same again may get through" (LOCK_TIMEOUT, SETTLEMENT_IN_PROGRESS, ...) is repeated
+with exponential back-off and jitter until the call's deadline. Nothing else is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from gongji.account.v1 import account_pb2_grpc
+from gongji.binding.v1 import binding_pb2_grpc
+from gongji.settlement.v1 import settlement_pb2_grpc
+from services.client.errors import GongjiError
+from services.common import channels
+from services.common.config import DEFAULT_ADDRS
+
+DEFAULT_TIMEOUT_S = 5.0
+_FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.05, 1.0
+
+Call = Callable[..., Awaitable[Any]]
+
+
+class Service:
+    """One service's RPCs, by their proto names: `await service.Settle(request)`."""
+
+    def __init__(self, stub: Any, timeout_s: float) -> None:
+        self._stub, self._timeout_s = stub, timeout_s
+
+    def __getattr__(self, method: str) -> Call:
+        rpc = getattr(self._stub, method)  # AttributeError for a name the service lacks
+
+        async def call(request: Any, timeout_s: float | None = None) -> Any:
+            deadline = time.monotonic() + (timeout_s or self._timeout_s)
+            backoff = _FIRST_BACKOFF_S
+            while True:
+                try:
+                    return await rpc(request, timeout=max(0.001, deadline - time.monotonic()))
+                except grpc.aio.AioRpcError as e:
+                    error = GongjiError.of(e)
+                pause = backoff * (0.5 + random.random())
+                if not error.retryable or time.monotonic() + pause >= deadline:
+                    raise error
+                await asyncio.sleep(pause)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+        call.__name__ = method
+        return call
+
+
+class Client:
+    def __init__(
+        self, channels_by_service: Mapping[str, grpc.aio.Channel],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:  # fmt: skip
+        self._channels = dict(channels_by_service)
+        self.account = Service(
+            account_pb2_grpc.AccountServiceStub(self._channels["account"]), timeout_s
+        )
+        self.binding = Service(
+            binding_pb2_grpc.BindingServiceStub(self._channels["binding"]), timeout_s
+        )
+        self.settlement = Service(
+            settlement_pb2_grpc.SettlementServiceStub(self._channels["settlement"]), timeout_s
+        )
+
+    @classmethod
+    def connect(
+        cls,
+        token: str | None,
+        addresses: Mapping[str, str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> Client:
+        """`token`: the bearer token (None only for a stack run with GONGJI_AUTH=off);
+        `addresses`: by service name, else the default ports; `credentials`: TLS."""
+        where = {**DEFAULT_ADDRS, **(addresses or {})}
+        header = f"Bearer {token}" if token else None
+        made = {
+            name: channels.channel(where[name], (lambda: header) if header else None, credentials)
+            for name in DEFAULT_ADDRS
+        }
+        return cls(made, timeout_s)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

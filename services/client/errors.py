@@ -1,0 +1,54 @@
+"""A refusal as a Python exception: its status code, its reason (google.rpc.ErrorInfo, domain
+"gongji") and whether the same call may simply be made again."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common.rpc import reason_of
+
+# Refused before anything changed, or still running under the same key: the same call again is
+# safe and may get through (API "Error reasons and codes": ABORTED and UNAVAILABLE).
+RETRYABLE_REASONS = frozenset(
+    {"LOCK_TIMEOUT", "SETTLEMENT_IN_PROGRESS", "REQUEST_IN_PROGRESS", "DEPENDENCY_UNAVAILABLE"}
+)
+
+# What a person at a terminal should do about the reasons they are likely to meet.
+ADVICE = {
+    "UNAUTHENTICATED": "the token is missing, expired or signed with another secret: mint a new "
+    "one (gongji token) from the stack's GONGJI_AUTH_SECRET_FILE",
+    "PERMISSION_DENIED": "this role or subject may not make this call (see the role table)",
+    "ACCOUNT_NOT_FOUND": "open the account first (gongji account open)",
+    "ACCOUNT_EXISTS": "the account is already open; read it with gongji account get",
+    "INSUFFICIENT_FUNDS": "the accounts cannot pay this much; the rest is paid in cash",
+    "INSTITUTION_NOT_DESIGNATED": "the institution is not in the partners registry "
+    "(GONGJI_REGISTRY_FILE)",
+    "IDEMPOTENCY_CONFLICT": "this request id was used for a different request: use a new one",
+    "LOCK_TIMEOUT": "the account is busy: try again",
+    "SETTLEMENT_IN_PROGRESS": "the same settlement is still running: try again in a moment",
+    "REQUEST_IN_PROGRESS": "the same request is still running: try again in a moment",
+    "DEPENDENCY_UNAVAILABLE": "a part of the stack is down: is it running (make run)?",
+}
+
+
+class GongjiError(Exception):
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
+        said = f"{code.name} {reason}" if reason else code.name
+        super().__init__(f"{said}: {message}")
+        self.code, self.reason, self.message = code, reason, message
+
+    @classmethod
+    def of(cls, e: grpc.aio.AioRpcError) -> GongjiError:
+        reason = reason_of(e)
+        if not reason and e.code() == grpc.StatusCode.UNAVAILABLE:
+            reason = "DEPENDENCY_UNAVAILABLE"  # the service itself did not answer
+        message = (e.details() or "").split(": ", 1)[-1] if reason else (e.details() or "")
+        return cls(e.code(), reason, message)
+
+    @property
+    def retryable(self) -> bool:
+        return self.reason in RETRYABLE_REASONS
+
+    @property
+    def advice(self) -> str:
+        return ADVICE.get(self.reason, "")

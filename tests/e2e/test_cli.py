@@ -1,0 +1,84 @@
+"""The `gongji` command as counter staff and a new user meet it, against the services running as
+their own processes: the demo plays the whole story and exits 0; each command shows what it did;
+a refusal prints its reason and what to do, never a traceback; person ids appear only masked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli.__main__ import app
+from services.common.ids import mask
+from services.common.redisdb import free_port
+from tests.support import new_pid
+
+UNMASKED_ID = re.compile(r"\b[0-9]{17}[0-9X]\b")
+
+
+@pytest.fixture
+def gongji(processes):
+    env = {f"GONGJI_{name.upper()}_ADDR": address for name, address in processes.items()}
+    runner = CliRunner()
+
+    def call(*args: str, code: int = 0) -> str:
+        done = runner.invoke(app, list(args), env={**env, "COLUMNS": "200"})
+        assert done.exit_code == code, (args, done.output, done.exception)
+        assert "Traceback" not in done.output
+        assert not UNMASKED_ID.search(done.output), done.output
+        return done.output
+
+    return call
+
+
+def test_the_demo_plays_the_family_story_and_exits_0(gongji):  # rules S2, S9, S12, S13
+    shown = gongji("demo")
+    for heading in ("1 · The family", "2 · Binding", "3 · A resident premium",
+                    "4 · The son at the pharmacy", "5 · The family's consumption record",
+                    "6 · The pharmacy cancels the bill", "done"):  # fmt: skip
+        assert heading in shown
+    paid = re.search(r"son +│ own account +│ +¥45\.00.*father +│ family aid +│ +¥600\.00.*"
+                     r"mother +│ family aid +│ +¥300\.00.*cash +│ at the counter +│ +¥155\.00",
+                     shown, re.S)  # fmt: skip
+    assert paid, shown
+    after_cancel = shown.split("accounts after the cancel")[1]
+    assert re.search(r"father .*¥600\.00", after_cancel) and re.search(
+        r"son .*¥45\.00", after_cancel
+    )
+
+
+def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # rules S2, S9, B1
+    father, son = new_pid("430102", dt.date(1970, 3, 1)), new_pid("430102", dt.date(1999, 5, 1))
+    assert mask(father) in gongji("account", "open", father, "--name", "赵四", "--region", "430102")
+    gongji("account", "open", son, "--name", "赵小四", "--region", "430102")
+    assert "¥300.00" in gongji("account", "credit", father, "300", "--memo", "2026-10")
+    bound = gongji("binding", "bind", father, son, "--as", "child")
+    binding_id = re.search(r"B[0-9a-f]{20}", bound)[0]
+    assert binding_id in gongji("binding", "payers", son)
+    settled = gongji("settlement", "settle", "H43010500001", "M-cli-1", son, "--burden", "120.50")
+    settlement_id = re.search(r"S[0-9a-f]{24}", settled)[0]
+    assert re.search(r"family aid +│ +¥120\.50", settled)
+    assert settlement_id in gongji("settlement", "list", "--payer", father)
+    assert "¥179.50" in gongji("account", "get", father)
+    assert "cancelled" in gongji("settlement", "cancel", settlement_id, "--reason", "wrong bill")
+    ledger = gongji("account", "ledger", father)
+    assert ledger.index("refund") < ledger.index("settlement") < ledger.index("allocation")
+    assert "removed" in gongji("binding", "unbind", binding_id)
+
+
+def test_a_refusal_prints_its_reason_and_what_to_do(gongji):
+    said = gongji("account", "get", new_pid(), code=1)
+    assert "refused: ACCOUNT_NOT_FOUND" in said and "what to do: open the account first" in said
+    said = gongji("account", "credit", new_pid(), "12.345", code=2)  # not an amount in yuan
+    assert "not an amount in yuan" in said
+
+
+def test_a_stack_that_is_not_running_is_named_as_such(monkeypatch):
+    runner = CliRunner()
+    nowhere = {f"GONGJI_{n}_ADDR": f"127.0.0.1:{free_port()}"
+               for n in ("ACCOUNT", "BINDING", "SETTLEMENT")}  # fmt: skip
+    done = runner.invoke(app, ["account", "get", new_pid()], env=nowhere)
+    assert done.exit_code == 1
+    assert "DEPENDENCY_UNAVAILABLE" in done.output and "make run" in done.output
