@@ -1,4 +1,6 @@
 # One image for every service; the command picks which (python -m services.<name>).
+# It carries no Redis: docker-compose.yml runs the real Redis image. Every dependency has wheels
+# for amd64 and arm64 (Apple Silicon), so the image builds without a compiler on either.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

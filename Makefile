@@ -10,7 +10,7 @@ protoc = $(PY) -m grpc_tools.protoc -Iprotos --python_out=$(1) --grpc_python_out
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=$(1) $(PROTOS) && \
 	find $(1) -mindepth 1 -type d -exec touch {}/__init__.py \;
 
-.PHONY: all venv protos check-protos lint fmt test test-fast run certs clean
+.PHONY: all venv protos check-protos lint fmt test test-fast run certs compose-test clean
 
 all: test
 
@@ -53,6 +53,17 @@ run: $(STAMP)
 # (var/auth-secret): what docker-compose mounts; `gongji run --certs var/certs` uses them too.
 certs: $(STAMP)
 	$(PY) -m services.cli certs
+
+# Where a Docker engine runs: the stack in containers (docker-compose.yml), then the CLI against
+# it as a caller would (health, the demo over mutual TLS, the audit of its Redis), then down.
+compose-test: certs
+	docker compose up -d --build --wait
+	GONGJI_TLS_CERT_FILE=var/certs/client.pem GONGJI_TLS_KEY_FILE=var/certs/client.key \
+	GONGJI_TLS_CA_FILE=var/certs/ca.pem GONGJI_ACCOUNT_ADDR=localhost:50051 \
+	GONGJI_BINDING_ADDR=localhost:50052 GONGJI_SETTLEMENT_ADDR=localhost:50053 \
+	sh -c '$(VENV)/bin/gongji health && $(VENV)/bin/gongji demo && \
+	       GONGJI_REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/gongji audit'; \
+	status=$$?; docker compose down; exit $$status
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,25 @@ def run(
 
 
 @app.command()
+def health(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="account, binding, settlement (default: all)")
+    ] = None,
+) -> None:
+    """Ask each service's gRPC health: exit 0 when every one says SERVING (a container's health
+    check). Uses the address and TLS variables of the environment."""
+    chosen = services or list(launcher.SERVICES)
+    unknown = set(chosen) - set(launcher.SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
+    stack = launcher.Stack(pathlib.Path("var"), tuple(chosen))
+    answers = {name: stack.health(name) for name in chosen}
+    for name, status in answers.items():
+        print(f"{name} {stack.address(name)} {status}")
+    sys.exit(0 if set(answers.values()) == {"SERVING"} else 1)
+
+
+@app.command()
 def token(
     role: Annotated[str, typer.Option(help="institution, citizen, operator or service")],
     sub: Annotated[str, typer.Option(help="institution id, person id, staff id or service")],

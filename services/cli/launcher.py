@@ -26,9 +26,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.connect import Connection
 from services.common.auth import ensure_secret
-from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError
+from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError, Tls
 from services.common.process import tied_to_this_process
 from services.common.redisdb import EmbeddedRedis
+from services.common.security import channel_credentials
 
 log = logging.getLogger("gongji.launcher")
 
@@ -148,23 +149,25 @@ class Stack:
 
     def _wait_serving(self, name: str, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
-        connection = Connection.from_env(self.client_env, "operator", "launcher")
-        with connection.health_channel(self.address(name)) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
-            while time.monotonic() < deadline:
-                if self.children[name].poll() is not None:
-                    raise RuntimeError(f"the {name} service exited at start")
-                try:
-                    if (
-                        health.Check(request, timeout=1).status
-                        == health_pb2.HealthCheckResponse.SERVING
-                    ):
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.05)
+        while time.monotonic() < deadline:
+            if self.children[name].poll() is not None:
+                raise RuntimeError(f"the {name} service exited at start")
+            if self.health(name, timeout_s=1) == "SERVING":
+                return
+            time.sleep(0.05)
         raise RuntimeError(f"the {name} service did not become SERVING at {self.address(name)}")
+
+    def health(self, name: str, timeout_s: float = 2.0) -> str:
+        """What the service's health says (SERVING, NOT_SERVING, ...), or UNREACHABLE. Health
+        is open to every caller: no token, but TLS when the environment configures it."""
+        connection = Connection(None, channel_credentials(Tls.from_env(self.client_env)))
+        with connection.health_channel(self.address(name)) as channel:
+            request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout_s)
+            except grpc.RpcError:
+                return "UNREACHABLE"
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
 
     def pids(self) -> dict[str, int]:
         """The processes of the stack, by name (`redis` when it is the embedded one)."""

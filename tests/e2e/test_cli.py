@@ -82,3 +82,15 @@ def test_a_stack_that_is_not_running_is_named_as_such(monkeypatch):
     done = runner.invoke(app, ["account", "get", new_pid()], env=nowhere)
     assert done.exit_code == 1
     assert "DEPENDENCY_UNAVAILABLE" in done.output and "make run" in done.output
+
+
+def test_gongji_health_says_serving_for_each_service_and_fails_for_one_that_is_gone(processes):
+    runner = CliRunner()
+    env = {f"GONGJI_{name.upper()}_ADDR": address for name, address in processes.items()}
+    done = runner.invoke(app, ["health"], env=env)
+    assert done.exit_code == 0, done.output
+    assert [line.split()[::2] for line in done.output.splitlines()] == [
+        ["account", "SERVING"], ["binding", "SERVING"], ["settlement", "SERVING"]]  # fmt: skip
+    gone = {**env, "GONGJI_BINDING_ADDR": f"127.0.0.1:{free_port()}"}
+    done = runner.invoke(app, ["health", "account", "binding"], env=gone)
+    assert done.exit_code == 1 and "binding" in done.output and "UNREACHABLE" in done.output
