@@ -24,6 +24,7 @@ from services.common.enums import AccountStatus, CreditKind, InsuranceType
 from services.common.errors import DomainError
 from services.common.security import Security
 from services.common.server import App, Service
+from services.common.tracing import Tracing
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AccountService"].full_name
 
@@ -127,4 +128,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     return App(
         services=[service], background=[relay.run], close=redis.aclose, fault=fault,
         security=security, redis=redis,
+        tracing=Tracing.of(settings.service, settings.traces_exporter),
     )  # fmt: skip

@@ -24,6 +24,7 @@ from services.common.policy import Policy
 from services.common.rpc import remaining
 from services.common.security import Security
 from services.common.server import App, Service
+from services.common.tracing import Tracing
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BindingService"].full_name
 Context = Any
@@ -169,7 +170,10 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
-    channel = channels.peer_channel(settings.account_addr, security, pointed=fault is not None)
+    tracing = Tracing.of(settings.service, settings.traces_exporter)
+    channel = channels.peer_channel(
+        settings.account_addr, security, pointed=fault is not None, tracing=tracing
+    )
     store = BindingStore(redis)
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
@@ -184,5 +188,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     background = [lapser.run, servicer.lifecycle.relay]
     return App(
         services=[service], background=background, close=close, fault=fault, security=security,
-        resolvers={"RemoveBinding": servicer.parties}, redis=redis,
+        resolvers={"RemoveBinding": servicer.parties}, redis=redis, tracing=tracing,
     )  # fmt: skip

@@ -52,13 +52,15 @@ class Stack:
         self, var_dir: pathlib.Path, services: tuple[str, ...] = SERVICES,
         env: dict[str, str] | None = None, redis_port: int | None = None,
         output: IO[bytes] | None = None, certs: pathlib.Path | None = None,
+        stdout: IO[bytes] | None = None,
     ) -> None:  # fmt: skip
-        """`output`: where the services' logs go (default: this process's stderr); `certs`: a
+        """`output`: where the services' logs go (default: this process's stderr), `stdout`:
+        their standard output (spans, with OTEL_TRACES_EXPORTER=console); `certs`: a
         `gongji certs` folder, for mutual TLS between all parts (each service its own
         certificate; this launcher and `client_env` the client's)."""
         self.env = dict(os.environ if env is None else env)
         self.certs = certs.resolve() if certs else None
-        self.output = output
+        self.output, self.stdout = output, stdout
         self.var_dir, self.services = var_dir, services
         self.redis_port = redis_port or _port(self.env.get("GONGJI_REDIS_PORT", ""))
         self.redis: EmbeddedRedis | None = None
@@ -102,7 +104,11 @@ class Stack:
                 env = {**self.env, **self.tls_env(name), "GONGJI_LISTEN_ADDR": self.address(name)}
                 command = [sys.executable, "-m", f"services.{name}"]
                 self.children[name] = subprocess.Popen(
-                    command, env=env, stderr=self.output, preexec_fn=tied_to_this_process()
+                    command,
+                    env=env,
+                    stdout=self.stdout,
+                    stderr=self.output,
+                    preexec_fn=tied_to_this_process(),
                 )
             for name in self.services:
                 self._wait_serving(name, wait_s)

@@ -11,6 +11,7 @@ import grpc
 
 from services.common.faults import PointedCalls
 from services.common.security import Security
+from services.common.tracing import Tracing
 
 _RETRY = json.dumps(
     {
@@ -56,11 +57,14 @@ def channel(
     credentials: grpc.ChannelCredentials | None = None,
     pointed: bool = False,
     options: list[tuple[str, Any]] = CLIENT_OPTIONS,
+    tracing: Tracing | None = None,
 ) -> grpc.aio.Channel:
     """`header`: the bearer token to send; `credentials`: TLS (else plaintext); `pointed`:
     every call is a fault point (tests that inject faults); `options`: keepalive and retries of
-    UNAVAILABLE by default."""
-    chain: list[Any] = [Bearer(header)] if header else []
+    UNAVAILABLE by default; `tracing`: each call a span, its context sent to the server."""
+    chain: list[Any] = tracing.client_interceptors() if tracing else []
+    if header:
+        chain.append(Bearer(header))
     if pointed:
         chain.append(PointedCalls())
     interceptors = chain or None
@@ -69,7 +73,9 @@ def channel(
     return grpc.aio.secure_channel(address, credentials, options, interceptors=interceptors)
 
 
-def peer_channel(address: str, security: Security, pointed: bool = False) -> grpc.aio.Channel:
+def peer_channel(
+    address: str, security: Security, pointed: bool = False, tracing: Tracing | None = None
+) -> grpc.aio.Channel:
     """A service's channel to a peer: its own service token, its TLS credentials."""
     header = security.token.header if security.token else None
-    return channel(address, header, security.channel_credentials, pointed)
+    return channel(address, header, security.channel_credentials, pointed, tracing=tracing)

@@ -79,6 +79,7 @@ class Settings:
     tls: Tls = dataclasses.field(default_factory=lambda: Tls())
     registry_file: str = ""
     metrics_addr: str = ""  # "" (GONGJI_METRICS_ADDR=off): no /metrics endpoint
+    traces_exporter: str = ""  # OTEL_TRACES_EXPORTER: otlp or console; "" or none: no tracing
 
     @property
     def fault_plan(self) -> Fault | None:
@@ -133,6 +134,7 @@ class Settings:
             auth=auth == "on",
             tls=tls,
             registry_file=env.get("GONGJI_REGISTRY_FILE", ""),
+            traces_exporter=_traces_exporter(env.get("OTEL_TRACES_EXPORTER", "")),
             metrics_addr=_metrics_addr(
                 env.get("GONGJI_METRICS_ADDR", DEFAULT_METRICS_ADDRS[service])
             ),
@@ -150,6 +152,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be > 0, got {value}")
     return value
+
+
+def _traces_exporter(raw: str) -> str:
+    if raw in ("", "none"):
+        return ""
+    if raw not in ("otlp", "console"):
+        raise ConfigError(f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {raw!r}")
+    return raw
 
 
 def _metrics_addr(raw: str) -> str:

@@ -33,6 +33,7 @@ from services.common.policy import PolicyError
 from services.common.registry import RegistryError
 from services.common.rpc import Door, ErrorMapper
 from services.common.security import Security
+from services.common.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class App:
     # RPC name -> whose record its request names (access.Owners rows)
     resolvers: dict[str, Resolver] = dataclasses.field(default_factory=dict)
     redis: aioredis.Redis | None = None  # health says NOT_SERVING while it does not answer
+    tracing: Tracing | None = None  # a span per call, joined to the caller's trace
 
 
 @dataclasses.dataclass
@@ -102,7 +104,10 @@ def _door(app: App) -> Door:
 
 async def create_server(address: str, app: App) -> Running:
     door = _door(app)
-    server = grpc.aio.server(interceptors=[ErrorMapper(door, app.fault)], options=SERVER_OPTIONS)
+    traced = app.tracing.server_interceptors() if app.tracing else []
+    server = grpc.aio.server(
+        interceptors=[*traced, ErrorMapper(door, app.fault)], options=SERVER_OPTIONS
+    )
     health_servicer = health.aio.HealthServicer()
     for service in app.services:
         service.add(service.servicer, server)
@@ -222,4 +227,6 @@ async def serve(settings: Settings, build: Callable[[Settings], Awaitable[App]])
     await running.stop(settings.drain_grace_s)
     if app.close:
         await app.close()
+    if app.tracing:
+        app.tracing.shutdown()
     log.info("stopped")

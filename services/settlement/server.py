@@ -21,6 +21,7 @@ from services.common.registry import Registry
 from services.common.rpc import Deadline, reason_of
 from services.common.security import Security
 from services.common.server import App, Service
+from services.common.tracing import Tracing
 from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
 from services.settlement.coordinator import Coordinator
@@ -209,8 +210,9 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
+    tracing = Tracing.of(settings.service, settings.traces_exporter)
     account_channel = channels.peer_channel(
-        settings.account_addr, security, pointed=fault is not None
+        settings.account_addr, security, pointed=fault is not None, tracing=tracing
     )
     coordinator = Coordinator(AccountClient(account_channel))
     servicer = SettlementServicer(
@@ -226,5 +228,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
     return App(
         services=[service], close=close, fault=fault, security=security,
-        resolvers={"CancelSettlement": servicer.institution_of}, redis=redis,
+        resolvers={"CancelSettlement": servicer.institution_of}, redis=redis, tracing=tracing,
     )  # fmt: skip

@@ -123,3 +123,22 @@ def test_authentication_is_on_unless_switched_off_by_name():
     assert settings("account", GONGJI_AUTH="off").auth is False
     with pytest.raises(ConfigError, match="GONGJI_AUTH"):
         settings("account", GONGJI_AUTH="false")
+
+
+@pytest.mark.parametrize(
+    "service,port", [("account", 9151), ("binding", 9152), ("settlement", 9153)]
+)
+def test_each_service_serves_metrics_on_its_own_port_unless_off(service, port):
+    assert settings(service).metrics_addr == f"127.0.0.1:{port}"
+    assert settings(service, GONGJI_METRICS_ADDR="off").metrics_addr == ""
+    assert settings(service, GONGJI_METRICS_ADDR="0.0.0.0:9999").metrics_addr == "0.0.0.0:9999"
+    with pytest.raises(ConfigError, match="GONGJI_METRICS_ADDR must be host:port or 'off'"):
+        settings(service, GONGJI_METRICS_ADDR="9151")
+
+
+def test_tracing_is_off_unless_an_exporter_is_named():
+    assert settings().traces_exporter == ""
+    assert settings(OTEL_TRACES_EXPORTER="none").traces_exporter == ""
+    assert settings(OTEL_TRACES_EXPORTER="otlp").traces_exporter == "otlp"
+    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER must be otlp, console or none"):
+        settings(OTEL_TRACES_EXPORTER="jaeger")
