@@ -102,14 +102,7 @@ class Stack:
                                                              "appendfsync": fsync}})  # fmt: skip
             for name in self.services:
                 env = {**self.env, **self.tls_env(name), "GONGJI_LISTEN_ADDR": self.address(name)}
-                command = [sys.executable, "-m", f"services.{name}"]
-                self.children[name] = subprocess.Popen(
-                    command,
-                    env=env,
-                    stdout=self.stdout,
-                    stderr=self.output,
-                    preexec_fn=tied_to_this_process(),
-                )
+                self.children[name] = spawn(name, env, self.output, self.stdout)
             for name in self.services:
                 self._wait_serving(name, wait_s)
         except BaseException:
@@ -202,6 +195,17 @@ class Stack:
             self.redis.stop()
         if (_running(self.run_file) or {}).get("pid") == os.getpid():
             self.run_file.unlink()
+
+
+def spawn(
+    name: str, env: dict[str, str], stderr: Any = None, stdout: Any = None
+) -> subprocess.Popen[bytes]:
+    """One service as its own process (`python -m services.<name>`) that dies with this one:
+    how the launcher, and every test that runs real processes, start a service."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"], env=env, stdout=stdout, stderr=stderr,
+        preexec_fn=tied_to_this_process(),
+    )  # fmt: skip
 
 
 def _port(raw: str) -> int:

@@ -7,11 +7,11 @@ import os
 import pathlib
 import signal
 import subprocess
-import sys
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.cli.launcher import spawn
 from services.common.redisdb import free_port
 
 
@@ -26,10 +26,7 @@ class Process:
     def start(self) -> Process:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}"], env={**os.environ, **self.env},
-                stderr=out,
-            )  # fmt: skip
+            self.proc = spawn(self.name, {**os.environ, **self.env}, stderr=out)
         finally:
             if self.log:
                 out.close()  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gongji.account.v1 import account_pb2_grpc
+from services.cli.launcher import spawn
 from services.common.config import Tls
 from services.common.redisdb import EmbeddedRedis, free_port
 from tests import support
@@ -24,11 +25,7 @@ SERVICE = "gongji.account.v1.AccountService"
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.account"],
-        env={**os.environ, **env},
-        stderr=subprocess.PIPE,
-    )
+    return spawn("account", {**os.environ, **env}, stderr=subprocess.PIPE)
 
 
 async def wait_serving(channel: grpc.aio.Channel) -> health_pb2_grpc.HealthStub:
