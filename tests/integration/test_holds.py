@@ -221,3 +221,51 @@ async def test_a_refund_to_a_closed_account_is_written_then_paid_on(account):  #
     ]
     assert newest[0].reference == "heirs of Li"
     assert (await get(account, pid)).balance_fen == 0
+
+
+async def _suspend_and_resume(stub, pid: str) -> None:
+    await stub.SuspendAccount(pb.SuspendAccountRequest(person_id=pid, reason="x", request_id=rid()))
+    await stub.ResumeAccount(pb.ResumeAccountRequest(person_id=pid, request_id=rid()))
+
+
+async def _move(stub, pid: str) -> None:
+    await stub.TransferAccount(
+        pb.TransferAccountRequest(person_id=pid, to_region_code="430103", request_id=rid())
+    )
+
+
+async def _refused_placement(stub, pid: str) -> None:
+    """PlaceHolds of two: the first placed, the second refused, so the first is taken back."""
+    specs = [pb.HoldSpec(hold_id=rid(), person_id=pid, amount_fen=amount, fencing_token=5)
+             for amount in (100, 10**9)]  # fmt: skip
+    request = pb.PlaceHoldsRequest(holds=specs, kind=pb.ENTRY_KIND_SETTLEMENT,
+                                   reference="S-test", request_id=rid())  # fmt: skip
+    assert (await refused(stub.PlaceHolds(request)))[1] == "INSUFFICIENT_FUNDS"
+
+
+@pytest.mark.parametrize("change", [_suspend_and_resume, _move, _refused_placement])
+async def test_an_expired_hold_is_counted_out_once_whatever_writes_the_account(
+    short_holds, change
+):  # rules S11, A6, A5; DESIGN invariant 1
+    """A hold past its lifetime is counted out of `held` on every read; a write must record its
+    expiry with that count, or the next read counts it out again and the account could pay more
+    than it has."""
+    pid = await open_account(short_holds, 3_000)
+    await hold(short_holds, pid, 1_000)
+    await asyncio.sleep(1.2)  # past its lifetime, not yet written down as expired
+    await change(short_holds, pid)
+    a = await get(short_holds, pid)
+    assert (a.balance_fen, a.held_fen, a.available_fen) == (3_000, 0, 3_000)
+    h = await hold(short_holds, pid, 500, fence=9)
+    assert (await get(short_holds, pid)).available_fen == 2_500
+    code, reason = await refused(hold_call(short_holds, pid, 2_501))
+    assert reason == "INSUFFICIENT_FUNDS", code
+    await commit(short_holds, h)
+    assert (await get(short_holds, pid)).balance_fen == 2_500
+
+
+def hold_call(stub, pid: str, amount: int):
+    return stub.PlaceHolds(pb.PlaceHoldsRequest(
+        holds=[pb.HoldSpec(hold_id=rid(), person_id=pid, amount_fen=amount, fencing_token=9)],
+        kind=pb.ENTRY_KIND_SETTLEMENT, reference="S-test", request_id=rid(),
+    ))  # fmt: skip

@@ -163,7 +163,10 @@ local function emit(a, kind)
              'at_ms', I(NOW))
 end
 
+-- `held` was counted net of the holds past their lifetime (`load`): their expiry is written
+-- with it, or the next `load` would count them out a second time.
 local function save(a)
+  expire_due(a)
   redis.call('HSET', KEYS[a.at], 'name', a.name, 'type', a.type, 'region', a.region,
              'status', a.status, 'balance', I(a.balance), 'held', I(a.held), 'seq', I(a.seq),
              'fence', I(a.fence), 'closed_to', a.closed_to)
