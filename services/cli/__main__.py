@@ -75,6 +75,25 @@ def health(
 
 
 @app.command()
+def audit(
+    redis_url: Annotated[
+        str, typer.Option(envvar="GONGJI_REDIS_URL", help="the Redis of record")
+    ] = "",
+    recovery_after_ms: Annotated[
+        int,
+        typer.Option(envvar="GONGJI_RECOVERY_AFTER_MS", help="a request still claimed after "
+                     "this long is stuck"),
+    ] = 30_000,
+) -> None:  # fmt: skip
+    """Check every invariant over all the data, reading only: exit 0 when they hold, 1 with a
+    report when one does not. Default Redis: the embedded one of `make run`."""
+    from services.cli.audit import run as run_audit
+
+    port = os.environ.get("GONGJI_REDIS_PORT") or str(launcher.EMBEDDED_PORT)
+    sys.exit(run_audit(redis_url or f"redis://127.0.0.1:{port}/0", recovery_after_ms))
+
+
+@app.command()
 def token(
     role: Annotated[str, typer.Option(help="institution, citizen, operator or service")],
     sub: Annotated[str, typer.Option(help="institution id, person id, staff id or service")],

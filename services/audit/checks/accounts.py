@@ -1,0 +1,192 @@
+"""Invariant 1 over one account, and the account's own side of invariants 2 (its settlement
+and premium debits, its refunds), 3 (its holds) and 4 (its family-aid grants)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from services.account.domain import Entry, Hold, Payment
+from services.audit.model import AccountBundle, Json, Violation, problems, violation
+from services.common.enums import BindingStatus, EntryKind, HoldState
+from services.common.ids import mask
+
+PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
+
+
+def parsed_entries(ledger: list[Json]) -> list[Entry | None]:
+    """The ledger as the services read it; None for an entry they could not read."""
+    out: list[Entry | None] = []
+    for d in ledger:
+        try:
+            out.append(Entry.from_script(d))
+        except (KeyError, ValueError, TypeError):
+            out.append(None)
+    return out
+
+
+def _committed_debits(a: AccountBundle) -> set[str]:
+    """Debit entries a committed hold made (CommitHolds): they belong to no payment record."""
+    return {
+        str(h.get("entry_id"))
+        for h in a.holds.values()
+        if h.get("state") == HoldState.COMMITTED.name
+    }
+
+
+def _payment_debits(a: AccountBundle, entries: Iterable[Entry | None]) -> list[Entry]:
+    committed = _committed_debits(a)
+    return [
+        e for e in entries
+        if e and e.kind in PAYMENT_KINDS and e.amount_fen < 0 and e.entry_id not in committed
+    ]  # fmt: skip
+
+
+def payment_references(a: AccountBundle) -> set[str]:
+    """The payments whose records the account's settlement and premium debits name (the
+    reader fetches them before the check)."""
+    return {e.reference for e in _payment_debits(a, a.ledger)}
+
+
+def granted_bindings(a: AccountBundle) -> set[str]:
+    """The bindings the account's active family-aid grants name (fetched before the check)."""
+    return {binding_id for binding_id, g in a.grants.items() if g.get("active")}
+
+
+def check_account(a: AccountBundle) -> list[Violation]:
+    """Invariant 1 over one account, and the account's own side of 2 (its debits and refunds),
+    3 (its holds) and 4 (its grants)."""
+    who = mask(a.person_id)
+    try:
+        balance, held, seq = (int(a.fields[f]) for f in ("balance", "held", "seq"))
+    except (KeyError, ValueError):
+        return [violation("account.record", who, "balance, held or seq missing or not whole")]
+    out = []
+    if a.fields.get("person_id") != a.person_id:
+        out += [violation("account.record", who, "the hash names another person")]
+    entries = a.ledger
+    if None not in entries:
+        total = sum(e.amount_fen for e in entries if e)
+        if balance != total:
+            detail = f"balance {balance} fen, its {len(entries)} entries sum to {total} fen"
+            out += [violation("account.ledger-sum", who, detail)]
+    out += problems("account.negative", who, _negative(balance, entries))
+    out += problems("ledger.sequence", who, _sequence(a, seq, entries))
+    out += _holds(a, who, balance, held)
+    out += problems("ledger.refund", who, _refunds(a, entries))
+    out += problems("payment.unlisted-debit", who, _unlisted(a, entries))
+    out += problems("grant.orphan", who, _orphan_grants(a))
+    return out
+
+
+def _negative(balance: int, entries: list[Entry | None]) -> list[str]:
+    """A balance is never negative: not now, nor after any entry of its history."""
+    now = [f"balance {balance} fen"] if balance < 0 else []
+    return now + [
+        f"entry {place} ({e.entry_id}) left {e.balance_after_fen} fen"
+        for place, e in enumerate(entries, start=1) if e and e.balance_after_fen < 0
+    ]  # fmt: skip
+
+
+def _sequence(a: AccountBundle, seq: int, entries: list[Entry | None]) -> list[str]:
+    """Entries 1..seq in order, each indexed at its place, each balance_after the one before
+    plus its amount (an account starts at 0: open.lua)."""
+    found = [] if len(entries) == seq else [f"seq is {seq}, the ledger holds {len(entries)}"]
+    if len(a.index) != len(entries):
+        found.append(f"the entry index names {len(a.index)} entries")
+    before = 0
+    for place, e in enumerate(entries, start=1):
+        if e is None:
+            found.append(f"entry {place} is unreadable")
+            continue
+        if e.person_id != a.person_id:
+            found.append(f"entry {place} ({e.entry_id}) names another person")
+        if e.balance_after_fen != before + e.amount_fen:
+            found.append(f"entry {place} ({e.entry_id}) leaves {e.balance_after_fen} fen after "
+                         f"{before} {e.amount_fen:+d}")  # fmt: skip
+        if a.index.get(e.entry_id) != str(place):
+            found.append(f"entry {place} ({e.entry_id}) is indexed at {a.index.get(e.entry_id)}")
+        before = e.balance_after_fen
+    repeated = [i for i, n in Counter(e.entry_id for e in entries if e).items() if n > 1]
+    return found + [f"entry id {i} appears more than once" for i in repeated]
+
+
+def _holds(a: AccountBundle, who: str, balance: int, held: int) -> list[Violation]:
+    """The held counter is the sum of PLACED holds; those not yet due count against the
+    balance (lib.lua `load`: a hold due by the schedule is out at once); every PLACED hold is
+    scheduled at its expiry, or it would never expire."""
+    placed, live, unscheduled = 0, 0, []
+    for hold_id, d in a.holds.items():
+        try:
+            h = Hold.from_script(d)
+        except (KeyError, ValueError, TypeError):
+            unscheduled.append(f"hold {hold_id} is unreadable")
+            continue
+        if h.state != HoldState.PLACED:
+            continue
+        placed += h.amount_fen
+        due = a.schedule.get(hold_id)
+        live += h.amount_fen if due is None or due > a.now_ms else 0
+        if due != h.expires_ms:
+            unscheduled.append(f"PLACED hold {hold_id} expires at {h.expires_ms}, scheduled {due}")
+    unknown = [f"the schedule names hold {i}, which does not exist (every script of the account "
+               "fails on it)" for i in a.schedule if i not in a.holds]  # fmt: skip
+    out = problems("hold.schedule", who, unscheduled + unknown)
+    if held != placed:
+        out += [violation("account.held", who, f"held {held} fen, PLACED holds {placed} fen")]
+    if live > 0 and live > balance:  # a negative balance alone is account.negative's
+        detail = f"holds of {live} fen on a balance of {balance} fen: available {balance - live}"
+        out += [violation("account.available", who, detail)]
+    return out
+
+
+def _refunds(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
+    """Each refund record (refund.lua, cancel_payment.lua, cancel_policy.lua) names a debit and
+    the refund entry of the same amount; each refund entry is named by exactly one record."""
+    by_id = {e.entry_id: e for e in entries if e}
+    found, named = [], Counter(str(r.get("entry_id")) for r in a.refunds.values())
+    for debit_id, r in a.refunds.items():
+        debit, refund = by_id.get(debit_id), by_id.get(str(r.get("entry_id")))
+        if debit is None or debit.amount_fen >= 0:
+            found.append(f"refund record for {debit_id}, which is no debit on this ledger")
+        elif refund is None or refund.kind != EntryKind.REFUND:
+            found.append(f"debit {debit_id} refunded by {r.get('entry_id')}, no refund entry")
+        elif refund.amount_fen != -debit.amount_fen:
+            found.append(f"debit {debit_id} of {-debit.amount_fen} fen refunded with "
+                         f"{refund.amount_fen} fen")  # fmt: skip
+    for e in by_id.values():
+        if e.kind == EntryKind.REFUND and named[e.entry_id] != 1:
+            found.append(f"refund entry {e.entry_id} answers {named[e.entry_id]} debits")
+    return found
+
+
+def _unlisted(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
+    """Each settlement or premium debit not made by a committed hold is a leg of the payment
+    its reference names (pay.lua): so no entry refers to a payment that does not list it."""
+    found = []
+    for e in _payment_debits(a, entries):
+        rec = a.payments.get(e.reference)
+        try:
+            pay = Payment.from_script(rec) if rec else None
+        except (KeyError, ValueError, TypeError):
+            pay = None
+        legs = {(s.person_id, s.entry_id) for s in pay.shares} if pay else set()
+        if (a.person_id, e.entry_id) not in legs:
+            found.append(f"debit {e.entry_id} of {-e.amount_fen} fen names payment "
+                         f"{e.reference}, which has no such leg")  # fmt: skip
+    return found
+
+
+def _orphan_grants(a: AccountBundle) -> list[str]:
+    """An active grant lets this account pay for someone: only under an ACTIVE binding made by
+    this person (services.binding.lifecycle revokes a grant before a binding's end answers)."""
+    found = []
+    for binding_id in sorted(granted_bindings(a)):
+        rec = a.bindings.get(binding_id)
+        if rec is None:
+            found.append(f"active grant for binding {binding_id}, which does not exist")
+        elif str(rec.get("status")) != str(int(BindingStatus.ACTIVE)):
+            found.append(f"active grant for binding {binding_id}, which has ended")
+        elif rec.get("binder_id") != a.person_id:
+            found.append(f"active grant for binding {binding_id} of another binder")
+    return found

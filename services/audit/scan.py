@@ -1,0 +1,196 @@
+"""The audit's reader: a streamed, read-only pass over the Redis of record.
+
+Keys are found with SCAN (a match pattern made with the stores' own key helpers, a type and a
+count), never KEYS, and handed on in batches of `BATCH`; each batch is read with pipelines, the
+keys of one subject inside one MULTI so that the checks see one moment of it. Nothing is
+written: the commands are SCAN, TIME, OBJECT IDLETIME, PTTL and reads. Only one batch is in
+memory at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from services.account.locks import lock_key
+from services.account.store import account_key, account_keys, payment_key
+from services.audit import checks
+from services.audit.model import AccountBundle, Json, LockRecord, RequestRecord
+from services.binding.store import Keys, provinces_of
+
+BATCH = 256  # subjects per pipelined read
+SCAN_COUNT = 1000  # SCAN's hint of keys looked at per call
+ACCOUNTS, PAYMENTS, LOCKS = account_key("*"), payment_key("*"), lock_key("*")
+# services.common.idempotency keys a request's record `<prefix>:req:<method>:<request_id>`; the
+# prefixes are the account, binding and settlement servers' (`Requests(redis, prefix)`). One
+# SCAN finds all three (each SCAN walks the whole keyspace); read_requests keeps only theirs.
+REQUEST_PREFIXES = tuple(f"{prefix}:req:" for prefix in ("acct", "bind", "setl"))
+REQUESTS = "*:req:*"
+Label = tuple[Any, ...]  # names a command's reply in `ask`
+
+
+async def batches(redis: aioredis.Redis, pattern: str, kind: str) -> AsyncIterator[list[str]]:
+    """The names of the keys of Redis type `kind` that match `pattern`, in batches. SCAN may
+    name a key twice while Redis resizes its table; the audit reports a violation once."""
+    batch: list[str] = []
+    async for key in redis.scan_iter(match=pattern, count=SCAN_COUNT, _type=kind):
+        batch.append(str(key))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def ask(
+    redis: aioredis.Redis, questions: dict[Label, tuple[Any, ...]], atomic: bool = False,
+    may_fail: str = "",
+) -> dict[Label, Any]:  # fmt: skip
+    """Read commands in one pipeline (in one MULTI when `atomic`), their replies by label. A
+    command whose label ends in `may_fail` answers None when Redis refuses it; any other
+    refusal (a key of the wrong type, a missing permission) stops the audit, naming it."""
+    if not questions:
+        return {}
+    async with redis.pipeline(transaction=atomic) as pipe:
+        for command in questions.values():
+            pipe.execute_command(*command)
+        replies = await pipe.execute(raise_on_error=False)
+    got = dict(zip(questions, replies, strict=True))
+    for label, reply in got.items():
+        if isinstance(reply, ResponseError):
+            if not may_fail or label[-1] != may_fail:
+                raise ResponseError(f"{' '.join(map(str, questions[label]))}: {reply}")
+            got[label] = None
+    return got
+
+
+def inner(key: str, pattern: str) -> str:
+    """What the `*` of a one-wildcard pattern stands for in a key that matched it."""
+    head, tail = pattern.split("*")
+    return key[len(head) : len(key) - len(tail)]
+
+
+def obj(raw: Any) -> Json:
+    """A stored JSON object, or {} for a value that is none (the check names what is missing)."""
+    try:
+        value = orjson.loads(raw) if isinstance(raw, str | bytes) else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parts(pid: str) -> dict[str, str]:
+    """An account's keys by part name (`ledger`, `eidx`, `holds`, `hexp`, ...), as
+    store.account_keys and lib.lua's PARTS lay them out."""
+    head = account_key(pid)
+    return {key[len(head) + 1 :]: key for key in account_keys(pid)[1:]}
+
+
+def binding_key(binding_id: str) -> str:
+    """A binding's record key, or '' for an id the binding service never makes."""
+    try:
+        provinces_of(binding_id)
+    except ValueError:
+        return ""
+    return Keys.record(binding_id)
+
+
+async def records(
+    redis: aioredis.Redis, ids: set[str], key_of: Callable[[str], str]
+) -> dict[str, Json | None]:
+    """JSON records by id, in one MGET; None: no record (or an id no key holds)."""
+    keyed = {i: key_of(i) for i in sorted(ids)}
+    wanted = [i for i, k in keyed.items() if k]
+    raws = await redis.mget([keyed[i] for i in wanted]) if wanted else []
+    found: dict[str, Json | None] = dict.fromkeys(keyed)
+    found |= {i: obj(raw) if raw is not None else None for i, raw in zip(wanted, raws, strict=True)}
+    return found
+
+
+# Parts most accounts never have (store.account_keys): holds and their schedule, refunds, grants.
+_SIDE_PARTS = ("holds", "hexp", "refunds", "grants")
+
+
+async def read_accounts(redis: aioredis.Redis, keys: list[str]) -> list[AccountBundle]:
+    """Each account in one MULTI with the server's clock: its hash, ledger and entry index, and
+    whether it has any of the parts most accounts never get; one that has is read again whole
+    in a second MULTI. Then the payment and binding records its debits and grants name."""
+    pids = [p for p in (inner(k, ACCOUNTS) for k in keys) if "{" not in p and "}" not in p]
+    got = await ask(redis, _account_questions(pids, whole=False), atomic=True)
+    busy = [pid for pid in pids if got[pid, "parts"]]
+    got |= await ask(redis, _account_questions(busy, whole=True), atomic=True) if busy else {}
+    found = [_account(pid, got) for pid in pids if got[pid, "fields"]]  # else gone since SCAN
+    return await _with_named_records(redis, found)
+
+
+def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, ...]]:
+    questions: dict[Label, tuple[Any, ...]] = {("now", whole): ("TIME",)}
+    for pid in pids:
+        at = parts(pid)
+        questions[pid, "fields"] = ("HGETALL", account_key(pid))
+        questions[pid, "ledger"] = ("LRANGE", at["ledger"], 0, -1)
+        questions[pid, "eidx"] = ("HGETALL", at["eidx"])
+        if not whole:
+            questions[pid, "parts"] = ("EXISTS", *(at[part] for part in _SIDE_PARTS))
+            continue
+        questions[pid, "hexp"] = ("ZRANGE", at["hexp"], 0, -1, "WITHSCORES")
+        for part in ("holds", "refunds", "grants"):
+            questions[pid, part] = ("HGETALL", at[part])
+    return questions
+
+
+def _account(pid: str, got: dict[Label, Any]) -> AccountBundle:
+    whole = bool(got[pid, "parts"])
+    seconds, micros = got["now", whole]
+    holds, hexp, refunds, grants = (
+        (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, [], {}, {})
+    )
+    return AccountBundle(
+        pid, got[pid, "fields"], checks.parsed_entries([obj(e) for e in got[pid, "ledger"]]),
+        got[pid, "eidx"], {i: obj(h) for i, h in holds.items()},
+        {str(i): int(score) for i, score in hexp}, {i: obj(r) for i, r in refunds.items()},
+        {i: obj(g) for i, g in grants.items()}, int(seconds) * 1000 + int(micros) // 1000,
+    )  # fmt: skip
+
+
+async def _with_named_records(
+    redis: aioredis.Redis, found: list[AccountBundle]
+) -> list[AccountBundle]:
+    """The payment records the accounts' debits name and the binding records their active
+    grants name, each read once per batch."""
+    refs = {a.person_id: checks.payment_references(a) for a in found}
+    grants = {a.person_id: checks.granted_bindings(a) for a in found}
+    payments = await records(redis, set().union(*refs.values()), payment_key)
+    bindings = await records(redis, set().union(*grants.values()), binding_key)
+    return [
+        dataclasses.replace(
+            a, payments={r: payments[r] for r in refs[a.person_id]},
+            bindings={b: bindings[b] for b in grants[a.person_id]},
+        ) if refs[a.person_id] or grants[a.person_id] else a
+        for a in found
+    ]  # fmt: skip
+
+
+async def read_requests(redis: aioredis.Redis, keys: list[str]) -> list[RequestRecord]:
+    """Each request record with its lease left and its idle time, read before the GET that
+    would reset it (None where Redis tracks no idle time: an LFU eviction policy)."""
+    keys = [key for key in keys if key.startswith(REQUEST_PREFIXES)]
+    questions: dict[Label, tuple[Any, ...]] = {}
+    for key in keys:
+        questions |= {(key, "idle"): ("OBJECT", "IDLETIME", key), (key, "ttl"): ("PTTL", key),
+                      (key, "value"): ("GET", key)}  # fmt: skip
+    got = await ask(redis, questions, may_fail="idle")
+    return [
+        RequestRecord(key, obj(got[key, "value"]), int(got[key, "ttl"]), got[key, "idle"])
+        for key in keys
+    ]  # fmt: skip
+
+
+async def read_locks(redis: aioredis.Redis, keys: list[str]) -> list[LockRecord]:
+    got = await ask(redis, {(key,): ("PTTL", key) for key in keys})
+    return [LockRecord(key, int(got[key,])) for key in keys]
