@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.cli.connect import Connection
 from services.common.auth import ensure_secret
 from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError, Tls
-from services.common.process import tied_to_this_process
+from services.common.process import tied
 from services.common.redisdb import EmbeddedRedis
 from services.common.security import channel_credentials
 
@@ -202,10 +202,8 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """One service as its own process (`python -m services.<name>`) that dies with this one:
     how the launcher, and every test that runs real processes, start a service."""
-    return subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"], env=env, stdout=stdout, stderr=stderr,
-        preexec_fn=tied_to_this_process(),
-    )  # fmt: skip
+    command = tied([sys.executable, "-m", f"services.{name}"])
+    return subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
 
 
 def _port(raw: str) -> int:

@@ -30,6 +30,12 @@ ADVICE = {
     "DEPENDENCY_UNAVAILABLE": "a part of the stack is down: is it running (make run)?",
 }
 
+_CODE_ADVICE = {
+    "UNAVAILABLE": "the service does not answer at its address: is the stack running (make "
+    "run), and do GONGJI_ACCOUNT_ADDR, _BINDING_ADDR, _SETTLEMENT_ADDR point at it?",
+    "DEADLINE_EXCEEDED": "no answer in time: is the stack running and reachable (make run)?",
+}
+
 
 class GongjiError(Exception):
     def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
@@ -39,9 +45,10 @@ class GongjiError(Exception):
 
     @classmethod
     def of(cls, e: grpc.aio.AioRpcError) -> GongjiError:
+        """A refusal by a service carries its reason; a failure of the call itself (no server
+        at the address, a deadline that passed) has none, only its status code. The channel
+        has already retried an unreachable server (its service config), so that is final."""
         reason = reason_of(e)
-        if not reason and e.code() == grpc.StatusCode.UNAVAILABLE:
-            reason = "DEPENDENCY_UNAVAILABLE"  # the service itself did not answer
         message = (e.details() or "").split(": ", 1)[-1] if reason else (e.details() or "")
         return cls(e.code(), reason, message)
 
@@ -51,4 +58,4 @@ class GongjiError(Exception):
 
     @property
     def advice(self) -> str:
-        return ADVICE.get(self.reason, "")
+        return ADVICE.get(self.reason) or _CODE_ADVICE.get(self.code.name, "")

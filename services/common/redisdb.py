@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.faults import PointedRedis
-from services.common.process import tied_to_this_process
+from services.common.process import tied
 
 
 class HiredisPacking(aioredis.Connection):
@@ -132,9 +132,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, preexec_fn=tied_to_this_process() if self.tied else None
-        )
+        self.process = subprocess.Popen(tied(args) if self.tied else args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while not self._answers():
             if self.process.poll() is not None:
