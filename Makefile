@@ -54,15 +54,19 @@ run: $(STAMP)
 certs: $(STAMP)
 	$(PY) -m services.cli certs
 
-# Where a Docker engine runs: the stack in containers (docker-compose.yml), then the CLI against
-# it as a caller would (health, the demo over mutual TLS, the audit of its Redis), then down.
+# Where a Docker engine runs: the stack in containers (docker-compose.yml), then, as a caller
+# outside it would (mutual TLS, tokens from var/auth-secret): gongji health, the e2e rules and
+# CLI tests (GONGJI_E2E_STACK=external points them at it), and gongji audit of its Redis; then down.
+COMPOSE_CALLER = GONGJI_TLS_CERT_FILE=var/certs/client.pem GONGJI_TLS_KEY_FILE=var/certs/client.key \
+	GONGJI_TLS_CA_FILE=var/certs/ca.pem GONGJI_AUTH_SECRET_FILE=var/auth-secret \
+	GONGJI_ACCOUNT_ADDR=localhost:50051 GONGJI_BINDING_ADDR=localhost:50052 \
+	GONGJI_SETTLEMENT_ADDR=localhost:50053
 compose-test: certs
 	docker compose up -d --build --wait
-	GONGJI_TLS_CERT_FILE=var/certs/client.pem GONGJI_TLS_KEY_FILE=var/certs/client.key \
-	GONGJI_TLS_CA_FILE=var/certs/ca.pem GONGJI_ACCOUNT_ADDR=localhost:50051 \
-	GONGJI_BINDING_ADDR=localhost:50052 GONGJI_SETTLEMENT_ADDR=localhost:50053 \
-	sh -c '$(VENV)/bin/gongji health && $(VENV)/bin/gongji demo && \
-	       GONGJI_REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/gongji audit'; \
+	$(COMPOSE_CALLER) sh -c '$(VENV)/bin/gongji health && \
+	  GONGJI_E2E_STACK=external $(PY) -m pytest -q tests/e2e/test_rules_over_processes.py \
+	    tests/e2e/test_cli.py && \
+	  GONGJI_REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/gongji audit'; \
 	status=$$?; docker compose down; exit $$status
 
 clean:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,13 +10,21 @@ import pytest
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
+from services.common.config import DEFAULT_ADDRS, Tls
+from services.common.security import channel_credentials
 from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
 
 
 @pytest.fixture(scope="session")
 async def processes(redis_url: str, redis: object) -> AsyncIterator[dict[str, str]]:
-    """The three services as their own processes, the way users run them."""
+    """The three services as their own processes, the way users run them; or, with
+    GONGJI_E2E_STACK=external, a stack already running at GONGJI_ACCOUNT_ADDR, ... (what
+    `make compose-test` points the suite at), called with the environment's TLS and secret;
+    the session's own Redis is then left unused."""
+    if os.environ.get("GONGJI_E2E_STACK") == "external":
+        yield {n: os.environ.get(f"GONGJI_{n.upper()}_ADDR", a) for n, a in DEFAULT_ADDRS.items()}
+        return
     addrs = addresses()
     running = []
     try:
@@ -30,7 +39,9 @@ async def processes(redis_url: str, redis: object) -> AsyncIterator[dict[str, st
 
 @pytest.fixture(scope="session")
 async def channels(processes: dict[str, str]) -> AsyncIterator[dict[str, grpc.aio.Channel]]:
-    opened = {name: support.channel(addr) for name, addr in processes.items()}
+    credentials = channel_credentials(Tls.from_env(os.environ))
+    opened = {name: support.channel(addr, credentials=credentials)
+              for name, addr in processes.items()}  # fmt: skip
     yield opened
     for channel in opened.values():
         await channel.close()
