@@ -16,6 +16,7 @@ from services.account import domain
 from services.account.base import Context, ServicerBase
 from services.account.convert import entry_pb, hold_pb
 from services.common import ids, metrics
+from services.common.enums import HoldState
 from services.common.errors import DomainError
 
 HOLD_ID_MAX = 128
@@ -88,7 +89,9 @@ class HoldMethods(ServicerBase):
 
         async def run(fp: str, marker: str) -> pb.VoidHoldsResponse:
             holds = [await self.store.void_hold(pid, hold_id) for hold_id, pid in refs]
-            metrics.HOLDS.labels("voided").inc(len(holds))
+            expired = sum(1 for h in holds if h.state == HoldState.EXPIRED)
+            metrics.HOLDS.labels("voided").inc(len(holds) - expired)
+            metrics.HOLDS.labels("found_expired").inc(expired)
             return pb.VoidHoldsResponse(holds=[hold_pb(h) for h in holds])
 
         return await self.requests.once("VoidHolds", request, pb.VoidHoldsResponse, run, context)

@@ -4,6 +4,7 @@ import asyncio
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
@@ -162,7 +163,10 @@ async def test_holds_expire_by_themselves(short_holds):
     await asyncio.sleep(1.2)
     a = await get(short_holds, pid)
     assert (a.held_fen, a.available_fen, a.balance_fen) == (0, 1_000, 1_000)
+    before = REGISTRY.get_sample_value("gongji_holds_total", {"action": "found_expired"}) or 0
     assert (await void(short_holds, h)).holds[0].state == pb.HOLD_STATE_EXPIRED
+    after = REGISTRY.get_sample_value("gongji_holds_total", {"action": "found_expired"})
+    assert after == before + 1  # what /metrics shows an operator
     assert (await refused(commit(short_holds, h)))[1] == "HOLD_NOT_PLACED"
 
 
