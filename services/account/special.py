@@ -10,6 +10,7 @@ from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.common import ids
+from services.common.clock import beijing_today
 from services.common.enums import AccountStatus, EntryKind, WithdrawalReason
 from services.common.errors import DomainError
 from services.common.rpc import remaining
@@ -25,17 +26,18 @@ class SpecialMethods(ServicerBase):
         amount = ids.amount(request.amount_fen)
         insurer = ids.token(request.insurer_code, "insurer_code")
         policy_no = ids.token(request.policy_no, "policy_no")
-        if not self.registry.partner(insurer):
-            raise DomainError("INSURER_NOT_PARTNER", "the insurer has no agreement (registry)")
+        partner = self.registry.partner(insurer)  # judged after the account's own refusals
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:
                 account = await self.store.get(pid)
                 ratio = self.policy.for_region(account.region_code).commercial_ratio_percent
                 held.check()
+                year = beijing_today(self.clock).year
                 entry = await self.store.purchase(
-                    pid, amount, ratio, insurer, policy_no, held.fences[pid], fp, marker
-                )
+                    pid, amount, ratio, insurer, policy_no, held.fences[pid], year, partner,
+                    fp, marker,
+                )  # fmt: skip
             return entry_pb(entry)
 
         return await self.requests.once(

@@ -126,8 +126,8 @@ class World:
                     "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
         self.credit_entry = (await s.credit(self.e, 1, EntryKind.ADJUSTMENT, "m", "", "")).entry_id
         await s.refund(self.e, "rf-1", self.debit, "cancel")
-        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, "", "")
-        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-2", 7, "", "")
+        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, 2026, True, "", "")
+        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-2", 7, 2026, True, "", "")
         await s.cancel_policy(self.f, "pol-2", "", "")
         await s.credit(self.e, 5, EntryKind.ADJUSTMENT, "m", "fp-A", "Credit:r1")
         await s.place_hold(self.e, "h-live", 50, 1, EntryKind.SETTLEMENT, "ref")
@@ -146,6 +146,11 @@ class World:
 
 def account_cases(w: World) -> list[tuple[str, str, Call]]:
     s, e, r, c, sus, f, p = w.s, w.e, w.r, w.c, w.sus, w.f, w.p
+
+    def buy(pid: str, amount: int, policy_no: str, fence: int, fp: str = "", marker: str = "",
+            partner: bool = True) -> Awaitable[object]:  # fmt: skip
+        return s.purchase(pid, amount, 40, "I", policy_no, fence, 2026, partner, fp, marker)
+
     nobody = new_pid()
 
     def pay(pid: str, kind: int, patient: str, sources: list[Source], amount: int = 100,
@@ -177,16 +182,18 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("close", "OPEN_HOLDS", lambda: s.close(e, 3, 8, "x", 9, "", "")),
         ("close", "STALE_FENCING_TOKEN", lambda: s.close(f, 3, 8, "x", 3, "", "")),
         ("close", "IDEMPOTENCY_CONFLICT", lambda: s.close(e, 3, 8, "x", 9, "fp-B", "Credit:r1")),
-        ("purchase", "ACCOUNT_NOT_FOUND", lambda: s.purchase(nobody, 1, 40, "I", "x", 9, "", "")),
-        ("purchase", "NO_PERSONAL_ACCOUNT", lambda: s.purchase(r, 1, 40, "I", "x", 9, "", "")),
-        ("purchase", "ACCOUNT_CLOSED", lambda: s.purchase(c, 1, 40, "I", "x", 9, "", "")),
-        ("purchase", "ACCOUNT_SUSPENDED", lambda: s.purchase(sus, 1, 40, "I", "x", 9, "", "")),
-        ("purchase", "STALE_FENCING_TOKEN", lambda: s.purchase(f, 1, 40, "I", "x", 3, "", "")),
-        ("purchase", "POLICY_NO_IN_USE", lambda: s.purchase(f, 1, 40, "I", "pol-1", 9, "", "")),
+        ("purchase", "ACCOUNT_NOT_FOUND", lambda: buy(nobody, 1, "x", 9)),
+        ("purchase", "NO_PERSONAL_ACCOUNT", lambda: buy(r, 1, "x", 9)),
+        ("purchase", "ACCOUNT_CLOSED", lambda: buy(c, 1, "x", 9)),
+        ("purchase", "ACCOUNT_SUSPENDED", lambda: buy(sus, 1, "x", 9)),
+        ("purchase", "STALE_FENCING_TOKEN", lambda: buy(f, 1, "x", 3)),
+        ("purchase", "INSURER_NOT_PARTNER",
+         lambda: buy(f, 1, "x", 9, partner=False)),
+        ("purchase", "POLICY_NO_IN_USE", lambda: buy(f, 1, "pol-1", 9)),
         ("purchase", "COMMERCIAL_LIMIT_EXCEEDED",
-         lambda: s.purchase(e, 9_000, 40, "I", "x", 9, "", "")),
+         lambda: buy(e, 9_000, "x", 9)),
         ("purchase", "IDEMPOTENCY_CONFLICT",
-         lambda: s.purchase(e, 1, 40, "I", "x", 9, "fp-B", "Credit:r1")),
+         lambda: buy(e, 1, "x", 9, "fp-B", "Credit:r1")),
         ("cancel_policy", "ACCOUNT_NOT_FOUND", lambda: s.cancel_policy(nobody, "pol-1", "", "")),
         ("cancel_policy", "POLICY_NOT_FOUND", lambda: s.cancel_policy(f, "nope", "", "")),
         ("cancel_policy", "ALREADY_CANCELLED", lambda: s.cancel_policy(f, "pol-2", "", "")),

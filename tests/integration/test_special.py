@@ -207,3 +207,42 @@ async def test_a_huge_fencing_token_does_not_lock_the_account_out(account):
         holds=[pb.HoldRef(hold_id=h.hold_id, person_id=pid)], request_id=rid()))  # fmt: skip
     e = await account.PurchaseCommercialInsurance(purchase(pid, 1_000))
     assert e.amount_fen == -1_000
+
+
+async def test_several_purchases_in_a_year_together_stay_within_40_percent(account):  # rule A3
+    """The decided reading: S + x <= 40% of (available + S), S this year's purchases not
+    cancelled. Available 10,000: buy 3,000, then at most 1,000 more (3,000 + 1,000 = 40% of
+    7,000 + 3,000)."""
+    pid = await open_account(account, 10_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 3_000, "POL-Y1"))
+    code, reason = await refused(account.PurchaseCommercialInsurance(purchase(pid, 1_001)))
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "COMMERCIAL_LIMIT_EXCEEDED")
+    await account.PurchaseCommercialInsurance(purchase(pid, 1_000, "POL-Y2"))
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 1))))[1] == (
+        "COMMERCIAL_LIMIT_EXCEEDED"
+    )
+    assert (await get(account, pid)).balance_fen == 6_000  # 40% spent, not 3 × 40% of what was left
+
+
+async def test_a_cancelled_policy_frees_its_share_of_the_year(account):  # rule A3
+    pid = await open_account(account, 10_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 4_000, "POL-C1"))
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 1))))[1] == (
+        "COMMERCIAL_LIMIT_EXCEEDED"
+    )
+    cancel = pb.CancelCommercialInsuranceRequest(
+        person_id=pid, policy_no="POL-C1", request_id=rid()
+    )
+    await account.CancelCommercialInsurance(cancel)
+    e = await account.PurchaseCommercialInsurance(purchase(pid, 4_000, "POL-C2"))
+    assert e.balance_after_fen == 6_000
+
+
+async def test_a_suspended_account_is_refused_before_the_insurer_is_judged(account):  # A3, A6
+    pid = await open_account(account, 10_000)
+    await account.SuspendAccount(
+        pb.SuspendAccountRequest(person_id=pid, reason="x", request_id=rid())
+    )
+    request = purchase(pid, 100)
+    request.insurer_code = "ACME-HN"  # not a partner either
+    assert (await refused(account.PurchaseCommercialInsurance(request)))[1] == "ACCOUNT_SUSPENDED"
