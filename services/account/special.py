@@ -11,7 +11,12 @@ from services.account.base import Context, ServicerBase
 from services.account.convert import account_pb, entry_pb
 from services.common import ids
 from services.common.clock import beijing_today
-from services.common.enums import AccountStatus, EntryKind, WithdrawalReason
+from services.common.enums import (
+    AccountStatus,
+    CommercialInsuranceKind,
+    EntryKind,
+    WithdrawalReason,
+)
 from services.common.errors import DomainError
 from services.common.rpc import remaining
 
@@ -27,6 +32,9 @@ class SpecialMethods(ServicerBase):
         insurer = ids.token(request.insurer_code, "insurer_code")
         policy_no = ids.token(request.policy_no, "policy_no")
         partner = self.registry.partner(insurer)  # judged after the account's own refusals
+        kind = ids.enum_value(
+            request.kind or CommercialInsuranceKind.HEALTH, set(CommercialInsuranceKind), "kind"
+        )
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:
@@ -36,7 +44,7 @@ class SpecialMethods(ServicerBase):
                 year = beijing_today(self.clock).year
                 entry = await self.store.purchase(
                     pid, amount, ratio, insurer, policy_no, held.fences[pid], year, partner,
-                    fp, marker,
+                    kind, fp, marker,
                 )  # fmt: skip
             return entry_pb(entry)
 

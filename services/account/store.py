@@ -138,11 +138,11 @@ class AccountStore:
 
     async def purchase(
         self, pid: str, amount: int, ratio: int, insurer: str, policy_no: str, fence: int,
-        year: int, partner: bool, fp: str, marker: str,
+        year: int, partner: bool, kind: int, fp: str, marker: str,
     ) -> Entry:  # fmt: skip
         d = await self._run(
             "purchase", pid, amount, ratio, insurer, policy_no, fence, new_entry_id(), str(year),
-            "1" if partner else "0", fp=fp, marker=marker,
+            "1" if partner else "0", kind, fp=fp, marker=marker,
         )  # fmt: skip
         return Entry.from_script(d)
 

@@ -6,6 +6,7 @@ from gongji.account.v1 import account_pb2
 from gongji.binding.v1 import binding_pb2 as pb
 from services.binding.domain import Binding, Party
 from services.common.clock import timestamp
+from services.common.ids import mask_phone
 
 
 def binding_pb(b: Binding) -> pb.Binding:
@@ -19,6 +20,7 @@ def binding_pb(b: Binding) -> pb.Binding:
         status=b.status,  # type: ignore[arg-type]
         priority=b.priority,
         created_at=timestamp(b.created_ms),
+        beneficiary_phone_masked=mask_phone(b.phone),
     )
     if b.ended_ms:
         out.ended_at.CopyFrom(timestamp(b.ended_ms))

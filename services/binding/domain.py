@@ -41,6 +41,7 @@ class Binding:
     created_ms: int
     ended_ms: int = 0
     priority: int = 0
+    phone: str = ""  # the beneficiary's, as given at binding; leaves the service masked only
 
     def valid_on(self, day: dt.date) -> bool:
         """Rule B9: the window is inclusive at both ends; no end date means open."""
@@ -55,6 +56,7 @@ class Binding:
             start_date=d["start_date"], end_date=d["end_date"], status=int(d["status"]),
             created_ms=int(d["created_ms"]), ended_ms=int(d.get("ended_ms") or 0),
             priority=priority if int(d["status"]) == BindingStatus.ACTIVE else 0,
+            phone=d.get("phone") or "",
         )  # fmt: skip
 
     def record(self) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
             request.relationship, set(domain.RELATIONSHIPS), "relationship"
         )
         start, end = self._window(request.start_date, request.end_date)
+        phone = ids.phone(request.beneficiary_phone) if request.beneficiary_phone else ""
         if binder == beneficiary:
             raise DomainError("SELF_BINDING", "a person cannot bind himself")
 
@@ -63,7 +64,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
                 ),
                 binder_id=binder, beneficiary_id=beneficiary, relationship=relationship,
                 start_date=start, end_date=end, status=BindingStatus.ACTIVE,
-                created_ms=int(time.time() * 1000),
+                created_ms=int(time.time() * 1000), phone=phone,
             )  # fmt: skip
             made = await self.lifecycle.create(
                 b, profile.max_bindings, fp, marker, remaining(context)

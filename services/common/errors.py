@@ -11,6 +11,7 @@ _CODES: dict[str, tuple[str, ...]] = {
         "INVALID_REGION_CODE",
         "INVALID_AMOUNT",
         "INVALID_DATE",
+        "INVALID_PHONE",
         "INVALID_ARGUMENT",
     ),
     "NOT_FOUND": (

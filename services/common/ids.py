@@ -27,6 +27,7 @@ MAX_PAGE_SIZE = 500
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _INSTITUTION = re.compile(r"[HP][0-9]{11}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PHONE = re.compile(r"1[3-9][0-9]{9}")
 # What free text (names, memos, reasons) may not hold: C0 and C1 controls, DEL, and the bidi
 # embeddings, overrides and isolates that make a text read differently from what it is.
 _UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -43,6 +44,20 @@ def mask(person_id: str) -> str:
     if len(person_id) <= 8:
         return "*" * len(person_id)
     return person_id[:4] + "*" * (len(person_id) - 8) + person_id[-4:]
+
+
+def phone(value: str, field: str = "beneficiary_phone") -> str:
+    """A mainland mobile number: 11 digits, 1 then 3-9 (seed 000's registration form). The
+    refusal never repeats what was sent: it may be a real number."""
+    if not _PHONE.fullmatch(value):
+        raise DomainError("INVALID_PHONE", f"{field} must be a mainland mobile number: 11 digits, "
+                          "starting 13-19")  # fmt: skip
+    return value
+
+
+def mask_phone(number: str) -> str:
+    """`138****5678`: the only form in which a stored phone number leaves the service."""
+    return f"{number[:3]}****{number[-4:]}" if number else ""
 
 
 def birth_date(person_id: str) -> dt.date:

@@ -51,6 +51,7 @@ RPCS = [
     for m in module.DESCRIPTOR.services_by_name[name].methods
 ]
 NAMES = ("王小明", "Zhang Wei", "欧阳娜娜")  # the names the run opens accounts with
+PHONE = "13912345678"  # the phone given at the run's first binding
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
@@ -99,7 +100,9 @@ async def _seed(s: Stack) -> None:
     parent = await _named(account, NAMES[0], 1960, 100_000)
     child = await _named(account, NAMES[1], 1990, 5_000)
     kid = await _named(account, NAMES[2], 2012, 0, resident=True)
-    b1 = await binding.CreateBinding(create(parent, child, CHILD), timeout=10)
+    with_phone = create(parent, child, CHILD)
+    with_phone.beneficiary_phone = PHONE
+    b1 = await binding.CreateBinding(with_phone, timeout=10)
     await binding.CreateBinding(create(parent, kid, CHILD), timeout=10)
     h = await hold(account, child, 10)
     settled = await settlement.Settle(bill(child, 7_000), timeout=10)
@@ -332,7 +335,7 @@ async def test_no_person_id_or_name_in_any_log_line(stack):  # rule I3
                      for f in sorted(stack.logs.glob("*.log")))  # fmt: skip
     lines = text.splitlines()
     assert len(lines) > 1_000, "the processes must have logged the run"
-    for secret in (*stack.people, *(p.lower() for p in stack.people), *NAMES):
+    for secret in (*stack.people, *(p.lower() for p in stack.people), *NAMES, PHONE):
         leaked = [line for line in lines if secret in line]
         assert not leaked, f"{mask(secret)} appears unmasked: {leaked[:2]}"
     assert any(mask(stack.people[0]) in line for line in lines), "a citizen is logged, masked"

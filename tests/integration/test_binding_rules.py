@@ -223,3 +223,30 @@ async def test_b9_get_payers_defaults_to_today_in_beijing(account, account_addr,
         assert await payers(stub, spouse) == [(binder, 1)]
         clock.advance(-8 * 3600)  # 14:30 UTC = 22:30 Beijing on 30 June
         assert await payers(stub, spouse) == []
+
+
+async def test_the_phone_given_at_binding_is_stored_and_only_ever_shown_masked(
+    account, binding
+):  # seed 000's registration form; rule I3
+    binder, child = await person(account, 1970), await person(account, 1998)
+    request = create(binder, child, CHILD)
+    request.beneficiary_phone = "13812345678"
+    made = await binding.CreateBinding(request)
+    assert made.beneficiary_phone_masked == "138****5678"
+    read = await binding.GetBinding(bpb.GetBindingRequest(binding_id=made.binding_id))
+    listed = await binding.ListBindings(bpb.ListBindingsRequest(binder_id=binder))
+    for answer in (made, read, listed):
+        assert "13812345678" not in str(answer)
+    assert read.beneficiary_phone_masked == "138****5678"
+    without = await binding.CreateBinding(create(binder, await person(account, 1999), CHILD))
+    assert without.beneficiary_phone_masked == ""
+
+
+async def test_a_phone_that_is_not_a_mainland_mobile_number_is_refused(account, binding):
+    binder, child = await person(account, 1970), await person(account, 1998)
+    for wrong in ("12812345678", "1381234567", "138123456789", "+8613812345678", "1381234567x"):
+        request = create(binder, child, CHILD)
+        request.beneficiary_phone = wrong
+        code, reason = await refused(binding.CreateBinding(request))
+        assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PHONE")
+    assert not (await binding.ListBindings(bpb.ListBindingsRequest(binder_id=binder))).bindings

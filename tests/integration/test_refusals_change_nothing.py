@@ -126,8 +126,8 @@ class World:
                     "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
         self.credit_entry = (await s.credit(self.e, 1, EntryKind.ADJUSTMENT, "m", "", "")).entry_id
         await s.refund(self.e, "rf-1", self.debit, "cancel")
-        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, 2026, True, "", "")
-        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-2", 7, 2026, True, "", "")
+        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, 2026, True, 1, "", "")
+        await s.purchase(self.f, 100, 40, "PICC-HN", "pol-2", 7, 2026, True, 1, "", "")
         await s.cancel_policy(self.f, "pol-2", "", "")
         await s.credit(self.e, 5, EntryKind.ADJUSTMENT, "m", "fp-A", "Credit:r1")
         await s.place_hold(self.e, "h-live", 50, 1, EntryKind.SETTLEMENT, "ref")
@@ -149,7 +149,7 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
 
     def buy(pid: str, amount: int, policy_no: str, fence: int, fp: str = "", marker: str = "",
             partner: bool = True) -> Awaitable[object]:  # fmt: skip
-        return s.purchase(pid, amount, 40, "I", policy_no, fence, 2026, partner, fp, marker)
+        return s.purchase(pid, amount, 40, "I", policy_no, fence, 2026, partner, 1, fp, marker)
 
     nobody = new_pid()
 

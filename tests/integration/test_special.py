@@ -1,8 +1,11 @@
 """Commercial insurance (A3), withdrawal (A4), moving the account (A5)."""
 
+import json
+
 import grpc
 
 from gongji.account.v1 import account_pb2 as pb
+from services.account.store import account_key
 from tests.integration.accounts import all_entries, get, hold, open_account, rid
 from tests.support import refused
 
@@ -246,3 +249,21 @@ async def test_a_suspended_account_is_refused_before_the_insurer_is_judged(accou
     request = purchase(pid, 100)
     request.insurer_code = "ACME-HN"  # not a partner either
     assert (await refused(account.PurchaseCommercialInsurance(request)))[1] == "ACCOUNT_SUSPENDED"
+
+
+async def test_a_policy_records_whether_it_is_health_or_accident_insurance(account, redis):
+    """Rule A3: 商业健康保险和意外伤害保险; unset is health, an unknown kind is refused."""
+    pid = await open_account(account, 10_000)
+    accident = purchase(pid, 100, "POL-K1")
+    accident.kind = pb.COMMERCIAL_INSURANCE_KIND_ACCIDENT
+    await account.PurchaseCommercialInsurance(accident)
+    await account.PurchaseCommercialInsurance(purchase(pid, 100, "POL-K2"))
+    policies = f"{account_key(pid)}:policies"
+    kinds = {no: json.loads(await redis.hget(policies, no))["kind"] for no in ("POL-K1", "POL-K2")}
+    assert kinds == {"POL-K1": pb.COMMERCIAL_INSURANCE_KIND_ACCIDENT,
+                     "POL-K2": pb.COMMERCIAL_INSURANCE_KIND_HEALTH}  # fmt: skip
+    unknown = purchase(pid, 100, "POL-K3")
+    unknown.kind = 7  # type: ignore[assignment]
+    assert await refused(account.PurchaseCommercialInsurance(unknown)) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT",
+    )  # fmt: skip

@@ -2,7 +2,8 @@
 -- this one, x, stay within ratio% of the accumulated balance: S + x <= ratio * (A + S) // 100,
 -- A the available balance before the purchase. So several purchases together never pass it.
 -- ARGV: 2 amount, 3 ratio percent, 4 insurer_code, 5 policy_no, 6 fencing token, 7 entry_id,
--- 8 the Beijing year, 9 '1' when the insurer is a partner (registry).
+-- 8 the Beijing year, 9 '1' when the insurer is a partner (registry), 10 the kind (health or
+-- accident, CommercialInsuranceKind).
 local stored = replay(MARKER, FP)
 if stored then return stored end
 local a = load(1)
@@ -32,6 +33,6 @@ expire_due(a)
 a.fence = math.max(a.fence, N(ARGV[6]))
 local e = append(a, ARGV[7], ENTRY_KIND_COMMERCIAL_INSURANCE, -amount, ARGV[4] .. ':' .. policy_no)
 redis.call('HSET', key(a, 6), policy_no, cjson.encode({amount = I(amount), insurer = ARGV[4],
-           entry_id = ARGV[7], state = 'ACTIVE', year = year}))
+           entry_id = ARGV[7], state = 'ACTIVE', year = year, kind = N(ARGV[10])}))
 save(a)
 return finish(MARKER, FP, e)

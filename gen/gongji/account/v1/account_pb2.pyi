@@ -113,6 +113,23 @@ HOLD_STATE_VOIDED: HoldState.ValueType  # 3
 HOLD_STATE_EXPIRED: HoldState.ValueType  # 4
 Global___HoldState: _TypeAlias = HoldState  # noqa: Y015
 
+class _CommercialInsuranceKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CommercialInsuranceKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CommercialInsuranceKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMMERCIAL_INSURANCE_KIND_UNSPECIFIED: _CommercialInsuranceKind.ValueType  # 0
+    COMMERCIAL_INSURANCE_KIND_HEALTH: _CommercialInsuranceKind.ValueType  # 1
+    COMMERCIAL_INSURANCE_KIND_ACCIDENT: _CommercialInsuranceKind.ValueType  # 2
+
+class CommercialInsuranceKind(_CommercialInsuranceKind, metaclass=_CommercialInsuranceKindEnumTypeWrapper): ...
+
+COMMERCIAL_INSURANCE_KIND_UNSPECIFIED: CommercialInsuranceKind.ValueType  # 0
+COMMERCIAL_INSURANCE_KIND_HEALTH: CommercialInsuranceKind.ValueType  # 1
+COMMERCIAL_INSURANCE_KIND_ACCIDENT: CommercialInsuranceKind.ValueType  # 2
+Global___CommercialInsuranceKind: _TypeAlias = CommercialInsuranceKind  # noqa: Y015
+
 class _WithdrawalReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -765,11 +782,14 @@ class PurchaseCommercialInsuranceRequest(_message.Message):
     INSURER_CODE_FIELD_NUMBER: _builtins.int
     POLICY_NO_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     amount_fen: _builtins.int
     insurer_code: _builtins.str
     policy_no: _builtins.str
     request_id: _builtins.str
+    kind: Global___CommercialInsuranceKind.ValueType
+    """Health or accident insurance (rule A3); unset = HEALTH."""
     def __init__(
         self,
         *,
@@ -778,10 +798,11 @@ class PurchaseCommercialInsuranceRequest(_message.Message):
         insurer_code: _builtins.str = ...,
         policy_no: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        kind: Global___CommercialInsuranceKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "insurer_code", b"insurer_code", "person_id", b"person_id", "policy_no", b"policy_no", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "insurer_code", b"insurer_code", "kind", b"kind", "person_id", b"person_id", "policy_no", b"policy_no", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

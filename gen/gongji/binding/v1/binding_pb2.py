@@ -26,35 +26,35 @@ from gongji.common.v1 import common_pb2 as gongji_dot_common_dot_v1_dot_common__
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgongji/binding/v1/binding.proto\x12\x11gongji.binding.v1\x1a\x1dgongji/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x02\n\x07\x42inding\x12\x12\n\nbinding_id\x18\x01 \x01(\t\x12\x11\n\tbinder_id\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x03 \x01(\t\x12\x34\n\x0crelationship\x18\x04 \x01(\x0e\x32\x1e.gongji.common.v1.Relationship\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\x12\x30\n\x06status\x18\x07 \x01(\x0e\x32 .gongji.binding.v1.BindingStatus\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x05Payer\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x12\n\nbinding_id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\"\xb1\x01\n\x14\x43reateBindingRequest\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x02 \x01(\t\x12\x34\n\x0crelationship\x18\x03 \x01(\x0e\x32\x1e.gongji.common.v1.Relationship\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\">\n\x14RemoveBindingRequest\x12\x12\n\nbinding_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\'\n\x11GetBindingRequest\x12\x12\n\nbinding_id\x18\x01 \x01(\t\"Z\n\x13ListBindingsRequest\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x02 \x01(\t\x12\x18\n\x10include_inactive\x18\x03 \x01(\x08\"D\n\x14ListBindingsResponse\x12,\n\x08\x62indings\x18\x01 \x03(\x0b\x32\x1a.gongji.binding.v1.Binding\";\n\x10GetPayersRequest\x12\x16\n\x0e\x62\x65neficiary_id\x18\x01 \x01(\t\x12\x0f\n\x07on_date\x18\x02 \x01(\t\"=\n\x11GetPayersResponse\x12(\n\x06payers\x18\x01 \x03(\x0b\x32\x18.gongji.binding.v1.Payer\"V\n\x14SetPayerOrderRequest\x12\x16\n\x0e\x62\x65neficiary_id\x18\x01 \x01(\t\x12\x12\n\nbinder_ids\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t*\x81\x01\n\rBindingStatus\x12\x1e\n\x1a\x42INDING_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42INDING_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x42INDING_STATUS_REMOVED\x10\x02\x12\x19\n\x15\x42INDING_STATUS_LAPSED\x10\x03\x32\xa5\x04\n\x0e\x42indingService\x12T\n\rCreateBinding\x12\'.gongji.binding.v1.CreateBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12T\n\rRemoveBinding\x12\'.gongji.binding.v1.RemoveBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12N\n\nGetBinding\x12$.gongji.binding.v1.GetBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12_\n\x0cListBindings\x12&.gongji.binding.v1.ListBindingsRequest\x1a\'.gongji.binding.v1.ListBindingsResponse\x12V\n\tGetPayers\x12#.gongji.binding.v1.GetPayersRequest\x1a$.gongji.binding.v1.GetPayersResponse\x12^\n\rSetPayerOrder\x12\'.gongji.binding.v1.SetPayerOrderRequest\x1a$.gongji.binding.v1.GetPayersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgongji/binding/v1/binding.proto\x12\x11gongji.binding.v1\x1a\x1dgongji/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n\x07\x42inding\x12\x12\n\nbinding_id\x18\x01 \x01(\t\x12\x11\n\tbinder_id\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x03 \x01(\t\x12\x34\n\x0crelationship\x18\x04 \x01(\x0e\x32\x1e.gongji.common.v1.Relationship\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\x12\x30\n\x06status\x18\x07 \x01(\x0e\x32 .gongji.binding.v1.BindingStatus\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x18\x62\x65neficiary_phone_masked\x18\x0b \x01(\t\"@\n\x05Payer\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x12\n\nbinding_id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\"\xcc\x01\n\x14\x43reateBindingRequest\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x02 \x01(\t\x12\x34\n\x0crelationship\x18\x03 \x01(\x0e\x32\x1e.gongji.common.v1.Relationship\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x19\n\x11\x62\x65neficiary_phone\x18\x07 \x01(\t\">\n\x14RemoveBindingRequest\x12\x12\n\nbinding_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\'\n\x11GetBindingRequest\x12\x12\n\nbinding_id\x18\x01 \x01(\t\"Z\n\x13ListBindingsRequest\x12\x11\n\tbinder_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x65neficiary_id\x18\x02 \x01(\t\x12\x18\n\x10include_inactive\x18\x03 \x01(\x08\"D\n\x14ListBindingsResponse\x12,\n\x08\x62indings\x18\x01 \x03(\x0b\x32\x1a.gongji.binding.v1.Binding\";\n\x10GetPayersRequest\x12\x16\n\x0e\x62\x65neficiary_id\x18\x01 \x01(\t\x12\x0f\n\x07on_date\x18\x02 \x01(\t\"=\n\x11GetPayersResponse\x12(\n\x06payers\x18\x01 \x03(\x0b\x32\x18.gongji.binding.v1.Payer\"V\n\x14SetPayerOrderRequest\x12\x16\n\x0e\x62\x65neficiary_id\x18\x01 \x01(\t\x12\x12\n\nbinder_ids\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t*\x81\x01\n\rBindingStatus\x12\x1e\n\x1a\x42INDING_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42INDING_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x42INDING_STATUS_REMOVED\x10\x02\x12\x19\n\x15\x42INDING_STATUS_LAPSED\x10\x03\x32\xa5\x04\n\x0e\x42indingService\x12T\n\rCreateBinding\x12\'.gongji.binding.v1.CreateBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12T\n\rRemoveBinding\x12\'.gongji.binding.v1.RemoveBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12N\n\nGetBinding\x12$.gongji.binding.v1.GetBindingRequest\x1a\x1a.gongji.binding.v1.Binding\x12_\n\x0cListBindings\x12&.gongji.binding.v1.ListBindingsRequest\x1a\'.gongji.binding.v1.ListBindingsResponse\x12V\n\tGetPayers\x12#.gongji.binding.v1.GetPayersRequest\x1a$.gongji.binding.v1.GetPayersResponse\x12^\n\rSetPayerOrder\x12\'.gongji.binding.v1.SetPayerOrderRequest\x1a$.gongji.binding.v1.GetPayersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gongji.binding.v1.binding_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BINDINGSTATUS']._serialized_start=1173
-  _globals['_BINDINGSTATUS']._serialized_end=1302
+  _globals['_BINDINGSTATUS']._serialized_start=1234
+  _globals['_BINDINGSTATUS']._serialized_end=1363
   _globals['_BINDING']._serialized_start=119
-  _globals['_BINDING']._serialized_end=445
-  _globals['_PAYER']._serialized_start=447
-  _globals['_PAYER']._serialized_end=511
-  _globals['_CREATEBINDINGREQUEST']._serialized_start=514
-  _globals['_CREATEBINDINGREQUEST']._serialized_end=691
-  _globals['_REMOVEBINDINGREQUEST']._serialized_start=693
-  _globals['_REMOVEBINDINGREQUEST']._serialized_end=755
-  _globals['_GETBINDINGREQUEST']._serialized_start=757
-  _globals['_GETBINDINGREQUEST']._serialized_end=796
-  _globals['_LISTBINDINGSREQUEST']._serialized_start=798
-  _globals['_LISTBINDINGSREQUEST']._serialized_end=888
-  _globals['_LISTBINDINGSRESPONSE']._serialized_start=890
-  _globals['_LISTBINDINGSRESPONSE']._serialized_end=958
-  _globals['_GETPAYERSREQUEST']._serialized_start=960
-  _globals['_GETPAYERSREQUEST']._serialized_end=1019
-  _globals['_GETPAYERSRESPONSE']._serialized_start=1021
-  _globals['_GETPAYERSRESPONSE']._serialized_end=1082
-  _globals['_SETPAYERORDERREQUEST']._serialized_start=1084
-  _globals['_SETPAYERORDERREQUEST']._serialized_end=1170
-  _globals['_BINDINGSERVICE']._serialized_start=1305
-  _globals['_BINDINGSERVICE']._serialized_end=1854
+  _globals['_BINDING']._serialized_end=479
+  _globals['_PAYER']._serialized_start=481
+  _globals['_PAYER']._serialized_end=545
+  _globals['_CREATEBINDINGREQUEST']._serialized_start=548
+  _globals['_CREATEBINDINGREQUEST']._serialized_end=752
+  _globals['_REMOVEBINDINGREQUEST']._serialized_start=754
+  _globals['_REMOVEBINDINGREQUEST']._serialized_end=816
+  _globals['_GETBINDINGREQUEST']._serialized_start=818
+  _globals['_GETBINDINGREQUEST']._serialized_end=857
+  _globals['_LISTBINDINGSREQUEST']._serialized_start=859
+  _globals['_LISTBINDINGSREQUEST']._serialized_end=949
+  _globals['_LISTBINDINGSRESPONSE']._serialized_start=951
+  _globals['_LISTBINDINGSRESPONSE']._serialized_end=1019
+  _globals['_GETPAYERSREQUEST']._serialized_start=1021
+  _globals['_GETPAYERSREQUEST']._serialized_end=1080
+  _globals['_GETPAYERSRESPONSE']._serialized_start=1082
+  _globals['_GETPAYERSRESPONSE']._serialized_end=1143
+  _globals['_SETPAYERORDERREQUEST']._serialized_start=1145
+  _globals['_SETPAYERORDERREQUEST']._serialized_end=1231
+  _globals['_BINDINGSERVICE']._serialized_start=1366
+  _globals['_BINDINGSERVICE']._serialized_end=1915
 # @@protoc_insertion_point(module_scope)

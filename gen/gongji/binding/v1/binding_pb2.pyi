@@ -54,6 +54,7 @@ class Binding(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ENDED_AT_FIELD_NUMBER: _builtins.int
+    BENEFICIARY_PHONE_MASKED_FIELD_NUMBER: _builtins.int
     binding_id: _builtins.str
     binder_id: _builtins.str
     beneficiary_id: _builtins.str
@@ -63,6 +64,8 @@ class Binding(_message.Message):
     status: Global___BindingStatus.ValueType
     priority: _builtins.int
     """1 = first payer, dense over the beneficiary's ACTIVE bindings."""
+    beneficiary_phone_masked: _builtins.str
+    """The phone given at binding, masked: 138****5678; empty when none was given."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -80,10 +83,11 @@ class Binding(_message.Message):
         priority: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         ended_at: _timestamp_pb2.Timestamp | None = ...,
+        beneficiary_phone_masked: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "ended_at", b"ended_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "binder_id", b"binder_id", "binding_id", b"binding_id", "created_at", b"created_at", "end_date", b"end_date", "ended_at", b"ended_at", "priority", b"priority", "relationship", b"relationship", "start_date", b"start_date", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "beneficiary_phone_masked", b"beneficiary_phone_masked", "binder_id", b"binder_id", "binding_id", b"binding_id", "created_at", b"created_at", "end_date", b"end_date", "ended_at", b"ended_at", "priority", b"priority", "relationship", b"relationship", "start_date", b"start_date", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -125,12 +129,17 @@ class CreateBindingRequest(_message.Message):
     START_DATE_FIELD_NUMBER: _builtins.int
     END_DATE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BENEFICIARY_PHONE_FIELD_NUMBER: _builtins.int
     binder_id: _builtins.str
     beneficiary_id: _builtins.str
     relationship: _common_pb2.Relationship.ValueType
     start_date: _builtins.str
     end_date: _builtins.str
     request_id: _builtins.str
+    beneficiary_phone: _builtins.str
+    """Optional: the beneficiary's mainland mobile number, 1[3-9] and 9 more digits. Stored; never
+    returned, logged or put in an error in full.
+    """
     def __init__(
         self,
         *,
@@ -140,10 +149,11 @@ class CreateBindingRequest(_message.Message):
         start_date: _builtins.str = ...,
         end_date: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        beneficiary_phone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "binder_id", b"binder_id", "end_date", b"end_date", "relationship", b"relationship", "request_id", b"request_id", "start_date", b"start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "beneficiary_phone", b"beneficiary_phone", "binder_id", b"binder_id", "end_date", b"end_date", "relationship", b"relationship", "request_id", b"request_id", "start_date", b"start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
