@@ -4,7 +4,9 @@ Each script that changes an account's status or region appends an event to that 
 outbox in the same atomic step. Before running such a script the service marks the account in
 `acct:{outbox}:pending` with a number from a counter; after it, the service relays that outbox at
 once. A background loop relays every account still marked, so an event whose relay was cut short
-(crash, Redis blip) is published later; at start it also scans for outboxes nobody marked.
+(crash, Redis blip) is published later. Every change that emits is marked first (the servicer's
+`_announcing`), so the loop, at start as ever after, reads only what is pending: a start costs
+the same with a thousand accounts or ten million.
 
 An event may be published twice (a crash between XADD and XDEL); each carries a stable
 `event_id` (`<person_id>:<outbox entry id>`) so consumers drop the repeat.
@@ -76,13 +78,8 @@ class Relay:
             log.warning("event relay deferred", exc_info=True)
 
     async def run(self) -> None:
-        await self._relay_unmarked()
         while True:
             metrics.OUTBOX_PENDING.labels("account-events").set(await self.redis.zcard(PENDING))
             for pid in cast(list[str], await self.redis.zrange(PENDING, 0, 99)):
                 metrics.RELAYED_LATE.labels("account-event-published").inc(await self.relay(pid))
             await asyncio.sleep(self.interval_s)
-
-    async def _relay_unmarked(self) -> None:
-        async for key in self.redis.scan_iter(match="acct:{*}:outbox", count=1000, _type="stream"):
-            await self.relay(str(key)[len("acct:{") : -len("}:outbox")])

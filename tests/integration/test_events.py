@@ -1,6 +1,7 @@
 """The account-event stream: status and region changes reach `events:account` exactly as made."""
 
 import asyncio
+import datetime as dt
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.events import Relay
@@ -63,3 +64,41 @@ async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account
     assert loop.cancelled()
     assert [e["type"] for e in await events_of(redis, pid)] == ["OPENED", "CLOSED"]
     assert await redis.zscore("acct:{outbox}:pending", pid) is None
+
+
+async def test_a_start_reads_only_the_outboxes_still_pending(tmp_path):
+    """Growth bounded: with many accounts whose outboxes are empty, the relay's start reads the
+    pending index and the one outbox it names, and scans nothing (rule B12 feed)."""
+    from services.account.store import AccountStore
+    from services.common.ids import make_person_id
+    from services.common.redisdb import EmbeddedRedis, connect, free_port
+
+    server = EmbeddedRedis(tmp_path / "redis", free_port(), fsync="no").start()
+    redis = connect(server.url)
+    try:
+        store, relay = AccountStore(redis, 600), Relay(redis, interval_s=0.05)
+        people = [make_person_id("430102", dt.date(1980, 1, 1 + n // 1000), n % 1000)
+                  for n in range(1_500)]  # fmt: skip
+        for pid in people:
+            await store.open(pid, "x", 1, "430102", "", "")
+            await relay.relay(pid)  # published: an empty outbox stream is left behind
+        pending = people[7]
+        await relay.mark(pending)
+        await redis.xadd(outbox_key(pending), {"type": "CLOSED", "person_id": pending,
+                                               "status": "3", "region_code": "430102",
+                                               "insurance_type": "1", "at_ms": "0"})  # fmt: skip
+        await redis.config_resetstat()
+        loop = asyncio.create_task(relay.run())
+        for _ in range(100):
+            if await redis.zscore("acct:{outbox}:pending", pending) is None:
+                break
+            await asyncio.sleep(0.02)
+        loop.cancel()
+        await asyncio.wait([loop], timeout=5)
+        stats = await redis.info("commandstats")
+        assert "cmdstat_scan" not in stats and "cmdstat_keys" not in stats
+        assert stats["cmdstat_xrange"]["calls"] <= 2  # the pending outbox: its entry, then empty
+        assert [e["type"] for e in await events_of(redis, pending)][-1] == "CLOSED"
+    finally:
+        await redis.aclose()
+        server.stop()
