@@ -222,6 +222,20 @@ async def c_transfer(w: World) -> Case:
     )
 
 
+async def c_contribute(w: World) -> Case:
+    pid = await person(w.account)
+    request = pb.RecordContributionRequest(
+        person_id=pid, month="2025-06", base_fen=800_000, employee_fen=16_000,
+        employer_fen=48_000, payer=pb.CONTRIBUTION_PAYER_EMPLOYER, request_id=rid(),
+    )  # fmt: skip
+    return Case("account", request, pid)
+
+
+async def c_contribution_record(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", pb.GetContributionRecordRequest(person_id=pid), pid)
+
+
 async def c_pay(w: World) -> Case:
     pid = await person(w.account)
     return Case("account", _pay(pid), pid)
@@ -410,6 +424,8 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "CancelCommercialInsurance": c_cancel_policy,
     "WithdrawBalance": c_withdraw,
     "TransferAccount": c_transfer,
+    "RecordContribution": c_contribute,
+    "GetContributionRecord": c_contribution_record,
     "PayFromAccounts": c_pay,
     "GetPayment": c_get_payment,
     "ListPayments": c_list_payments,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as pb
+from services.account.contributions import Contribution, Summary
 from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment
 from services.common.clock import timestamp
 
@@ -30,6 +31,34 @@ def entry_pb(e: Entry) -> pb.LedgerEntry:
         balance_after_fen=e.balance_after_fen,
         reference=e.reference,
         created_at=timestamp(e.created_ms),
+    )
+
+
+def contribution_pb(c: Contribution) -> pb.Contribution:
+    return pb.Contribution(
+        person_id=c.person_id,
+        month=c.month,
+        base_fen=c.base_fen,
+        employee_fen=c.employee_fen,
+        employer_fen=c.employer_fen,
+        payer=c.payer,  # type: ignore[arg-type]
+        region_code=c.region_code,
+        allocation_fen=c.allocation_fen,
+        allocation_entry_id=c.allocation_entry_id,
+        back_payment=c.back_payment,
+        recorded_at=timestamp(c.recorded_ms),
+    )
+
+
+def record_pb(person_id: str, s: Summary) -> pb.ContributionRecord:
+    return pb.ContributionRecord(
+        person_id=person_id,
+        total_months=s.total_months,
+        local_months=s.local_months,
+        full_years=s.full_years,
+        first_month=s.first_month,
+        last_month=s.last_month,
+        gaps=[pb.MonthRange(first_month=a, last_month=b) for a, b in s.gaps],
     )
 
 

@@ -9,6 +9,7 @@ from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc as pb_grpc
 from services.account import domain
 from services.account.base import Context, ServicerBase
+from services.account.contributing import ContributionMethods
 from services.account.convert import account_pb, entry_pb
 from services.account.events import Relay
 from services.account.grants import GrantMethods
@@ -32,7 +33,7 @@ _INSURANCE_TYPES = frozenset(InsuranceType)
 
 
 class AccountServicer(
-    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ServicerBase,
+    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods, ServicerBase,
     pb_grpc.AccountServiceServicer,
 ):  # fmt: skip
     # -- accounts ---------------------------------------------------------------------------

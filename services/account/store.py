@@ -12,11 +12,12 @@ from __future__ import annotations
 import pathlib
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
+from services.account.contributions import Contribution
 from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment, Source
 from services.common.enums import (
     AccountStatus,
@@ -43,7 +44,7 @@ def account_keys(pid: str) -> list[str]:
     """Every key of one account: its hash, then the parts lib.lua derives from its name."""
     a = account_key(pid)
     parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
-             "paid-for", "paid-by")  # fmt: skip
+             "paid-for", "paid-by", "contrib")  # fmt: skip
     return [a, *(f"{a}:{p}" for p in parts)]
 
 
@@ -135,6 +136,22 @@ class AccountStore:
     ) -> Entry:
         d = await self._run("credit", pid, amount, kind, memo, new_entry_id(), fp=fp, marker=marker)
         return Entry.from_script(d)
+
+    # -- contributions (A8) -------------------------------------------------------------------
+    async def contribute(
+        self, pid: str, month: str, base: int, employee: int, employer: int, payer: int,
+        region: str, basis_points: int, fp: str, marker: str,
+    ) -> Contribution:  # fmt: skip
+        d = await self._run(
+            "contribute", pid, month, base, employee, employer, payer, region, basis_points,
+            new_entry_id(), fp=fp, marker=marker,
+        )  # fmt: skip
+        return Contribution.from_script(d)
+
+    async def contributions(self, pid: str) -> dict[str, str]:
+        """The person's recorded months: month -> the region it was paid in."""
+        raw = cast(dict[str, str], await self.redis.hgetall(f"{account_key(pid)}:contrib"))
+        return {m: orjson.loads(c)["region_code"] for m, c in raw.items()}
 
     async def purchase(
         self, pid: str, amount: int, ratio: int, insurer: str, policy_no: str, fence: int,

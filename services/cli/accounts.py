@@ -100,6 +100,42 @@ def ledger(
 
 
 @account.command()
+def contribute(
+    person: Person,
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    base: Annotated[str, typer.Option(help="the contribution base, yuan")],
+    employee: Annotated[str, typer.Option(help="the employee's share, yuan")],
+    employer: Annotated[str, typer.Option(help="the employer's share, yuan")] = "0",
+    flexible: Annotated[bool, typer.Option(help="paid as a flexibly employed person")] = False,
+    region: Annotated[str, typer.Option(help="where it was paid; default the account's")] = "",
+) -> None:
+    """Record a contribution month; its allocation is credited once (A8)."""
+    payer = apb.CONTRIBUTION_PAYER_FLEXIBLE_EMPLOYMENT if flexible else (
+        apb.CONTRIBUTION_PAYER_EMPLOYER
+    )  # fmt: skip
+    asked = apb.RecordContributionRequest(
+        person_id=person, month=month, base_fen=fen(base), employee_fen=fen(employee),
+        employer_fen=fen(employer), payer=payer, region_code=region, request_id=request_id(),
+    )  # fmt: skip
+
+    async def go(c: Client) -> None:
+        show.console.print(show.contribution(await c.account.RecordContribution(asked)))
+
+    run(go)
+
+
+@account.command()
+def contributions(person: Person) -> None:
+    """Months contributed, in this city, full years and gaps (A8)."""
+    asked = apb.GetContributionRecordRequest(person_id=person)
+
+    async def go(c: Client) -> None:
+        show.console.print(show.contribution_record(await c.account.GetContributionRecord(asked)))
+
+    run(go)
+
+
+@account.command()
 def suspend(person: Person, reason: Annotated[str, typer.Option(help="why")]) -> None:
     """Suspend an account: it pays nothing until resumed."""
     asked = apb.SuspendAccountRequest(person_id=person, reason=reason, request_id=request_id())

@@ -142,3 +142,27 @@ def premium(p: spb.PremiumPayment, who: dict[str, str] | None = None) -> Table:
         [[p.payment_id, who.get(p.payer_id, mask(p.payer_id)),
           who.get(p.beneficiary_id, mask(p.beneficiary_id)), yuan(p.amount_fen)]],
     )  # fmt: skip
+
+
+def contribution(c: apb.Contribution) -> Table:
+    shown = table(
+        f"contribution {c.month} (¥)",
+        ["person", "base", "employee", "employer", "paid by", "region", "allocation", "back pay"],
+        [[mask(c.person_id), yuan(c.base_fen), yuan(c.employee_fen), yuan(c.employer_fen),
+          _name(apb.ContributionPayer, c.payer, "CONTRIBUTION_PAYER_"), c.region_code,
+          yuan(c.allocation_fen), "yes" if c.back_payment else "no"]],
+    )  # fmt: skip
+    return shown
+
+
+def contribution_record(r: apb.ContributionRecord) -> Table:
+    gaps = ", ".join(
+        g.first_month if g.first_month == g.last_month else f"{g.first_month}…{g.last_month}"
+        for g in r.gaps
+    )
+    return table(
+        f"contribution record of {mask(r.person_id)}",
+        ["months", "in this city", "full years", "first", "last", "gaps"],
+        [[str(r.total_months), str(r.local_months), str(r.full_years), r.first_month or "—",
+          r.last_month or "—", gaps or "none"]],
+    )  # fmt: skip

@@ -93,6 +93,8 @@ TABLE: dict[str, Rules] = {
     "CancelCommercialInsurance": _OPERATOR,
     "WithdrawBalance": _OPERATOR,
     "TransferAccount": _OPERATOR,
+    "RecordContribution": _OPERATOR,
+    "GetContributionRecord": {"citizen": (Own("person_id"),), "operator": ANYONE},
     "PayFromAccounts": _SERVICES_ONLY,
     "GetPayment": _SERVICES_ONLY,
     "ListPayments": _SERVICES_ONLY,

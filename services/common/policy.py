@@ -27,9 +27,15 @@ class Profile:
     max_bindings: int = 10
     same_province: bool = True
     commercial_ratio_percent: int = 40
+    # A8: the share of a month's contribution base credited to the personal account (2%).
+    allocation_basis_points: int = 200
 
     def allows(self, relationship: str) -> bool:
         return relationship in self.relationships
+
+    def allocation(self, base_fen: int) -> int:
+        """What one contribution month credits to the personal account, rounded down (A8)."""
+        return base_fen * self.allocation_basis_points // 10_000
 
     def commercial_limit(self, available_fen: int) -> int:
         """The most a holder may spend on commercial insurance now, rounded down (rule A3)."""
@@ -86,7 +92,11 @@ def _profile(table: Any, base: Profile, where: str) -> Profile:
     values: dict[str, Any] = {}
     if "relationships" in table:
         values["relationships"] = _relationships(table["relationships"], where)
-    for key, low, high in (("max_bindings", 1, 100), ("commercial_ratio_percent", 0, 100)):
+    for key, low, high in (
+        ("max_bindings", 1, 100),
+        ("commercial_ratio_percent", 0, 100),
+        ("allocation_basis_points", 0, 10_000),
+    ):
         if key in table:
             value = table[key]
             if type(value) is not int or not low <= value <= high:

@@ -66,6 +66,13 @@ def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # ru
     ledger = gongji("account", "ledger", father)
     assert ledger.index("refund") < ledger.index("settlement") < ledger.index("allocation")
     assert "removed" in gongji("binding", "unbind", binding_id)
+    recorded = gongji("account", "contribute", father, "2025-03", "--base", "8000",
+                      "--employee", "160", "--employer", "480")  # fmt: skip
+    assert "¥160.00" in recorded  # 2% of the base, credited
+    gongji("account", "contribute", father, "2025-01", "--base", "8000", "--employee", "160",
+           "--employer", "480")  # fmt: skip
+    record = gongji("account", "contributions", father)
+    assert re.search(r"│ +2 +│ +2 +│ +0 +│ 2025-01 +│ 2025-03 +│ 2025-02 +│", record), record
 
 
 def test_a_refusal_prints_its_reason_and_what_to_do(gongji):

@@ -59,6 +59,8 @@ EXPECTED: dict[str, set[str]] = {
     "CancelCommercialInsurance": {OP},
     "WithdrawBalance": {OP},
     "TransferAccount": {OP},
+    "RecordContribution": {OP},
+    "GetContributionRecord": {CIT, OP},
     # how the services move money between themselves: services only (README, "Who may call")
     "PayFromAccounts": set(),
     "GetPayment": set(),

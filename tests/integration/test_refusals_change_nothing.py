@@ -130,6 +130,7 @@ class World:
         await s.purchase(self.f, 100, 40, "PICC-HN", "pol-2", 7, 2026, True, 1, "", "")
         await s.cancel_policy(self.f, "pol-2", "", "")
         await s.credit(self.e, 5, EntryKind.ADJUSTMENT, "m", "fp-A", "Credit:r1")
+        await s.contribute(self.e, "2025-01", 800_000, 16_000, 48_000, 1, "", 200, "", "")
         await s.place_hold(self.e, "h-live", 50, 1, EntryKind.SETTLEMENT, "ref")
         await s.place_hold(self.e, "h-done", 50, 1, EntryKind.SETTLEMENT, "ref")
         await s.commit_hold(self.e, "h-done")
@@ -146,6 +147,10 @@ class World:
 
 def account_cases(w: World) -> list[tuple[str, str, Call]]:
     s, e, r, c, sus, f, p = w.s, w.e, w.r, w.c, w.sus, w.f, w.p
+
+    def month(pid: str, which: str, base: int = 800_000, bp: int = 200, fp: str = "",
+              marker: str = "") -> Awaitable[object]:  # fmt: skip
+        return s.contribute(pid, which, base, 16_000, 48_000, 1, "", bp, fp, marker)
 
     def buy(pid: str, amount: int, policy_no: str, fence: int, fp: str = "", marker: str = "",
             partner: bool = True) -> Awaitable[object]:  # fmt: skip
@@ -165,6 +170,13 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("credit", "ACCOUNT_CLOSED", lambda: s.credit(c, 1, 1, "m", "", "")),
         ("credit", "INVALID_AMOUNT", lambda: s.credit(e, 10**15, 1, "m", "", "")),
         ("credit", "IDEMPOTENCY_CONFLICT", lambda: s.credit(e, 6, 2, "m", "fp-B", "Credit:r1")),
+        ("contribute", "ACCOUNT_NOT_FOUND", lambda: month(nobody, "2025-02")),
+        ("contribute", "NOT_EMPLOYEE", lambda: month(r, "2025-02")),
+        ("contribute", "ACCOUNT_CLOSED", lambda: month(c, "2025-02")),
+        ("contribute", "CONTRIBUTION_EXISTS", lambda: month(e, "2025-01", base=900_000)),
+        ("contribute", "INVALID_AMOUNT", lambda: month(e, "2025-03", base=10**15, bp=10_000)),
+        ("contribute", "IDEMPOTENCY_CONFLICT",
+         lambda: month(e, "2025-04", fp="fp-B", marker="Credit:r1")),
         ("get", "ACCOUNT_NOT_FOUND", lambda: s.get(nobody)),
         ("open", "ACCOUNT_EXISTS", lambda: s.open(e, "甲", 1, "430102", "", "")),
         ("open", "IDEMPOTENCY_CONFLICT", lambda: s.open(e, "丙", 1, "430102", "fp-B", "Credit:r1")),
@@ -191,7 +203,7 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
          lambda: buy(f, 1, "x", 9, partner=False)),
         ("purchase", "POLICY_NO_IN_USE", lambda: buy(f, 1, "pol-1", 9)),
         ("purchase", "COMMERCIAL_LIMIT_EXCEEDED",
-         lambda: buy(e, 9_000, "x", 9)),
+         lambda: buy(e, 90_000, "x", 9)),
         ("purchase", "IDEMPOTENCY_CONFLICT",
          lambda: buy(e, 1, "x", 9, "fp-B", "Credit:r1")),
         ("cancel_policy", "ACCOUNT_NOT_FOUND", lambda: s.cancel_policy(nobody, "pol-1", "", "")),

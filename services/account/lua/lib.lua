@@ -3,7 +3,7 @@
 -- An account is one key of KEYS, its hash (`acct:{<person_id>}`); its other keys are that name
 -- and a suffix (PARTS, as store.account_keys lists them): 1 ledger, 2 entry index, 3 holds,
 -- 4 hold expiry, 5 refunds, 6 policies, 7 outbox, 8 grants, 9 the payments for the person as a
--- patient, 10 those he paid family aid in. They share the hash tag, so they live in the
+-- patient, 10 those he paid family aid in, 11 his contribution months. They share the hash tag, so they live in the
 -- account's slot, also under Redis Cluster. `load(i)` reads the account of KEYS[i]. A script reads and
 -- checks first and writes only after its last refusal, through `expire_due`, `append`, `emit`,
 -- `save` and `finish`: Redis never rolls a script back, so a refusal must come before the first
@@ -11,7 +11,7 @@
 -- forms HINCRBY and the parsers refuse.
 local ACCOUNT_KEYS = 1
 local PARTS = {':ledger', ':eidx', ':holds', ':hexp', ':refunds', ':policies', ':outbox',
-               ':grants', ':paid-for', ':paid-by'}
+               ':grants', ':paid-for', ':paid-by', ':contrib'}
 local RECORD_TTL_S = 7 * 24 * 3600
 local MAX_BALANCE = 1000000000000000
 

@@ -130,6 +130,23 @@ COMMERCIAL_INSURANCE_KIND_HEALTH: CommercialInsuranceKind.ValueType  # 1
 COMMERCIAL_INSURANCE_KIND_ACCIDENT: CommercialInsuranceKind.ValueType  # 2
 Global___CommercialInsuranceKind: _TypeAlias = CommercialInsuranceKind  # noqa: Y015
 
+class _ContributionPayer:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ContributionPayerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContributionPayer.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTRIBUTION_PAYER_UNSPECIFIED: _ContributionPayer.ValueType  # 0
+    CONTRIBUTION_PAYER_EMPLOYER: _ContributionPayer.ValueType  # 1
+    CONTRIBUTION_PAYER_FLEXIBLE_EMPLOYMENT: _ContributionPayer.ValueType  # 2
+
+class ContributionPayer(_ContributionPayer, metaclass=_ContributionPayerEnumTypeWrapper): ...
+
+CONTRIBUTION_PAYER_UNSPECIFIED: ContributionPayer.ValueType  # 0
+CONTRIBUTION_PAYER_EMPLOYER: ContributionPayer.ValueType  # 1
+CONTRIBUTION_PAYER_FLEXIBLE_EMPLOYMENT: ContributionPayer.ValueType  # 2
+Global___ContributionPayer: _TypeAlias = ContributionPayer  # noqa: Y015
+
 class _WithdrawalReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1325,3 +1342,180 @@ class FamilyAidOrder(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FamilyAidOrder: _TypeAlias = FamilyAidOrder  # noqa: Y015
+
+@_typing.final
+class RecordContributionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    BASE_FEN_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_FEN_FIELD_NUMBER: _builtins.int
+    EMPLOYER_FEN_FIELD_NUMBER: _builtins.int
+    PAYER_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    month: _builtins.str
+    """YYYY-MM, from 1998-12 to the current month (Beijing)."""
+    base_fen: _builtins.int
+    employee_fen: _builtins.int
+    employer_fen: _builtins.int
+    payer: Global___ContributionPayer.ValueType
+    region_code: _builtins.str
+    """Where it was paid; default: the account's region."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        base_fen: _builtins.int = ...,
+        employee_fen: _builtins.int = ...,
+        employer_fen: _builtins.int = ...,
+        payer: Global___ContributionPayer.ValueType = ...,
+        region_code: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_fen", b"base_fen", "employee_fen", b"employee_fen", "employer_fen", b"employer_fen", "month", b"month", "payer", b"payer", "person_id", b"person_id", "region_code", b"region_code", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordContributionRequest: _TypeAlias = RecordContributionRequest  # noqa: Y015
+
+@_typing.final
+class Contribution(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    BASE_FEN_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_FEN_FIELD_NUMBER: _builtins.int
+    EMPLOYER_FEN_FIELD_NUMBER: _builtins.int
+    PAYER_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    ALLOCATION_FEN_FIELD_NUMBER: _builtins.int
+    ALLOCATION_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    BACK_PAYMENT_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    month: _builtins.str
+    base_fen: _builtins.int
+    employee_fen: _builtins.int
+    employer_fen: _builtins.int
+    payer: Global___ContributionPayer.ValueType
+    region_code: _builtins.str
+    allocation_fen: _builtins.int
+    """floor(base_fen x allocation_basis_points / 10000), credited once; 0 writes no entry."""
+    allocation_entry_id: _builtins.str
+    back_payment: _builtins.bool
+    """A later month was recorded before this one (补缴)."""
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        base_fen: _builtins.int = ...,
+        employee_fen: _builtins.int = ...,
+        employer_fen: _builtins.int = ...,
+        payer: Global___ContributionPayer.ValueType = ...,
+        region_code: _builtins.str = ...,
+        allocation_fen: _builtins.int = ...,
+        allocation_entry_id: _builtins.str = ...,
+        back_payment: _builtins.bool = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_entry_id", b"allocation_entry_id", "allocation_fen", b"allocation_fen", "back_payment", b"back_payment", "base_fen", b"base_fen", "employee_fen", b"employee_fen", "employer_fen", b"employer_fen", "month", b"month", "payer", b"payer", "person_id", b"person_id", "recorded_at", b"recorded_at", "region_code", b"region_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contribution: _TypeAlias = Contribution  # noqa: Y015
+
+@_typing.final
+class GetContributionRecordRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContributionRecordRequest: _TypeAlias = GetContributionRecordRequest  # noqa: Y015
+
+@_typing.final
+class MonthRange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_MONTH_FIELD_NUMBER: _builtins.int
+    LAST_MONTH_FIELD_NUMBER: _builtins.int
+    first_month: _builtins.str
+    """Inclusive, YYYY-MM."""
+    last_month: _builtins.str
+    def __init__(
+        self,
+        *,
+        first_month: _builtins.str = ...,
+        last_month: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_month", b"first_month", "last_month", b"last_month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MonthRange: _TypeAlias = MonthRange  # noqa: Y015
+
+@_typing.final
+class ContributionRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_MONTHS_FIELD_NUMBER: _builtins.int
+    LOCAL_MONTHS_FIELD_NUMBER: _builtins.int
+    FULL_YEARS_FIELD_NUMBER: _builtins.int
+    FIRST_MONTH_FIELD_NUMBER: _builtins.int
+    LAST_MONTH_FIELD_NUMBER: _builtins.int
+    GAPS_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    total_months: _builtins.int
+    local_months: _builtins.int
+    """Months paid in the account's current city (same first four digits of the region code)."""
+    full_years: _builtins.int
+    first_month: _builtins.str
+    last_month: _builtins.str
+    @_builtins.property
+    def gaps(self) -> _containers.RepeatedCompositeFieldContainer[Global___MonthRange]:
+        """Maximal runs of unrecorded months between first_month and last_month, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        total_months: _builtins.int = ...,
+        local_months: _builtins.int = ...,
+        full_years: _builtins.int = ...,
+        first_month: _builtins.str = ...,
+        last_month: _builtins.str = ...,
+        gaps: _abc.Iterable[Global___MonthRange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_month", b"first_month", "full_years", b"full_years", "gaps", b"gaps", "last_month", b"last_month", "local_months", b"local_months", "person_id", b"person_id", "total_months", b"total_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContributionRecord: _TypeAlias = ContributionRecord  # noqa: Y015

@@ -110,6 +110,16 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
                 _registered_method=True)
+        self.RecordContribution = channel.unary_unary(
+                '/gongji.account.v1.AccountService/RecordContribution',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.RecordContributionRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Contribution.FromString,
+                _registered_method=True)
+        self.GetContributionRecord = channel.unary_unary(
+                '/gongji.account.v1.AccountService/GetContributionRecord',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.FromString,
+                _registered_method=True)
         self.PayFromAccounts = channel.unary_unary(
                 '/gongji.account.v1.AccountService/PayFromAccounts',
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.SerializeToString,
@@ -242,6 +252,20 @@ class AccountServiceServicer:
 
     def TransferAccount(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordContribution(self, request, context):
+        """A8: one contribution month of an employee; its allocation is credited exactly once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContributionRecord(self, request, context):
+        """A8: months recorded, months in this city, full years, and the gaps.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -382,6 +406,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.TransferAccount,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.SerializeToString,
+            ),
+            'RecordContribution': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordContribution,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.RecordContributionRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Contribution.SerializeToString,
+            ),
+            'GetContributionRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContributionRecord,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.SerializeToString,
             ),
             'PayFromAccounts': grpc.unary_unary_rpc_method_handler(
                     servicer.PayFromAccounts,
@@ -830,6 +864,60 @@ class AccountService:
             '/gongji.account.v1.AccountService/TransferAccount',
             gongji_dot_account_dot_v1_dot_account__pb2.TransferAccountRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordContribution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/RecordContribution',
+            gongji_dot_account_dot_v1_dot_account__pb2.RecordContributionRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Contribution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContributionRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/GetContributionRecord',
+            gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class AccountServiceStub:
     CancelCommercialInsurance: _grpc.UnaryUnaryMultiCallable[_account_pb2.CancelCommercialInsuranceRequest, _account_pb2.LedgerEntry]
     WithdrawBalance: _grpc.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]
     TransferAccount: _grpc.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]
+    RecordContribution: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordContributionRequest, _account_pb2.Contribution]
+    """A8: one contribution month of an employee; its allocation is credited exactly once."""
+    GetContributionRecord: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetContributionRecordRequest, _account_pb2.ContributionRecord]
+    """A8: months recorded, months in this city, full years, and the gaps."""
     PayFromAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]
     """Internal, for the other services. A payment (a settlement's or a resident premium's) is
     made and recorded in one atomic step: every status, family-aid grant and balance is read, the
@@ -91,6 +95,10 @@ class AccountServiceAsyncStub(AccountServiceStub):
     CancelCommercialInsurance: _aio.UnaryUnaryMultiCallable[_account_pb2.CancelCommercialInsuranceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     WithdrawBalance: _aio.UnaryUnaryMultiCallable[_account_pb2.WithdrawBalanceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     TransferAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.TransferAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
+    RecordContribution: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordContributionRequest, _account_pb2.Contribution]  # type: ignore[assignment]
+    """A8: one contribution month of an employee; its allocation is credited exactly once."""
+    GetContributionRecord: _aio.UnaryUnaryMultiCallable[_account_pb2.GetContributionRecordRequest, _account_pb2.ContributionRecord]  # type: ignore[assignment]
+    """A8: months recorded, months in this city, full years, and the gaps."""
     PayFromAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]  # type: ignore[assignment]
     """Internal, for the other services. A payment (a settlement's or a resident premium's) is
     made and recorded in one atomic step: every status, family-aid grant and balance is read, the
@@ -221,6 +229,22 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.TransferAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Account, _abc.Awaitable[_account_pb2.Account]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordContribution(
+        self,
+        request: _account_pb2.RecordContributionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Contribution, _abc.Awaitable[_account_pb2.Contribution]]:
+        """A8: one contribution month of an employee; its allocation is credited exactly once."""
+
+    @_abc_1.abstractmethod
+    def GetContributionRecord(
+        self,
+        request: _account_pb2.GetContributionRecordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ContributionRecord, _abc.Awaitable[_account_pb2.ContributionRecord]]:
+        """A8: months recorded, months in this city, full years, and the gaps."""
 
     @_abc_1.abstractmethod
     def PayFromAccounts(
