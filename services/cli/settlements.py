@@ -27,7 +27,8 @@ def _bill(
         institution_id=institution, medins_setl_id=bill, patient_id=patient,
         credential_type=spb.CREDENTIAL_TYPE_MEDICAL_CODE, credential_holder_id=patient,
         medfee_total_fen=fen(burden) + fen(fund), fund_pay_fen=fen(fund),
-        personal_burden_fen=fen(burden), service_date=on,
+        personal_burden_fen=fen(burden),
+        service_date=on or beijing_today(SystemClock()).isoformat(),  # always sent, never defaulted
     )  # fmt: skip
 
 
@@ -37,20 +38,20 @@ Fund = Annotated[str, typer.Option(help="what the pooled fund pays, in yuan")]
 On = Annotated[str, typer.Option(help="service date YYYY-MM-DD")]
 
 
+def _show_bill(method: str, asked: spb.SettleRequest) -> None:
+    async def go(c: Client) -> None:
+        show.console.print(show.settlement(await getattr(c.settlement, method)(asked)))
+
+    run(go)
+
+
 @settlement.command("pre-settle")
 def pre_settle(
     institution: Institution, bill: Bill, patient: Patient, burden: Burden,
     fund: Fund = "0", on: On = "",
 ) -> None:  # fmt: skip
     """What a bill would take from which account, without taking it."""
-    asked = _bill(
-        institution, bill, patient, burden, fund, on or beijing_today(SystemClock()).isoformat()
-    )
-
-    async def go(c: Client) -> None:
-        show.console.print(show.settlement(await c.settlement.PreSettle(asked)))
-
-    run(go)
+    _show_bill("PreSettle", _bill(institution, bill, patient, burden, fund, on))
 
 
 @settlement.command()
@@ -60,14 +61,7 @@ def settle(
 ) -> None:  # fmt: skip
     """Settle a bill: own account, then the family's payers in order, then cash. Settling the
     same institution and bill again answers with the first settlement."""
-    asked = _bill(
-        institution, bill, patient, burden, fund, on or beijing_today(SystemClock()).isoformat()
-    )
-
-    async def go(c: Client) -> None:
-        show.console.print(show.settlement(await c.settlement.Settle(asked)))
-
-    run(go)
+    _show_bill("Settle", _bill(institution, bill, patient, burden, fund, on))
 
 
 @settlement.command()
