@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import pathlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -375,7 +376,9 @@ async def test_a_request_stuck_in_progress_past_the_recovery_window(
     report = await audit(world.url, policy=world.policy, recovery_after_ms=30_000)
     assert found(report) == {("request.stuck", old.replace(world.child, mask(world.child))),
                              ("request.stuck", leaseless)}  # fmt: skip
-    assert "untouched for 120 s, past the recovery window of 30 s" in str(report.violations)
+    # idle since the restore: 120 s, and a second or two more on a loaded machine
+    assert re.search(r"untouched for 12[0-9] s, past the recovery window of 30 s",
+                     str(report.violations))  # fmt: skip
     assert_masked(report, world)
 
 
