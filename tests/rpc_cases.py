@@ -389,6 +389,37 @@ async def c_list_settlements(w: World) -> Case:
     return Case("settlement", spb.ListSettlementsRequest(patient_id=patient), patient)
 
 
+async def _family_with_autopay(w: World, enabled: bool) -> spb.SetPremiumAutoPayRequest:
+    parent = await person(w.account, 1970, 50_000)
+    kid = await person(w.account, 2005, 0, resident=True)
+    await w.binding.CreateBinding(create(parent, kid, CHILD), timeout=10)
+    return spb.SetPremiumAutoPayRequest(
+        beneficiary_id=kid, payer_id=parent, enabled=enabled, request_id=rid()
+    )
+
+
+async def c_set_autopay(w: World) -> Case:
+    request = await _family_with_autopay(w, True)
+    return Case("settlement", request, request.payer_id)
+
+
+async def c_get_autopay(w: World) -> Case:
+    request = await _family_with_autopay(w, False)  # a record the job skips
+    await w.settlement.SetPremiumAutoPay(request, timeout=10)
+    return Case(
+        "settlement", spb.GetPremiumAutoPayRequest(beneficiary_id=request.beneficiary_id),
+        request.payer_id,
+    )  # fmt: skip
+
+
+async def c_run_deductions(w: World) -> Case:
+    """Next year's premiums of every enabled auto-pay, this family's among them."""
+    family = await _family_with_autopay(w, True)
+    await w.settlement.SetPremiumAutoPay(family, timeout=10)
+    request = spb.RunPremiumDeductionsRequest(year=dt.date.today().year + 1, run_id=rid())
+    return Case("settlement", request, family.payer_id)
+
+
 async def c_premium(w: World) -> Case:
     parent, kid = (
         await person(w.account, 1970, 50_000),
@@ -447,4 +478,7 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "GetSettlement": c_get_settlement,
     "ListSettlements": c_list_settlements,
     "PayResidentPremium": c_premium,
+    "SetPremiumAutoPay": c_set_autopay,
+    "GetPremiumAutoPay": c_get_autopay,
+    "RunPremiumDeductions": c_run_deductions,
 }

@@ -13,7 +13,7 @@ import typer
 
 from services.cli import launcher
 from services.cli.accounts import account, binding
-from services.cli.settlements import premium, settlement
+from services.cli.settlements import premium, premiums, settlement
 from services.common import logs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -21,6 +21,7 @@ app.add_typer(account, name="account")
 app.add_typer(binding, name="binding")
 app.add_typer(settlement, name="settlement")
 app.command()(premium)
+app.add_typer(premiums, name="premiums")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from services.cli import show
 from services.cli.session import fen, request_id, run
 from services.client import Client
 from services.common.clock import SystemClock, beijing_today
+from services.common.ids import mask
 
 settlement = typer.Typer(no_args_is_help=True, help="Settle bills; cancel, reverse, read them.")
 
@@ -136,5 +137,42 @@ def premium(
 
     async def go(c: Client) -> None:
         show.console.print(show.premium(await c.settlement.PayResidentPremium(asked)))
+
+    run(go)
+
+
+premiums = typer.Typer(no_args_is_help=True, help="Automatic month-end premium deduction (A2).")
+
+
+@premiums.command("autopay")
+def autopay(
+    beneficiary: Annotated[str, typer.Argument(help="the resident whose premium is paid")],
+    payer: Annotated[str, typer.Argument(help="a binder bound to him, or himself")],
+    off: Annotated[bool, typer.Option("--off", help="keep the record, pay nothing")] = False,
+) -> None:
+    """Set who pays a resident's premium at month end (setting again replaces)."""
+    asked = spb.SetPremiumAutoPayRequest(beneficiary_id=beneficiary, payer_id=payer,
+                                         enabled=not off, request_id=request_id())  # fmt: skip
+
+    async def go(c: Client) -> None:
+        got = await c.settlement.SetPremiumAutoPay(asked)
+        show.console.print(f"auto-pay {'on' if got.enabled else 'off'}: {mask(got.payer_id)} "
+                           f"pays for {mask(got.beneficiary_id)}")  # fmt: skip
+
+    run(go)
+
+
+@premiums.command("run")
+def run_deductions(
+    year: Annotated[int, typer.Option(help="the premium year (this year or next)")],
+    run_id: Annotated[str, typer.Option(help="repeat a run's id to get its result again")] = "",
+) -> None:
+    """The month-end job: pay every enabled auto-pay's premium still due for the year. Safe to
+    run again, also after it was killed: nobody pays twice."""
+    asked = spb.RunPremiumDeductionsRequest(year=year, run_id=run_id or request_id())
+
+    async def go(c: Client) -> None:
+        done = await c.settlement.RunPremiumDeductions(asked, timeout_s=3600)
+        show.console.print(show.deductions(done))
 
     run(go)

@@ -166,3 +166,18 @@ def contribution_record(r: apb.ContributionRecord) -> Table:
         [[str(r.total_months), str(r.local_months), str(r.full_years), r.first_month or "—",
           r.last_month or "—", gaps or "none"]],
     )  # fmt: skip
+
+
+def deductions(run: spb.PremiumDeductionRun) -> Table:
+    shown = table(
+        f"premium run {run.run_id}, {run.year}: {run.paid} paid, {run.already_paid} paid "
+        f"before, {len(run.skipped)} skipped",
+        ["resident", "payer", "outcome"],
+        [
+            *([mask(p.beneficiary_id), mask(p.payer_id), f"paid {yuan(p.amount_fen)}"]
+              for p in run.payments),
+            *([mask(k.beneficiary_id), mask(k.payer_id), f"skipped: {k.reason}"]
+              for k in run.skipped),
+        ],
+    )  # fmt: skip
+    return shown

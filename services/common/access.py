@@ -126,6 +126,9 @@ TABLE: dict[str, Rules] = {
         "operator": ANYONE,
     },
     "PayResidentPremium": {"citizen": (Own("payer_id"),), "operator": ANYONE},
+    "SetPremiumAutoPay": {"citizen": (Own("payer_id"),), "operator": ANYONE},
+    "GetPremiumAutoPay": _OPERATOR,
+    "RunPremiumDeductions": _OPERATOR,
 }
 
 

@@ -19,6 +19,7 @@ _CODES: dict[str, tuple[str, ...]] = {
         "BINDING_NOT_FOUND",
         "SETTLEMENT_NOT_FOUND",
         "POLICY_NOT_FOUND",
+        "AUTO_PAY_NOT_FOUND",
         "ENTRY_NOT_FOUND",
     ),
     "ALREADY_EXISTS": ("ACCOUNT_EXISTS", "IDEMPOTENCY_CONFLICT", "CONTRIBUTION_EXISTS"),

@@ -93,10 +93,12 @@ class Requests:
         run: Callable[[str, str], Awaitable[M]],
         context: Any = None,
         fp: str | None = None,
+        rid: str | None = None,
     ) -> M:
         """`run(fp, marker)` does the work unless this request was answered before.
-        `fp` replaces the request's own fingerprint where defaults must compare equal."""
-        rid = ids.request_id(getattr(request, "request_id", ""))
+        `fp` replaces the request's own fingerprint where defaults must compare equal; `rid`
+        names the request id of a request whose field has another name (a job's run_id)."""
+        rid = ids.request_id(rid if rid is not None else getattr(request, "request_id", ""))
         fp = fp or fingerprint(request)
         return await self.detached.run(
             self._once(f"{method}:{rid}", fp, response_type, run, context)

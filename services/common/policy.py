@@ -29,6 +29,8 @@ class Profile:
     commercial_ratio_percent: int = 40
     # A8: the share of a month's contribution base credited to the personal account (2%).
     allocation_basis_points: int = 200
+    # A2: the resident premium the month-end job pays for a beneficiary insured in the province.
+    resident_premium_fen: int = 40_000
 
     def allows(self, relationship: str) -> bool:
         return relationship in self.relationships
@@ -96,6 +98,7 @@ def _profile(table: Any, base: Profile, where: str) -> Profile:
         ("max_bindings", 1, 100),
         ("commercial_ratio_percent", 0, 100),
         ("allocation_basis_points", 0, 10_000),
+        ("resident_premium_fen", 1, 10_000_000),
     ):
         if key in table:
             value = table[key]

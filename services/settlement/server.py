@@ -11,17 +11,20 @@ from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
 from gongji.settlement.v1 import settlement_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
-from services.common import channels, ids, redisdb, registry
+from services.common import channels, ids, policy, redisdb, registry
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
 from services.common.enums import CredentialType
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
+from services.common.policy import Policy
 from services.common.registry import Registry
 from services.common.rpc import Deadline, reason_of
 from services.common.security import Security
 from services.common.server import App, Service
 from services.common.tracing import Tracing
+from services.settlement.autopay import AutoPays, Deductions
+from services.settlement.autopaying import AutoPayMethods
 from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
 from services.settlement.coordinator import Coordinator
@@ -39,18 +42,18 @@ def _not_designated() -> DomainError:
     )
 
 
-class SettlementServicer(pb_grpc.SettlementServiceServicer):
+class SettlementServicer(AutoPayMethods, pb_grpc.SettlementServiceServicer):
     """Validates bills and premiums (S1, S7, dates, credentials) and hands each to one atomic
     step at the account service; keeps the request records of cancels, reversals, premiums."""
 
     def __init__(
-        self, coordinator: Coordinator, requests: Requests, clock: Clock, registry: Registry
-    ) -> None:
+        self, coordinator: Coordinator, requests: Requests, clock: Clock, registry: Registry,
+        policy: Policy,
+    ) -> None:  # fmt: skip
         self.coordinator, self.requests, self.clock = coordinator, requests, clock
         self.registry = registry
-
-    def _pid(self, value: str, field: str) -> str:
-        return ids.person_id(value, beijing_today(self.clock), field)
+        self.autopays = AutoPays(requests.redis)
+        self.deductions = Deductions(coordinator, self.autopays, policy)
 
     def _bill(self, r: pb.SettleRequest) -> Bill:
         patient = self._pid(r.patient_id, "patient_id")
@@ -217,7 +220,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     coordinator = Coordinator(AccountClient(account_channel))
     servicer = SettlementServicer(
         coordinator, Requests(redis, "setl"), clock or SystemClock(),
-        registry.load(settings.registry_file),
+        registry.load(settings.registry_file), policy.load(settings.policy_file),
     )  # fmt: skip
 
     async def close() -> None:

@@ -71,6 +71,13 @@ def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # ru
     assert "¥160.00" in recorded  # 2% of the base, credited
     gongji("account", "contribute", father, "2025-01", "--base", "8000", "--employee", "160",
            "--employer", "480")  # fmt: skip
+    kid = new_pid("430102", dt.date(2012, 5, 1))
+    gongji("account", "open", kid, "--name", "赵小五", "--region", "430102", "--resident")
+    gongji("binding", "bind", father, kid, "--as", "child")
+    assert "auto-pay on" in gongji("premiums", "autopay", kid, father)
+    year = str(dt.date.today().year + 1)
+    ran = " ".join(gongji("premiums", "run", "--year", year).split())
+    assert f"{mask(kid)} │ {mask(father)} │ paid ¥400.00" in ran, ran
     record = gongji("account", "contributions", father)
     assert re.search(r"│ +2 +│ +2 +│ +0 +│ 2025-01 +│ 2025-03 +│ 2025-02 +│", record), record
 

@@ -83,6 +83,9 @@ EXPECTED: dict[str, set[str]] = {
     "GetSettlement": {INST, CIT, OP},
     "ListSettlements": {INST, CIT, OP},
     "PayResidentPremium": {CIT, OP},
+    "SetPremiumAutoPay": {CIT, OP},
+    "GetPremiumAutoPay": {OP},
+    "RunPremiumDeductions": {OP},
 }
 
 

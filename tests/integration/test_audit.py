@@ -12,7 +12,6 @@ import pathlib
 import re
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
@@ -20,13 +19,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from gongji.account.v1 import account_pb2 as pb
-from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
-from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.locks import lock_key
-from services.account.server import build as build_account
 from services.account.store import account_key, payment_key
 from services.audit import RULES, Report, audit, render
 from services.audit.scan import parts
@@ -35,10 +31,10 @@ from services.binding.store import Keys
 from services.common import policy as policies
 from services.common.enums import PaymentState
 from services.common.ids import mask
-from services.common.redisdb import EmbeddedRedis, connect, free_port
-from services.settlement.server import build as build_settlement
+from services.common.redisdb import connect, free_port
 from tests.integration.accounts import hold, rid
 from tests.integration.bindings import CHILD, SPOUSE, create, person
+from tests.integration.own_stack import own_stack
 from tests.support import serving, settings
 
 HOSPITAL = "H43010500001"
@@ -88,33 +84,13 @@ def _policy_file(folder: pathlib.Path, limit: int) -> str:
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """The three services over a Redis of their own, and a small but complete world."""
     folder = tmp_path_factory.mktemp("audit")
-    server = EmbeddedRedis(folder / "redis", free_port(), fsync="no").start()
     policy_file = _policy_file(folder, LIMIT)
-    try:
-        async with AsyncExitStack() as stack:
-            url = server.url
-            a_channel, a_port = await stack.enter_async_context(
-                serving(await build_account(settings(url, policy_file=policy_file)))
-            )
-            account_addr = f"127.0.0.1:{a_port}"
-            b_channel, b_port = await stack.enter_async_context(serving(await build_binding(
-                settings(url, "binding", account_addr=account_addr, policy_file=policy_file)
-            )))  # fmt: skip
-            s_channel, _ = await stack.enter_async_context(serving(await build_settlement(
-                settings(url, "settlement", account_addr=account_addr,
-                         binding_addr=f"127.0.0.1:{b_port}", policy_file=policy_file)
-            )))  # fmt: skip
-            w = World(url, connect(url), policies.load(policy_file), account_addr,
-                      binding_pb2_grpc.BindingServiceStub(b_channel),
-                      policy_file=policy_file)  # fmt: skip
-            await _populate(
-                w, account_pb2_grpc.AccountServiceStub(a_channel),
-                settlement_pb2_grpc.SettlementServiceStub(s_channel),
-            )  # fmt: skip
-            yield w
-            await w.redis.aclose()
-    finally:
-        server.stop()
+    async with own_stack(folder, policy_file) as own:
+        w = World(own.url, connect(own.url), policies.load(policy_file), own.account_addr,
+                  own.binding, policy_file=policy_file)  # fmt: skip
+        await _populate(w, own.account, own.settlement)
+        yield w
+        await w.redis.aclose()
 
 
 async def _populate(w: World, account: Any, settlement: Any) -> None:

@@ -475,3 +475,163 @@ class PremiumPayment(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PremiumPayment: _TypeAlias = PremiumPayment  # noqa: Y015
+
+@_typing.final
+class SetPremiumAutoPayRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    PAYER_ID_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    payer_id: _builtins.str
+    enabled: _builtins.bool
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+        payer_id: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "enabled", b"enabled", "payer_id", b"payer_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPremiumAutoPayRequest: _TypeAlias = SetPremiumAutoPayRequest  # noqa: Y015
+
+@_typing.final
+class GetPremiumAutoPayRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPremiumAutoPayRequest: _TypeAlias = GetPremiumAutoPayRequest  # noqa: Y015
+
+@_typing.final
+class PremiumAutoPay(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    PAYER_ID_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    payer_id: _builtins.str
+    enabled: _builtins.bool
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+        payer_id: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "enabled", b"enabled", "payer_id", b"payer_id", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PremiumAutoPay: _TypeAlias = PremiumAutoPay  # noqa: Y015
+
+@_typing.final
+class RunPremiumDeductionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEAR_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    run_id: _builtins.str
+    """This run's request id: the same run_id answers with the stored result."""
+    def __init__(
+        self,
+        *,
+        year: _builtins.int = ...,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunPremiumDeductionsRequest: _TypeAlias = RunPremiumDeductionsRequest  # noqa: Y015
+
+@_typing.final
+class PremiumSkip(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
+    PAYER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    beneficiary_id: _builtins.str
+    payer_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        beneficiary_id: _builtins.str = ...,
+        payer_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payer_id", b"payer_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PremiumSkip: _TypeAlias = PremiumSkip  # noqa: Y015
+
+@_typing.final
+class PremiumDeductionRun(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    PAID_FIELD_NUMBER: _builtins.int
+    ALREADY_PAID_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    year: _builtins.int
+    paid: _builtins.int
+    already_paid: _builtins.int
+    @_builtins.property
+    def skipped(self) -> _containers.RepeatedCompositeFieldContainer[Global___PremiumSkip]: ...
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___PremiumPayment]: ...
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        year: _builtins.int = ...,
+        paid: _builtins.int = ...,
+        already_paid: _builtins.int = ...,
+        skipped: _abc.Iterable[Global___PremiumSkip] | None = ...,
+        payments: _abc.Iterable[Global___PremiumPayment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_paid", b"already_paid", "paid", b"paid", "payments", b"payments", "run_id", b"run_id", "skipped", b"skipped", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PremiumDeductionRun: _TypeAlias = PremiumDeductionRun  # noqa: Y015

@@ -70,6 +70,21 @@ class SettlementServiceStub:
                 request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PayResidentPremiumRequest.SerializeToString,
                 response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumPayment.FromString,
                 _registered_method=True)
+        self.SetPremiumAutoPay = channel.unary_unary(
+                '/gongji.settlement.v1.SettlementService/SetPremiumAutoPay',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.SetPremiumAutoPayRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.FromString,
+                _registered_method=True)
+        self.GetPremiumAutoPay = channel.unary_unary(
+                '/gongji.settlement.v1.SettlementService/GetPremiumAutoPay',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetPremiumAutoPayRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.FromString,
+                _registered_method=True)
+        self.RunPremiumDeductions = channel.unary_unary(
+                '/gongji.settlement.v1.SettlementService/RunPremiumDeductions',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -118,6 +133,26 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPremiumAutoPay(self, request, context):
+        """A2: a beneficiary's premium paid by one payer at month end (医保部门每月底自动划扣).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPremiumAutoPay(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunPremiumDeductions(self, request, context):
+        """A2: the month-end job: pays every enabled auto-pay's premium that is still due.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +190,21 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.PayResidentPremium,
                     request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PayResidentPremiumRequest.FromString,
                     response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumPayment.SerializeToString,
+            ),
+            'SetPremiumAutoPay': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPremiumAutoPay,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.SetPremiumAutoPayRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.SerializeToString,
+            ),
+            'GetPremiumAutoPay': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPremiumAutoPay,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetPremiumAutoPayRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.SerializeToString,
+            ),
+            'RunPremiumDeductions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunPremiumDeductions,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +397,87 @@ class SettlementService:
             '/gongji.settlement.v1.SettlementService/PayResidentPremium',
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.PayResidentPremiumRequest.SerializeToString,
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumPayment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPremiumAutoPay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/SetPremiumAutoPay',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.SetPremiumAutoPayRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPremiumAutoPay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/GetPremiumAutoPay',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetPremiumAutoPayRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumAutoPay.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunPremiumDeductions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/RunPremiumDeductions',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,11 @@ class SettlementServiceStub:
     GetSettlement: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.GetSettlementRequest, _settlement_pb2.Settlement]
     ListSettlements: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.ListSettlementsRequest, _settlement_pb2.ListSettlementsResponse]
     PayResidentPremium: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.PayResidentPremiumRequest, _settlement_pb2.PremiumPayment]
+    SetPremiumAutoPay: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.SetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]
+    """A2: a beneficiary's premium paid by one payer at month end (医保部门每月底自动划扣)."""
+    GetPremiumAutoPay: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.GetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]
+    RunPremiumDeductions: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.RunPremiumDeductionsRequest, _settlement_pb2.PremiumDeductionRun]
+    """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
 
 @_typing.type_check_only
 class SettlementServiceAsyncStub(SettlementServiceStub):
@@ -53,6 +58,11 @@ class SettlementServiceAsyncStub(SettlementServiceStub):
     GetSettlement: _aio.UnaryUnaryMultiCallable[_settlement_pb2.GetSettlementRequest, _settlement_pb2.Settlement]  # type: ignore[assignment]
     ListSettlements: _aio.UnaryUnaryMultiCallable[_settlement_pb2.ListSettlementsRequest, _settlement_pb2.ListSettlementsResponse]  # type: ignore[assignment]
     PayResidentPremium: _aio.UnaryUnaryMultiCallable[_settlement_pb2.PayResidentPremiumRequest, _settlement_pb2.PremiumPayment]  # type: ignore[assignment]
+    SetPremiumAutoPay: _aio.UnaryUnaryMultiCallable[_settlement_pb2.SetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]  # type: ignore[assignment]
+    """A2: a beneficiary's premium paid by one payer at month end (医保部门每月底自动划扣)."""
+    GetPremiumAutoPay: _aio.UnaryUnaryMultiCallable[_settlement_pb2.GetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]  # type: ignore[assignment]
+    RunPremiumDeductions: _aio.UnaryUnaryMultiCallable[_settlement_pb2.RunPremiumDeductionsRequest, _settlement_pb2.PremiumDeductionRun]  # type: ignore[assignment]
+    """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
 
 class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
     """Settles the personal burden of a bill: own account, then family payers in order, then cash."""
@@ -105,5 +115,28 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _settlement_pb2.PayResidentPremiumRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_settlement_pb2.PremiumPayment, _abc.Awaitable[_settlement_pb2.PremiumPayment]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPremiumAutoPay(
+        self,
+        request: _settlement_pb2.SetPremiumAutoPayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_settlement_pb2.PremiumAutoPay, _abc.Awaitable[_settlement_pb2.PremiumAutoPay]]:
+        """A2: a beneficiary's premium paid by one payer at month end (医保部门每月底自动划扣)."""
+
+    @_abc_1.abstractmethod
+    def GetPremiumAutoPay(
+        self,
+        request: _settlement_pb2.GetPremiumAutoPayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_settlement_pb2.PremiumAutoPay, _abc.Awaitable[_settlement_pb2.PremiumAutoPay]]: ...
+
+    @_abc_1.abstractmethod
+    def RunPremiumDeductions(
+        self,
+        request: _settlement_pb2.RunPremiumDeductionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_settlement_pb2.PremiumDeductionRun, _abc.Awaitable[_settlement_pb2.PremiumDeductionRun]]:
+        """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,105 @@
+"""Automatic month-end premium deduction (rule A2), over a stack with a Redis of its own so the
+job's counts are this test's: who is paid, who is skipped and why, who was paid before; a run
+repeated pays no one twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from gongji.account.v1 import account_pb2 as apb
+from gongji.settlement.v1 import settlement_pb2 as spb
+from tests.integration.accounts import all_entries, rid
+from tests.integration.bindings import CHILD, create, person
+from tests.integration.own_stack import OwnStack, own_stack
+from tests.support import refused
+
+YEAR = dt.date.today().year + 1  # next year's premiums: due now, paid by nobody yet
+PREMIUM = 40_000  # the built-in policy's resident premium
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnStack]:
+    async with own_stack(tmp_path_factory.mktemp("autopay")) as own:
+        yield own
+
+
+async def family(s: OwnStack, balance: int) -> tuple[str, str]:
+    parent = await person(s.account, 1970, balance)
+    kid = await person(s.account, 2010, 0, resident=True)
+    await s.binding.CreateBinding(create(parent, kid, CHILD), timeout=10)
+    return parent, kid
+
+
+def autopay(kid: str, payer: str, enabled: bool = True) -> spb.SetPremiumAutoPayRequest:
+    return spb.SetPremiumAutoPayRequest(beneficiary_id=kid, payer_id=payer, enabled=enabled,
+                                        request_id=rid())  # fmt: skip
+
+
+def run(run_id: str = "", year: int = YEAR) -> spb.RunPremiumDeductionsRequest:
+    return spb.RunPremiumDeductionsRequest(year=year, run_id=run_id or rid())
+
+
+async def premiums_paid(s: OwnStack, payer: str) -> list[int]:
+    return [-e.amount_fen for e in await all_entries(s.account, payer)
+            if e.kind == apb.ENTRY_KIND_PREMIUM]  # fmt: skip
+
+
+async def test_the_month_end_run_pays_skips_and_never_pays_twice(stack):  # rule A2
+    s = stack
+    rich, kid = await family(s, 100_000)
+    poor, poor_kid = await family(s, 10_000)
+    off, off_kid = await family(s, 100_000)
+    early, early_kid = await family(s, 100_000)
+    for payer, beneficiary in ((rich, kid), (poor, poor_kid), (early, early_kid)):
+        await s.settlement.SetPremiumAutoPay(autopay(beneficiary, payer))
+    await s.settlement.SetPremiumAutoPay(autopay(off_kid, off, enabled=False))
+    await s.settlement.PayResidentPremium(spb.PayResidentPremiumRequest(
+        payer_id=early, beneficiary_id=early_kid, year=YEAR, amount_fen=PREMIUM, request_id=rid(),
+    ))  # paid at the counter before the month end  # fmt: skip
+
+    first = await s.settlement.RunPremiumDeductions(run("run-1"))
+    assert (first.paid, first.already_paid) == (1, 1)
+    assert [(p.beneficiary_id, p.payer_id, p.amount_fen) for p in first.payments] == [
+        (kid, rich, PREMIUM)]  # fmt: skip
+    assert [(k.beneficiary_id, k.reason) for k in first.skipped] == [
+        (poor_kid, "INSUFFICIENT_FUNDS")]  # fmt: skip
+
+    again = await s.settlement.RunPremiumDeductions(run("run-2"))
+    assert (again.paid, again.already_paid, len(again.skipped)) == (0, 2, 1)
+    assert await premiums_paid(s, rich) == [PREMIUM] and await premiums_paid(s, off) == []
+    assert await premiums_paid(s, early) == [PREMIUM]
+
+    assert await s.settlement.RunPremiumDeductions(run("run-1")) == first  # the same run
+    assert (await refused(s.settlement.RunPremiumDeductions(run("run-1", YEAR - 1))))[1] == (
+        "IDEMPOTENCY_CONFLICT"
+    )
+
+
+async def test_an_auto_pay_needs_a_resident_and_a_payer_bound_to_him(stack):  # rule A2
+    s = stack
+    parent, kid = await family(s, 100_000)
+    stranger = await person(s.account, 1971, 100_000)
+    adult = await person(s.account, 1995, 100_000)  # employee-insured
+    await s.binding.CreateBinding(create(parent, adult, CHILD), timeout=10)
+    assert (await refused(s.settlement.SetPremiumAutoPay(autopay(kid, stranger))))[1] == (
+        "NOT_BOUND"
+    )
+    assert (await refused(s.settlement.SetPremiumAutoPay(autopay(adult, parent))))[1] == (
+        "BENEFICIARY_NOT_RESIDENT"
+    )
+    code, reason = await refused(s.settlement.GetPremiumAutoPay(
+        spb.GetPremiumAutoPayRequest(beneficiary_id=kid)))  # fmt: skip
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "AUTO_PAY_NOT_FOUND")
+
+
+async def test_setting_again_replaces_and_disabled_is_kept(stack):  # rule A2
+    s = stack
+    parent, kid = await family(s, 100_000)
+    await s.settlement.SetPremiumAutoPay(autopay(kid, parent))
+    await s.settlement.SetPremiumAutoPay(autopay(kid, parent, enabled=False))
+    got = await s.settlement.GetPremiumAutoPay(spb.GetPremiumAutoPayRequest(beneficiary_id=kid))
+    assert (got.payer_id, got.enabled) == (parent, False)
