@@ -20,14 +20,13 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from services.account.store import EVENTS_STREAM, outbox_key
-from services.common import metrics
+from services.account.store import outbox_key
+from services.common import account_events, metrics
 
 log = logging.getLogger(__name__)
 
 PENDING = "acct:{outbox}:pending"
 _COUNTER = "acct:{outbox}:seq"
-STREAM_MAXLEN = 1_000_000
 
 # KEYS[1] counter, KEYS[2] pending zset; ARGV[1] person_id. Marks the account with a fresh number.
 _MARK = """
@@ -63,8 +62,14 @@ class Relay:
             if not batch:
                 break
             for entry_id, fields in cast(list[tuple[str, dict[str, str]]], batch):
-                event: dict[Any, Any] = {**fields, "event_id": f"{pid}:{entry_id}"}
-                await self.redis.xadd(EVENTS_STREAM, event, maxlen=STREAM_MAXLEN, approximate=True)
+                event: dict[Any, Any] = {
+                    **fields,
+                    "event_id": account_events.event_id(pid, entry_id),
+                }
+                await self.redis.xadd(
+                    account_events.STREAM, event, maxlen=account_events.STREAM_MAXLEN,
+                    approximate=True,
+                )  # fmt: skip
                 await self.redis.xdel(key, entry_id)
                 sent += 1
         await self._unmark(keys=[PENDING], args=[pid, began])

@@ -33,7 +33,6 @@ _HEAD = (
     lua_constants(AccountStatus, InsuranceType, EntryKind, PaymentState)
     + (_LUA / "lib.lua").read_text()
 )
-EVENTS_STREAM = "events:account"
 
 
 def account_key(pid: str) -> str:

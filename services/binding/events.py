@@ -18,15 +18,15 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from services.account.store import EVENTS_STREAM
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import BindingStore
+from services.common.account_events import CLOSING
+from services.common.account_events import STREAM as EVENTS_STREAM
 from services.common.enums import BindingStatus
 
 log = logging.getLogger(__name__)
 
 GROUP = "binding"
-CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})
 CLAIM_IDLE_MS = 60_000
 
 

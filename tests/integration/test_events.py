@@ -5,7 +5,8 @@ import datetime as dt
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.events import Relay
-from services.account.store import EVENTS_STREAM, outbox_key
+from services.account.store import outbox_key
+from services.common.account_events import STREAM as EVENTS_STREAM
 from tests.integration.accounts import open_account, rid
 
 

@@ -1,0 +1,30 @@
+"""The account event stream: the contract between the account service, which publishes, and
+the services that consume it (the binding service lapses bindings on CLOSED and
+TRANSFERRED_OUT). One place for its name and its events' shape.
+
+Each change of an account's status or region is one entry of `events:account`, published from
+the account's outbox (services.account.events) with the fields below, all strings:
+
+    event_id        `<person_id>:<outbox entry id>`, stable: a consumer drops a repeat by it
+    type            one of TYPES
+    person_id       whose account
+    status          AccountStatus number after the change
+    region_code     region after the change
+    insurance_type  InsuranceType number
+    at_ms           when the change was made (Redis server time, ms since the epoch)
+
+The stream is trimmed to about STREAM_MAXLEN entries (README "What is kept").
+"""
+
+from __future__ import annotations
+
+STREAM = "events:account"
+STREAM_MAXLEN = 1_000_000
+TYPES = frozenset(
+    {"OPENED", "REOPENED", "SUSPENDED", "RESUMED", "REGION_CHANGED", "CLOSED", "TRANSFERRED_OUT"}
+)
+CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})  # the account is gone for every use
+
+
+def event_id(person_id: str, outbox_entry_id: str) -> str:
+    return f"{person_id}:{outbox_entry_id}"
