@@ -148,25 +148,24 @@ class Stack:
 
     def _wait_serving(self, name: str, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if self.children[name].poll() is not None:
-                raise RuntimeError(f"the {name} service exited at start")
-            if self.health(name, timeout_s=1) == "SERVING":
-                return
-            time.sleep(0.05)
+        with self._health_channel(name) as channel:
+            while time.monotonic() < deadline:
+                if self.children[name].poll() is not None:
+                    raise RuntimeError(f"the {name} service exited at start")
+                if _status(channel, name, timeout_s=1) == "SERVING":
+                    return
+                time.sleep(0.05)
         raise RuntimeError(f"the {name} service did not become SERVING at {self.address(name)}")
 
     def health(self, name: str, timeout_s: float = 2.0) -> str:
-        """What the service's health says (SERVING, NOT_SERVING, ...), or UNREACHABLE. Health
-        is open to every caller: no token, but TLS when the environment configures it."""
+        """What the service's health says (SERVING, NOT_SERVING, ...), or UNREACHABLE."""
+        with self._health_channel(name) as channel:
+            return _status(channel, name, timeout_s)
+
+    def _health_channel(self, name: str) -> grpc.Channel:
+        """Health is open to every caller: no token, but TLS when the environment has it."""
         connection = Connection(None, channel_credentials(Tls.from_env(self.client_env)))
-        with connection.health_channel(self.address(name)) as channel:
-            request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
-            try:
-                answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout_s)
-            except grpc.RpcError:
-                return "UNREACHABLE"
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
+        return connection.health_channel(self.address(name))
 
     def pids(self) -> dict[str, int]:
         """The processes of the stack, by name (`redis` when it is the embedded one)."""
@@ -195,6 +194,15 @@ class Stack:
             self.redis.stop()
         if (_running(self.run_file) or {}).get("pid") == os.getpid():
             self.run_file.unlink()
+
+
+def _status(channel: grpc.Channel, name: str, timeout_s: float) -> str:
+    request = health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name])
+    try:
+        answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout_s)
+    except grpc.RpcError:
+        return "UNREACHABLE"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
 
 
 def spawn(

@@ -145,14 +145,13 @@ def premium(p: spb.PremiumPayment, who: dict[str, str] | None = None) -> Table:
 
 
 def contribution(c: apb.Contribution) -> Table:
-    shown = table(
+    return table(
         f"contribution {c.month} (¥)",
         ["person", "base", "employee", "employer", "paid by", "region", "allocation", "back pay"],
         [[mask(c.person_id), yuan(c.base_fen), yuan(c.employee_fen), yuan(c.employer_fen),
           _name(apb.ContributionPayer, c.payer, "CONTRIBUTION_PAYER_"), c.region_code,
           yuan(c.allocation_fen), "yes" if c.back_payment else "no"]],
     )  # fmt: skip
-    return shown
 
 
 def contribution_record(r: apb.ContributionRecord) -> Table:
@@ -169,7 +168,7 @@ def contribution_record(r: apb.ContributionRecord) -> Table:
 
 
 def deductions(run: spb.PremiumDeductionRun) -> Table:
-    shown = table(
+    return table(
         f"premium run {run.run_id}, {run.year}: {run.paid} paid, {run.already_paid} paid "
         f"before, {len(run.skipped)} skipped",
         ["resident", "payer", "outcome"],
@@ -180,4 +179,3 @@ def deductions(run: spb.PremiumDeductionRun) -> Table:
               for k in run.skipped),
         ],
     )  # fmt: skip
-    return shown

@@ -8,11 +8,9 @@ from typing import Any
 
 import grpc
 
-from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
 from services.common import ids
 from services.common.clock import Clock, beijing_today
-from services.common.enums import EntryKind
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.rpc import Deadline, error_from_rpc
@@ -61,11 +59,9 @@ class AutoPayMethods:
         amount = await self.deductions.premium(beneficiary, deadline)
         order = PremiumOrder(payer, beneficiary, year, amount)
         try:
-            await self.deductions.coordinator.accounts.pay(
-                order.payment_id(f"quote:{beneficiary}"), EntryKind.PREMIUM, beneficiary,
-                [apb.PaySource(person_id=payer)], amount, today, deadline.left(), quote=True,
-                premium_year=year,
-            )  # fmt: skip
+            await self.deductions.coordinator.pay_premium(
+                order, f"quote:{beneficiary}", today, deadline, quote=True
+            )
         except grpc.aio.AioRpcError as e:
             error = error_from_rpc(e)
             if error.reason in _UNFIT:

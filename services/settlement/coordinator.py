@@ -64,13 +64,15 @@ class Coordinator:
         return None if PaymentState(found.state) == PaymentState.REVERSED else found
 
     async def pay_premium(
-        self, order: PremiumOrder, marker: str, today: str, deadline: Deadline
-    ) -> apb.Payment:
+        self, order: PremiumOrder, marker: str, today: str, deadline: Deadline,
+        quote: bool = False,
+    ) -> apb.Payment:  # fmt: skip
         """A2: one account pays the whole premium; one payment per beneficiary and year. The
         payer pays his own premium, or a relative's under a binding valid today: the account
-        service finds that binding in the beneficiary's payer order."""
+        service finds that binding in the beneficiary's payer order. `quote`: checked as it
+        would be paid, nothing paid."""
         return await self.accounts.pay(
             order.payment_id(marker), EntryKind.PREMIUM, order.beneficiary_id,
             [apb.PaySource(person_id=order.payer_id)], order.amount_fen, today, deadline.left(),
-            details=order.details(), premium_year=order.year,
+            quote=quote, details=order.details(), premium_year=order.year,
         )  # fmt: skip

@@ -22,9 +22,7 @@ if a.type ~= INSURANCE_TYPE_EMPLOYEE then
   return fail('NOT_EMPLOYEE', 'only an employee-insured person records contributions')
 end
 if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
--- Split so that no product exceeds 2^53 (Lua numbers are doubles).
-local base, bp = N(ARGV[3]), N(ARGV[8])
-local allocation = math.floor(base / 10000) * bp + math.floor((base % 10000) * bp / 10000)
+local allocation = share(N(ARGV[3]), N(ARGV[8]), 10000)
 if a.balance + allocation > MAX_BALANCE then
   return fail('INVALID_AMOUNT', 'the balance would exceed ' .. I(MAX_BALANCE) .. ' fen')
 end

@@ -17,6 +17,9 @@ local MAX_BALANCE = 1000000000000000
 
 local function I(x) return string.format('%d', x) end
 local function N(x) return tonumber(x) or 0 end
+-- floor(x * n / d), split so that no product exceeds 2^53 (Lua numbers are doubles): with
+-- x = q*d + r, it is q*n + floor(r*n/d). For ratios of money (percent, basis points).
+local function share(x, n, d) return math.floor(x / d) * n + math.floor((x % d) * n / d) end
 
 -- Single-account scripts: KEYS[MARKER] is the call's idempotency marker, ARGV[1] the request's
 -- fingerprint ('' = the call keeps no marker).

@@ -22,9 +22,7 @@ for _, raw in ipairs(redis.call('HVALS', key(a, 6))) do
   -- A record from before years were kept counts as this year's: the cap errs on the safe side.
   if p.state == 'ACTIVE' and (p.year == nil or p.year == year) then spent = spent + N(p.amount) end
 end
--- Split so that no product exceeds 2^53 (Lua numbers are doubles).
-local base = available(a) + spent
-local limit = math.floor(base / 100) * ratio + math.floor((base % 100) * ratio / 100) - spent
+local limit = share(available(a) + spent, ratio, 100) - spent
 if amount > limit then
   return fail('COMMERCIAL_LIMIT_EXCEEDED', 'at most ' .. I(math.max(limit, 0)) .. ' fen more in '
               .. year .. ' (' .. I(ratio) .. '% of the available balance and this year\'s purchases)')
