@@ -115,7 +115,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     """The account service's parts, wired; nothing connects until the first call."""
     fault = settings.fault_plan
     security = Security.of(settings)
-    redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
+    redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
     relay = Relay(redis)
     servicer = AccountServicer(
         AccountStore(redis, settings.hold_ttl_s),

@@ -27,6 +27,7 @@ from services.common.enums import (
     lua_constants,
 )
 from services.common.errors import DomainError
+from services.common.redisdb import get_many, run_each
 
 _LUA = pathlib.Path(__file__).with_name("lua")
 _HEAD = (
@@ -104,11 +105,8 @@ class AccountStore:
         return Account.from_script(await self._run("get", pid))
 
     async def batch_get(self, pids: list[str]) -> list[Account]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for pid in pids:
-                keys = [account_key(pid), marker_key(pid, "-")]
-                await self._scripts["get"](keys=keys, args=[""], client=pipe)
-            raws = await pipe.execute()
+        calls = [([account_key(pid), marker_key(pid, "-")], [""]) for pid in pids]
+        raws = await run_each(self.redis, self._scripts["get"], calls)
         found = (orjson.loads(raw) for raw in raws)
         return [Account.from_script(d) for d in found if "error" not in d]
 
@@ -242,7 +240,7 @@ class AccountStore:
         ids = await self.redis.zrevrangebyscore(index, f"({end_ms}", start_ms, offset, limit)
         if not ids:
             return []
-        raws = await self.redis.mget([payment_key(str(i)) for i in ids])
+        raws = await get_many(self.redis, [payment_key(str(i)) for i in ids])
         return [Payment.from_script(orjson.loads(r)) for r in raws if r]
 
     async def grant(

@@ -170,7 +170,7 @@ def _a_year_after(day: dt.date) -> dt.date:
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
-    redis = redisdb.connect(settings.redis_url, pointed=fault is not None)
+    redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
     tracing = Tracing.of(settings.service, settings.traces_exporter)
     channel = channels.peer_channel(
         settings.account_addr, security, pointed=fault is not None, tracing=tracing

@@ -2,9 +2,9 @@
 
 Keys carry a province hash tag: the binder's views and the binding record under the binder's
 province, the beneficiary's views under the beneficiary's. Under the default policy (B5) both are
-one province, so one script updates both views atomically on one shard. The same script records
-under each person the provinces that hold his views (`bind:where:{<person_id>}`), so a binding
-is never left where its people's views cannot find it. The binding id names both provinces, so
+one province, so one script updates both views atomically on one shard. Each person's provinces
+(`bind:where:{<person_id>}`) are recorded before that script, so a binding is never left where
+its people's views cannot find it. The binding id names both provinces, so
 any binding can be found from its id alone.
 """
 
@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from services.binding.domain import Binding
 from services.common.enums import BindingStatus, lua_constants
 from services.common.errors import DomainError
+from services.common.redisdb import get_many
 
 IDEM_TTL_S = 7 * 24 * 3600
 
@@ -35,10 +36,9 @@ end
 """
 )
 # KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
-#       6 payer list, 7 idempotency record, 8 binder's provinces, 9 beneficiary's provinces,
-#       10 payer list version, 11 order outbox
+#       6 payer list, 7 idempotency record, 8 payer list version, 9 order outbox
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 binder's province, 8 beneficiary's province, 9 beneficiary
+#       7 beneficiary
 # Returns {binding=record, priority=n} or {error=...}. The limit (B4) and the pair rule (B7)
 # are checked here, atomically with the write, so concurrent creations cannot exceed them.
 _CREATE = (
@@ -60,15 +60,13 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
   return cjson.encode({error='BINDING_LIMIT_REACHED',
                        message='binder already has ' .. ARGV[4] .. ' active bindings'})
 end
-redis.call('SADD', KEYS[8], ARGV[7])
-redis.call('SADD', KEYS[9], ARGV[8])
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
 redis.call('SET', KEYS[4], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
 local priority = redis.call('RPUSH', KEYS[6], ARGV[2])
-changed_order(KEYS[10], KEYS[11], ARGV[9])
+changed_order(KEYS[8], KEYS[9], ARGV[7])
 local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=priority})
 redis.call('SET', KEYS[7], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
 return result
@@ -192,17 +190,25 @@ class BindingStore:
         return sorted(cast(set[str], await self.redis.smembers(Keys.where(pid))))
 
     async def create(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
+        """The binding and both people's views in one script. Each person's provinces are
+        recorded first (each under his own hash tag, so not in that script): should the script
+        then refuse or never run, a province is listed where nothing is found, which readers
+        pass over; never a view that cannot be found."""
         pb_, pe = provinces_of(b.binding_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(Keys.where(b.binder_id), pb_)
+            pipe.sadd(Keys.where(b.beneficiary_id), pe)
+            await pipe.execute()
         keys = [
             Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
             Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
             Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
-            Keys.idem(pb_, marker), Keys.where(b.binder_id), Keys.where(b.beneficiary_id),
-            Keys.order_version(pe, b.beneficiary_id), Keys.order_outbox(pe),
+            Keys.idem(pb_, marker), Keys.order_version(pe, b.beneficiary_id),
+            Keys.order_outbox(pe),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
-            fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, pb_, pe, b.beneficiary_id,
+            fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, b.beneficiary_id,
         ]  # fmt: skip
         d = orjson.loads(await self._create(keys=keys, args=args))
         if "error" in d:
@@ -301,7 +307,7 @@ class BindingStore:
         provinces = await self.provinces(beneficiary)
         if not provinces:
             return [], {}
-        raw = await self.redis.mget([Keys.order_version(p, beneficiary) for p in provinces])
+        raw = await get_many(self.redis, [Keys.order_version(p, beneficiary) for p in provinces])
         versions = {p: int(v or 0) for p, v in zip(provinces, raw, strict=True)}
         return await self.payers_of(beneficiary), versions
 

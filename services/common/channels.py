@@ -51,6 +51,14 @@ class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return await continuation(details._replace(metadata=metadata), request)
 
 
+def target(address: str) -> str:
+    """The gRPC target of an address, or of a comma-separated list of a service's replicas
+    (`127.0.0.1:50051,127.0.0.1:50061`), which calls then reach in turn (round robin)."""
+    if "," not in address:
+        return address
+    return "ipv4:" + ",".join(a.strip() for a in address.split(","))
+
+
 def channel(
     address: str,
     header: Callable[[], str] | None = None,
@@ -59,7 +67,8 @@ def channel(
     options: list[tuple[str, Any]] = CLIENT_OPTIONS,
     tracing: Tracing | None = None,
 ) -> grpc.aio.Channel:
-    """`header`: the bearer token to send; `credentials`: TLS (else plaintext); `pointed`:
+    """`address`: one, or a comma-separated list of a service's replicas (round robin).
+    `header`: the bearer token to send; `credentials`: TLS (else plaintext); `pointed`:
     every call is a fault point (tests that inject faults); `options`: keepalive and retries of
     UNAVAILABLE by default; `tracing`: each call a span, its context sent to the server."""
     chain: list[Any] = tracing.client_interceptors() if tracing else []
@@ -68,9 +77,11 @@ def channel(
     if pointed:
         chain.append(PointedCalls())
     interceptors = chain or None
+    # Every replica behind the address (a list, or a name with several records) takes its turn.
+    options = [*options, ("grpc.lb_policy_name", "round_robin")]
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options, interceptors=interceptors)
-    return grpc.aio.secure_channel(address, credentials, options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target(address), options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target(address), credentials, options, interceptors=interceptors)
 
 
 def peer_channel(

@@ -67,6 +67,7 @@ class Settings:
     binding_addr: str
     settlement_addr: str
     redis_url: str
+    redis_mode: str = "single"  # or "cluster": GONGJI_REDIS_URL names any node of a cluster
     hold_ttl_s: int = 600
     lock_lease_ms: int = 5000
     policy_file: str = ""
@@ -123,6 +124,7 @@ class Settings:
             binding_addr=addr["binding"],
             settlement_addr=addr["settlement"],
             redis_url=redis_url,
+            redis_mode=_redis_mode(env.get("GONGJI_REDIS_MODE", "")),
             hold_ttl_s=_positive_int(env, "GONGJI_HOLD_TTL_S", 600),
             lock_lease_ms=_positive_int(env, "GONGJI_LOCK_LEASE_MS", 5000),
             policy_file=env.get("GONGJI_POLICY_FILE", ""),
@@ -152,6 +154,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be > 0, got {value}")
     return value
+
+
+def _redis_mode(raw: str) -> str:
+    if raw not in ("", "single", "cluster"):
+        raise ConfigError(f"GONGJI_REDIS_MODE must be single or cluster, got {raw!r}")
+    return raw or "single"
 
 
 def _traces_exporter(raw: str) -> str:

