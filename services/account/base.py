@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from services.account.events import Relay
 from services.account.locks import Locks
 from services.account.orders import Orders
+from services.account.stepwise import Stepwise
 from services.account.store import AccountStore
 from services.common import ids
 from services.common.clock import Clock, beijing_today
@@ -23,9 +24,11 @@ Context = Any
 class ServicerBase:
     def __init__(
         self, store: AccountStore, relay: Relay, locks: Locks, policy: Policy, clock: Clock,
-        registry: Registry,
+        registry: Registry, stepwise: Stepwise | None = None,
     ) -> None:  # fmt: skip
+        """`stepwise`: under Redis Cluster, how payments are made (in steps)."""
         self.store, self.relay, self.locks = store, relay, locks
+        self.stepwise = stepwise
         self.policy, self.clock, self.registry = policy, clock, registry
         self.requests = Requests(store.redis, "acct")
         self.orders = Orders()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
 from services.account.convert import payment_pb
-from services.account.domain import Source
+from services.account.domain import Payment, Source
 from services.account.orders import with_order
 from services.account.store import StaleOrder
 from services.common import ids
@@ -42,11 +42,12 @@ class PaymentMethods(ServicerBase):
         fp = fingerprint(request)
         unbound = any(not s.binding_id and s.person_id != patient for s in sources)
         needs_order = request.family_aid or unbound
+        pay = self.stepwise.pay if self.stepwise else self.store.pay
         for _ in range(_ORDER_TRIES):
             version, order = self.orders.get(patient)
             full = with_order(patient, sources, order, request.family_aid)
             try:
-                payment = await self.store.pay(
+                payment = await pay(
                     payment_id, kind, patient, full, amount, on_date, request.quote, fp,
                     details, request.premium_year, version if needs_order else None,
                 )  # fmt: skip
@@ -84,9 +85,7 @@ class PaymentMethods(ServicerBase):
         payment_id = ids.token(request.payment_id, "payment_id")
         reason = ids.text(request.reason, "reason", required=False)
         rid = ids.token(request.cancel_request_id, "cancel_request_id")
-        return payment_pb(
-            await self.store.cancel_payment(payment_id, reason, rid, request.reversal)
-        )
+        return payment_pb(await self._cancel(payment_id, reason, rid, request.reversal))
 
     async def ReversePayment(
         self, request: pb.ReversePaymentRequest, context: Context
@@ -94,10 +93,21 @@ class PaymentMethods(ServicerBase):
         """S10: a payment never made is REVERSED for good; one made is cancelled."""
         payment_id = ids.token(request.payment_id, "payment_id")
         rid = ids.token(request.cancel_request_id, "cancel_request_id")
-        found = await self.store.reverse_payment(payment_id)
+        try:
+            found = await self.store.reverse_payment(payment_id)
+        except DomainError as e:
+            if e.reason != "SETTLEMENT_IN_PROGRESS" or self.stepwise is None:
+                raise
+            await self.stepwise.finish_payment(payment_id)  # made first, then cancelled
+            found = await self.store.reverse_payment(payment_id)
         if found.state == PaymentState.PAID:
-            found = await self.store.cancel_payment(payment_id, "reversal", rid, True)
+            found = await self._cancel(payment_id, "reversal", rid, True)
         return payment_pb(found)
+
+    async def _cancel(self, payment_id: str, reason: str, rid: str, reversal: bool) -> Payment:
+        if self.stepwise:
+            return await self.stepwise.cancel(payment_id, reason, rid, reversal)
+        return await self.store.cancel_payment(payment_id, reason, rid, reversal)
 
     def _sources(self, given: object) -> list[Source]:
         sources = [

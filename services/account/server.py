@@ -17,6 +17,7 @@ from services.account.holds import HoldMethods
 from services.account.locks import Locks
 from services.account.payments import PaymentMethods
 from services.account.special import SpecialMethods
+from services.account.stepwise import Stepwise
 from services.account.store import AccountStore
 from services.common import ids, policy, redisdb, registry
 from services.common.clock import Clock, SystemClock
@@ -117,17 +118,24 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
     relay = Relay(redis)
+    store = AccountStore(redis, settings.hold_ttl_s)
+    background = [relay.run]
+    stepwise = None
+    if settings.redis_mode == "cluster":  # a family's accounts on several slots: in steps
+        stepwise = Stepwise(store, settings.recovery_after_ms)
+        background.append(stepwise.run)
     servicer = AccountServicer(
-        AccountStore(redis, settings.hold_ttl_s),
+        store,
         relay,
         Locks(redis, settings.lock_lease_ms),
         policy.load(settings.policy_file),
         clock or SystemClock(),
         registry.load(settings.registry_file),
+        stepwise,
     )
     service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
     return App(
-        services=[service], background=[relay.run], close=redis.aclose, fault=fault,
+        services=[service], background=background, close=redis.aclose, fault=fault,
         security=security, redis=redis,
         tracing=Tracing.of(settings.service, settings.traces_exporter),
     )  # fmt: skip

@@ -58,6 +58,15 @@ def payment_key(payment_id: str) -> str:
     return f"acct:pay:{{{payment_id}}}"
 
 
+def journal_key(payment_id: str) -> str:
+    """A payment in steps (stepwise.py): its inputs, while it is being made."""
+    return f"{payment_key(payment_id)}:journal"
+
+
+def cancel_journal_key(payment_id: str) -> str:
+    return f"{payment_key(payment_id)}:cancelling"
+
+
 def outbox_key(pid: str) -> str:
     return f"{account_key(pid)}:outbox"
 
@@ -79,7 +88,7 @@ class AccountStore:
             for name in script_names()
         }
 
-    async def _call(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
+    async def call(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
         # int(): redis-py would send an IntEnum as its repr
         plain = [a if isinstance(a, str) else int(a) for a in args]
         result = orjson.loads(await self._scripts[script](keys=keys, args=plain))
@@ -92,7 +101,7 @@ class AccountStore:
     ) -> Any:
         """A single-account script: the account's key, then the call's marker."""
         keys = [account_key(pid), marker_key(pid, marker or "-")]
-        return await self._call(script, keys, [fp, *args])
+        return await self.call(script, keys, [fp, *args])
 
     # -- accounts -------------------------------------------------------------------------
     async def open(
@@ -166,10 +175,13 @@ class AccountStore:
         )
         return Entry.from_script(d)
 
-    async def refund(self, pid: str, refund_id: str, entry_id: str, reference: str) -> Entry:
-        d = await self._run(
-            "refund", pid, refund_id, entry_id, new_entry_id(), reference, new_entry_id()
-        )
+    async def refund(
+        self, pid: str, refund_id: str, entry_id: str, reference: str,
+        entry_ids: tuple[str, str] | None = None,
+    ) -> Entry:  # fmt: skip
+        """`entry_ids`: of the refund and of its paying on (S9), when the caller names them."""
+        credit, pay_on = entry_ids or (new_entry_id(), new_entry_id())
+        d = await self._run("refund", pid, refund_id, entry_id, credit, reference, pay_on)
         return Entry.from_script(d)
 
     # -- holds ----------------------------------------------------------------------------
@@ -207,9 +219,9 @@ class AccountStore:
         for s in sources:
             keys.append(account_key(s.person_id))
             args += [s.person_id, s.binding_id]
-        d = await self._call("pay", keys, args)
+        d = await self.call("pay", keys, args)
         if "stale_order" in d:
-            raise StaleOrder(_sources(d["stale_order"]), int(d["version"]))
+            raise StaleOrder(sources_of(d["stale_order"]), int(d["version"]))
         return Payment.from_script(d)
 
     async def payment(self, payment_id: str) -> Payment | None:
@@ -223,12 +235,13 @@ class AccountStore:
         found = await self.payment(payment_id)
         payers = [s.person_id for s in found.shares] if found else []
         keys = [payment_key(payment_id), *(account_key(p) for p in payers)]
-        d = await self._call("cancel_payment", keys, ["", reason, request_id, int(reversal)])
+        d = await self.call("cancel_payment", keys, ["", reason, request_id, int(reversal)])
         return Payment.from_script(d)
 
     async def reverse_payment(self, payment_id: str) -> Payment:
         """A payment not made is REVERSED for good; one made is returned as it is."""
-        d = await self._call("reverse_payment", [payment_key(payment_id)], ["", payment_id])
+        keys = [payment_key(payment_id), journal_key(payment_id)]
+        d = await self.call("reverse_payment", keys, ["", payment_id])
         return Payment.from_script(d)
 
     async def payments(
@@ -257,7 +270,7 @@ class AccountStore:
     ) -> tuple[list[Source], int]:
         listed = orjson.dumps([(s.person_id, s.binding_id) for s in payers]).decode()
         d = await self._run("set_order", beneficiary, version, listed)
-        return _sources(d["payers"]), int(d["version"])
+        return sources_of(d["payers"]), int(d["version"])
 
     # -- reads ----------------------------------------------------------------------------
     async def entries(
@@ -282,5 +295,5 @@ class StaleOrder(Exception):
         self.order, self.version = order, version
 
 
-def _sources(listed: str) -> list[Source]:
+def sources_of(listed: str) -> list[Source]:
     return [Source(person_id, binding_id) for person_id, binding_id in orjson.loads(listed)]

@@ -4,15 +4,8 @@
 -- KEYS: 1 the payment's record, then the account of each share, in the record's order.
 -- ARGV: 2 reason, 3 the cancel's request id, 4 '1' = a reversal (a payment cancelled before, by
 --       any request, is returned as it is).
-local raw = redis.call('GET', KEYS[1])
-local rec = raw and cjson.decode(raw)
-if not rec or rec.state == PAYMENT_STATE_REVERSED or rec.kind ~= ENTRY_KIND_SETTLEMENT then
-  return fail('SETTLEMENT_NOT_FOUND', 'no such settlement')
-end
-if rec.state == PAYMENT_STATE_CANCELLED then
-  if rec.cancel_request_id == ARGV[3] or ARGV[4] == '1' then return raw end
-  return fail('ALREADY_CANCELLED', 'this settlement was cancelled before')
-end
+local answer, rec = cancel_answer(1, ARGV[3], ARGV[4] == '1')
+if answer then return answer end
 local shares = rec.shares
 if #shares ~= #KEYS - 1 then
   return fail('INVALID_ARGUMENT', 'the accounts given are not the shares of this payment')

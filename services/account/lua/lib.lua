@@ -79,6 +79,88 @@ local function why_not_pay(a)
   return nil
 end
 
+-- The answer for a payment whose record (at KEYS[k]) exists: it, or why it is refused; nil when
+-- there is none.
+local function made_before(k)
+  local raw = redis.call('GET', KEYS[k])
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if rec.state == PAYMENT_STATE_REVERSED then
+    return fail('SETTLEMENT_REVERSED', 'this payment was reversed before it arrived')
+  end
+  if rec.fp ~= FP then
+    return fail('IDEMPOTENCY_CONFLICT', 'the key was used before with other content')
+  end
+  return raw
+end
+
+-- CancelPayment's answer from the record at KEYS[k] alone (rule S9), if it has one: a refusal,
+-- or the record when it was cancelled by this request (`request_id`) or this is a reversal;
+-- else nil and the record, to be cancelled.
+local function cancel_answer(k, request_id, reversal)
+  local raw = redis.call('GET', KEYS[k])
+  local rec = raw and cjson.decode(raw)
+  if not rec or rec.state == PAYMENT_STATE_REVERSED or rec.kind ~= ENTRY_KIND_SETTLEMENT then
+    return fail('SETTLEMENT_NOT_FOUND', 'no such settlement')
+  end
+  if rec.state == PAYMENT_STATE_CANCELLED then
+    if rec.cancel_request_id == request_id or reversal then return raw end
+    return fail('ALREADY_CANCELLED', 'this settlement was cancelled before')
+  end
+  return nil, rec
+end
+
+-- Why the patient may not have this payment made (rules S5, A2), or nil. `year_key`: where
+-- his premium of the year is marked as paid.
+local function refuse_patient(patient, premium, quote, year_key)
+  if premium then
+    if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
+    if patient.type ~= INSURANCE_TYPE_RESIDENT then
+      return fail('BENEFICIARY_NOT_RESIDENT', 'only resident premiums are paid from accounts')
+    end
+    if not quote and redis.call('EXISTS', year_key) == 1 then
+      return fail('PREMIUM_ALREADY_PAID', 'the premium of this year is paid')
+    end
+    return nil
+  end
+  if not patient then return fail('ACCOUNT_NOT_FOUND', 'the patient is not insured here') end
+  if patient.status == ACCOUNT_STATUS_SUSPENDED then
+    return fail('ACCOUNT_SUSPENDED', 'online settlement is suspended for the patient (S5)')
+  end
+  if is_closed(patient) then return fail('ACCOUNT_CLOSED', "the patient's account is closed") end
+  return nil
+end
+
+-- Why account `a` may not pay for the patient on the date (rule S4), or nil: without a binding
+-- only for himself; with one, only under its grant, active and valid on the date.
+local function why_not_source(a, binding_id, patient_id, on_date)
+  if not a then return 'ACCOUNT_NOT_FOUND', 'a payer has no account' end
+  if binding_id ~= '' or a.person_id ~= patient_id then
+    local raw = binding_id ~= '' and redis.call('HGET', key(a, 8), binding_id)
+    local g = raw and cjson.decode(raw)
+    if not (g and g.active and g.beneficiary_id == patient_id
+            and g.start_date <= on_date and (g.end_date == '' or on_date <= g.end_date)) then
+      return 'NOT_BOUND', 'the payer has no binding to the patient valid on the date'
+    end
+  end
+  return why_not_pay(a)
+end
+
+-- What a source gives to a payment with `left` fen still to pay: SETTLEMENT, up to its
+-- available balance (0 if it may not pay, S4); PREMIUM, all of it or a refusal (A2).
+-- Returns the amount, or nil and the refusal.
+local function source_take(a, binding_id, patient_id, on_date, premium, left)
+  local reason, message = why_not_source(a, binding_id, patient_id, on_date)
+  if premium then
+    if reason then return nil, fail(reason, message) end
+    if available(a) < left then
+      return nil, fail('INSUFFICIENT_FUNDS', 'one account pays the whole premium (A2)')
+    end
+  end
+  if reason or a.balance <= 0 then return 0 end
+  return math.min(left, math.max(0, available(a)))
+end
+
 local function refuse_payment(a)
   local reason, message = why_not_pay(a)
   return reason and fail(reason, message)

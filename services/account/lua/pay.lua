@@ -18,17 +18,8 @@ local payment_id, kind, amount, on_date = ARGV[2], ARGV[3], N(ARGV[4]), ARGV[5]
 local quote, premium = ARGV[6] == '1', ARGV[3] == ENTRY_KIND_PREMIUM
 
 if not quote then
-  local raw = redis.call('GET', RECORD)
-  if raw then
-    local rec = cjson.decode(raw)
-    if rec.state == PAYMENT_STATE_REVERSED then
-      return fail('SETTLEMENT_REVERSED', 'this payment was reversed before it arrived')
-    end
-    if rec.fp ~= FP then
-      return fail('IDEMPOTENCY_CONFLICT', 'the key was used before with other content')
-    end
-    return raw
-  end
+  local answer = made_before(1)
+  if answer then return answer end
 end
 
 local patient = load(2)
@@ -37,35 +28,8 @@ if patient and ARGV[7] ~= '' and N(ARGV[7]) ~= patient.payers_v then
                        version = I(patient.payers_v)})
 end
 local year_key = KEYS[2] .. ':premium:' .. ARGV[9]
-if premium then
-  if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
-  if patient.type ~= INSURANCE_TYPE_RESIDENT then
-    return fail('BENEFICIARY_NOT_RESIDENT', 'only resident premiums are paid from accounts')
-  end
-  if not quote and redis.call('EXISTS', year_key) == 1 then
-    return fail('PREMIUM_ALREADY_PAID', 'the premium of this year is paid')
-  end
-else
-  if not patient then return fail('ACCOUNT_NOT_FOUND', 'the patient is not insured here') end
-  if patient.status == ACCOUNT_STATUS_SUSPENDED then
-    return fail('ACCOUNT_SUSPENDED', 'online settlement is suspended for the patient (S5)')
-  end
-  if is_closed(patient) then return fail('ACCOUNT_CLOSED', "the patient's account is closed") end
-end
-
--- Why a source may not pay for the patient on the date (rule S4), or nil.
-local function why_not(a, binding_id)
-  if not a then return 'ACCOUNT_NOT_FOUND', 'a payer has no account' end
-  if binding_id ~= '' or a.person_id ~= patient.person_id then
-    local raw = binding_id ~= '' and redis.call('HGET', key(a, 8), binding_id)
-    local g = raw and cjson.decode(raw)
-    if not (g and g.active and g.beneficiary_id == patient.person_id
-            and g.start_date <= on_date and (g.end_date == '' or on_date <= g.end_date)) then
-      return 'NOT_BOUND', 'the payer has no binding to the patient valid on the date'
-    end
-  end
-  return why_not_pay(a)
-end
+local refused = refuse_patient(patient, premium, quote, year_key)
+if refused then return refused end
 
 local accounts = {[patient.person_id] = patient}  -- the patient paying his own bill is one account
 local listed, left, shares = {}, amount, {}
@@ -74,17 +38,11 @@ for k = 1, #KEYS - 2 do
   if listed[pid] then return fail('INVALID_ARGUMENT', 'a source is listed twice') end
   listed[pid] = true
   if accounts[pid] == nil then accounts[pid] = load(2 + k) or false end
-  local a = accounts[pid] or nil
-  local reason, message = why_not(a, binding_id)
-  if premium then
-    if reason then return fail(reason, message) end
-    if available(a) < amount then
-      return fail('INSUFFICIENT_FUNDS', 'one account pays the whole premium (A2)')
-    end
-  end
-  local take = (reason or a.balance <= 0) and 0 or math.min(left, math.max(0, available(a)))
+  local take, refusal = source_take(accounts[pid] or nil, binding_id, patient.person_id, on_date,
+                                    premium, left)
+  if not take then return refusal end
   if take > 0 then
-    table.insert(shares, {a = a, person_id = pid, own = binding_id == '', amount = take})
+    table.insert(shares, {a = accounts[pid], person_id = pid, own = binding_id == '', amount = take})
     left = left - take
   end
 end

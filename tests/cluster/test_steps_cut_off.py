@@ -1,0 +1,188 @@
+"""A payment and a cancel made in steps (Redis Cluster: services/account/stepwise.py), cut off
+after each of their Redis commands in turn, as a crash or a caller's deadline would cut them:
+the recovery loop then finishes what was begun, a retry answers the same, and no fen is made,
+lost or taken twice (DESIGN "Atomic steps", invariants 2-5)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.account.domain import Payment, Source
+from services.account.stepwise import PENDING_BUCKETS, Stepwise
+from services.account.store import AccountStore
+from services.common.enums import EntryKind, InsuranceType, PaymentState
+from services.common.errors import DomainError
+from services.common.redisdb import EmbeddedCluster, connect
+from tests.support import new_pid
+
+DAY = "2026-06-01"
+
+
+class Cut(Exception):
+    """Where the caller died: after this command's answer came back."""
+
+
+@pytest.fixture
+async def cutter(cluster: EmbeddedCluster) -> AsyncIterator[tuple[aioredis.Redis, list[int]]]:
+    """A cluster client whose k-th command (k = at[0]; 0 = none) returns, then its caller dies."""
+    redis = connect(cluster.url, mode="cluster")
+    at, seen = [0], [0]
+    command = redis.execute_command
+
+    async def cut(*args: Any, **options: Any) -> Any:
+        result = await command(*args, **options)
+        seen[0] += 1
+        if seen[0] == at[0]:
+            raise Cut(args[0])
+        return result
+
+    redis.execute_command = cut  # type: ignore[method-assign]
+
+    def arm(k: int) -> None:
+        at[0], seen[0] = k, 0
+
+    yield redis, at, arm  # type: ignore[misc]
+    await redis.aclose()
+
+
+async def family(store: AccountStore) -> tuple[str, str, str, str]:
+    """A patient with 300 fen, a first payer with 200, a second with 1,000; and a resident."""
+    patient, first, second, resident = new_pid(), new_pid(), new_pid(), new_pid()
+    for pid, fen in ((patient, 300), (first, 200), (second, 1_000)):
+        await store.open(pid, "甲", InsuranceType.EMPLOYEE, "430102", "", "")
+        await store.credit(pid, fen, EntryKind.ALLOCATION, "m", "", "")
+    await store.open(resident, "乙", InsuranceType.RESIDENT, "430102", "", "")
+    for binder, beneficiary in ((first, patient), (second, patient), (second, resident)):
+        await store.grant(binder, beneficiary, f"B-{binder}-{beneficiary}", "2000-01-01", "")
+    return patient, first, second, resident
+
+
+async def balances(store: AccountStore, *pids: str) -> list[int]:
+    return [(await store.get(p)).balance_fen for p in pids]
+
+
+async def recover_all(steps: Stepwise) -> None:
+    """What the recovery loop does once the window has passed: every mark finished."""
+    for n in range(PENDING_BUCKETS):
+        for marked in await steps.redis.zrange(f"acct:{{paying:{n}}}", 0, -1):
+            await steps.recover(marked)
+
+
+async def cut_everywhere(
+    arm: Callable[[int], None], call: Callable[[], Awaitable[object]],
+    after: Callable[[int], Awaitable[None]],
+) -> int:  # fmt: skip
+    """`call` cut off after its 1st, 2nd, ... command until it runs through; `after(k)` checks
+    each cut. Returns how many places were cut."""
+    k = 0
+    while True:
+        k += 1
+        arm(k)
+        try:
+            await call()
+        except Cut:
+            arm(0)
+            await after(k)
+            continue
+        arm(0)
+        return k - 1
+
+
+async def test_a_family_payment_cut_anywhere_is_finished_once(cutter):  # rule S2, S8
+    redis, _, arm = cutter
+    store = AccountStore(redis, 600)
+    steps = Stepwise(store, 0)
+    for round_ in range(2):  # finished by the recovery loop, then by the caller's retry alone
+        patient, first, second, _ = await family(store)
+        sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
+                   Source(second, f"B-{second}-{patient}")]  # fmt: skip
+        current = [f"P{round_}-1"]
+
+        def pay() -> Awaitable[Payment]:
+            return steps.pay(current[0], EntryKind.SETTLEMENT, patient, sources, 800, DAY,
+                             False, "fp")  # fmt: skip
+
+        async def after(k: int) -> None:
+            if round_ == 0:
+                await recover_all(steps)
+            paid = await pay()  # the caller retries: the same payment, made once (S8)
+            assert paid.state == PaymentState.PAID
+            assert [s.amount_fen for s in paid.shares] == [300, 200, 300], k
+            assert await pay() == paid == await store.payment(current[0])
+            assert await balances(store, patient, first, second) == [0, 0, 700], k
+            for p, fen in ((patient, 300), (first, 200), (second, 300)):  # back for the next
+                await store.credit(p, fen, EntryKind.ADJUSTMENT, "m", "", "")
+            current[0] = f"P{round_}-{k + 1}"
+
+        places = await cut_everywhere(arm, pay, after)
+        assert await balances(store, patient, first, second) == [0, 0, 700]
+        assert places >= 8  # every step of the payment was cut after
+
+
+async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  # rule A2
+    redis, _, arm = cutter
+    store = AccountStore(redis, 600)
+    steps = Stepwise(store, 0)
+    patient, _, second, resident = await family(store)
+    source = [Source(second, f"B-{second}-{resident}")]
+    year = [2030]
+
+    def premium(pid: str, fen: int) -> Awaitable[Payment]:
+        return steps.pay(pid, EntryKind.PREMIUM, resident, source, fen, DAY, False, "fp",
+                         premium_year=year[0])  # fmt: skip
+
+    async def after_refused(k: int) -> None:  # 5,000 fen: more than he has, never paid
+        await recover_all(steps)
+        assert await balances(store, second) == [1_000], k
+        assert await redis.get(f"acct:{{{resident}}}:premium:{year[0]}") is None, k
+
+    async def refused() -> None:
+        with pytest.raises(DomainError) as refusal:
+            await premium(f"R{year[0]}", 5_000)
+        assert refusal.value.reason == "INSUFFICIENT_FUNDS"
+
+    await cut_everywhere(arm, refused, after_refused)
+
+    async def after_paid(k: int) -> None:
+        await recover_all(steps)
+        paid = await premium(f"Y{year[0]}", 100)
+        assert [s.amount_fen for s in paid.shares] == [100]
+        assert await balances(store, second) == [900], k
+        await store.credit(second, 100, EntryKind.ADJUSTMENT, "m", "", "")
+        year[0] += 1
+
+    await cut_everywhere(arm, lambda: premium(f"Y{year[0]}", 100), after_paid)
+
+
+async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
+    redis, _, arm = cutter
+    store = AccountStore(redis, 600)
+    steps = Stepwise(store, 0)
+    patient, first, second, _ = await family(store)
+    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
+               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+    n = [0]
+
+    async def paid() -> str:
+        n[0] += 1
+        pid = f"C{n[0]}"
+        await steps.pay(pid, EntryKind.SETTLEMENT, patient, sources, 800, DAY, False, "fp")
+        return pid
+
+    current = [await paid()]
+
+    async def after(k: int) -> None:
+        if k % 2:
+            await recover_all(steps)
+        done = await steps.cancel(current[0], "x", "c1", False)
+        assert done.state == PaymentState.CANCELLED, k
+        assert await steps.cancel(current[0], "x", "c1", False) == done
+        assert await balances(store, patient, first, second) == [300, 200, 1_000], k
+        current[0] = await paid()
+
+    await cut_everywhere(arm, lambda: steps.cancel(current[0], "x", "c1", False), after)
+    assert await balances(store, patient, first, second) == [300, 200, 1_000]
