@@ -92,42 +92,41 @@ async def cut_everywhere(
         return k - 1
 
 
-async def test_a_family_payment_cut_anywhere_is_finished_once(cutter):  # rule S2, S8
+@pytest.mark.parametrize("recovered", [True, False], ids=["by-recovery", "by-retry-alone"])
+async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered):  # rule S2, S8
     redis, _, arm = cutter
     store = AccountStore(redis, 600)
     steps = Stepwise(store, 0)
-    for round_ in range(2):  # finished by the recovery loop, then by the caller's retry alone
-        patient, first, second, _ = await family(store)
-        sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
-                   Source(second, f"B-{second}-{patient}")]  # fmt: skip
-        current = [f"P{round_}-1"]
+    patient, first, second, _ = await family(store)
+    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
+               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+    current = [f"{patient}-1"]
 
-        def pay() -> Awaitable[Payment]:
-            return steps.pay(current[0], EntryKind.SETTLEMENT, patient, sources, 800, DAY,
-                             False, "fp")  # fmt: skip
+    def pay() -> Awaitable[Payment]:
+        return steps.pay(current[0], EntryKind.SETTLEMENT, patient, sources, 800, DAY, False, "fp")
 
-        async def after(k: int) -> None:
-            if round_ == 0:
-                await recover_all(steps)
-            paid = await pay()  # the caller retries: the same payment, made once (S8)
-            assert paid.state == PaymentState.PAID
-            assert [s.amount_fen for s in paid.shares] == [300, 200, 300], k
-            assert await pay() == paid == await store.payment(current[0])
-            assert await balances(store, patient, first, second) == [0, 0, 700], k
-            for p, fen in ((patient, 300), (first, 200), (second, 300)):  # back for the next
-                await store.credit(p, fen, EntryKind.ADJUSTMENT, "m", "", "")
-            current[0] = f"P{round_}-{k + 1}"
+    async def after(k: int) -> None:
+        if recovered:
+            await recover_all(steps)
+        paid = await pay()  # the caller retries: the same payment, made once (S8)
+        assert paid.state == PaymentState.PAID
+        assert [s.amount_fen for s in paid.shares] == [300, 200, 300], k
+        assert await pay() == paid == await store.payment(current[0])
+        assert await balances(store, patient, first, second) == [0, 0, 700], k
+        for p, fen in ((patient, 300), (first, 200), (second, 300)):  # back for the next
+            await store.credit(p, fen, EntryKind.ADJUSTMENT, "m", "", "")
+        current[0] = f"{patient}-{k + 1}"
 
-        places = await cut_everywhere(arm, pay, after)
-        assert await balances(store, patient, first, second) == [0, 0, 700]
-        assert places >= 8  # every step of the payment was cut after
+    places = await cut_everywhere(arm, pay, after)
+    assert await balances(store, patient, first, second) == [0, 0, 700]
+    assert places >= 8  # every step of the payment was cut after
 
 
 async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  # rule A2
     redis, _, arm = cutter
     store = AccountStore(redis, 600)
     steps = Stepwise(store, 0)
-    patient, _, second, resident = await family(store)
+    _, _, second, resident = await family(store)
     source = [Source(second, f"B-{second}-{resident}")]
     year = [2030]
 
@@ -142,20 +141,20 @@ async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  #
 
     async def refused() -> None:
         with pytest.raises(DomainError) as refusal:
-            await premium(f"R{year[0]}", 5_000)
+            await premium(f"{resident}-R{year[0]}", 5_000)
         assert refusal.value.reason == "INSUFFICIENT_FUNDS"
 
     await cut_everywhere(arm, refused, after_refused)
 
     async def after_paid(k: int) -> None:
         await recover_all(steps)
-        paid = await premium(f"Y{year[0]}", 100)
+        paid = await premium(f"{resident}-Y{year[0]}", 100)
         assert [s.amount_fen for s in paid.shares] == [100]
         assert await balances(store, second) == [900], k
         await store.credit(second, 100, EntryKind.ADJUSTMENT, "m", "", "")
         year[0] += 1
 
-    await cut_everywhere(arm, lambda: premium(f"Y{year[0]}", 100), after_paid)
+    await cut_everywhere(arm, lambda: premium(f"{resident}-Y{year[0]}", 100), after_paid)
 
 
 async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
@@ -169,7 +168,7 @@ async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
 
     async def paid() -> str:
         n[0] += 1
-        pid = f"C{n[0]}"
+        pid = f"{patient}-C{n[0]}"
         await steps.pay(pid, EntryKind.SETTLEMENT, patient, sources, 800, DAY, False, "fp")
         return pid
 
