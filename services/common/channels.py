@@ -77,8 +77,8 @@ def channel(
     if pointed:
         chain.append(PointedCalls())
     interceptors = chain or None
-    # Every replica behind the address (a list, or a name with several records) takes its turn.
-    options = [*options, ("grpc.lb_policy_name", "round_robin")]
+    if "," in address:  # each replica on the list takes its turn
+        options = [*options, ("grpc.lb_policy_name", "round_robin")]
     if credentials is None:
         return grpc.aio.insecure_channel(target(address), options, interceptors=interceptors)
     return grpc.aio.secure_channel(target(address), credentials, options, interceptors=interceptors)

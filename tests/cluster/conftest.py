@@ -4,6 +4,7 @@ reach through one address list per service, in turn (round robin)."""
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -31,12 +32,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluste
 
 
 @pytest.fixture(scope="session")
+def replica_logs(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Where each replica writes its log lines: `<service>-<n>.log`."""
+    return tmp_path_factory.mktemp("replicas")
+
+
+@pytest.fixture(scope="session")
 async def replicas(
-    cluster: EmbeddedCluster, tmp_path_factory: pytest.TempPathFactory
+    cluster: EmbeddedCluster, replica_logs: pathlib.Path
 ) -> AsyncIterator[dict[str, list[str]]]:
-    """Each service's replicas' addresses; every process reaches its peers by the list. Their
-    logs are in the session's temporary folder, `replicas*/<service>-<n>.log`."""
-    logs = tmp_path_factory.mktemp("replicas")
+    """Each service's replicas' addresses; every process reaches its peers by the list."""
+    logs = replica_logs
     listen = {n: [f"127.0.0.1:{free_port()}" for _ in range(REPLICAS)] for n in SERVICES}
     common = {
         "GONGJI_REDIS_URL": cluster.url,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from types import ModuleType
 
+from tests.cluster.conftest import REPLICAS, SERVICES
 from tests.integration import (
     test_accounts,
     test_binding_rules,
@@ -29,3 +30,12 @@ def _through_stubs(module: ModuleType) -> dict[str, object]:
 for _module in (test_accounts, test_binding_rules, test_contributions, test_settlement,
                 test_special):  # fmt: skip
     globals().update(_through_stubs(_module))
+
+
+def test_every_replica_answered_its_share_of_the_calls(replica_logs):
+    """Callers and services reach a service's replicas through one address list, in turn:
+    after the rules above, every replica has answered calls (one log line per call)."""
+    answered = {log.name: sum('"method"' in line for line in log.read_text().splitlines())
+                for log in sorted(replica_logs.glob("*.log"))}  # fmt: skip
+    assert len(answered) == len(SERVICES) * REPLICAS
+    assert all(n > 0 for n in answered.values()), answered

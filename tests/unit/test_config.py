@@ -142,3 +142,11 @@ def test_tracing_is_off_unless_an_exporter_is_named():
     assert settings(OTEL_TRACES_EXPORTER="otlp").traces_exporter == "otlp"
     with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER must be otlp, console or none"):
         settings(OTEL_TRACES_EXPORTER="jaeger")
+
+
+def test_the_redis_mode_is_single_unless_cluster_is_asked_for():
+    assert Settings.from_env("account", REDIS).redis_mode == "single"
+    cluster = {**REDIS, "GONGJI_REDIS_MODE": "cluster"}
+    assert Settings.from_env("account", cluster).redis_mode == "cluster"
+    with pytest.raises(ConfigError, match="GONGJI_REDIS_MODE"):
+        Settings.from_env("account", {**REDIS, "GONGJI_REDIS_MODE": "sentinel"})
