@@ -40,6 +40,7 @@ SECRET_FILE = os.environ.setdefault(
 ensure_secret(SECRET_FILE)
 os.environ.setdefault("GONGJI_METRICS_ADDR", "off")
 TOKENS = Tokens(read_secret(SECRET_FILE))
+POLICY_FILE = str(pathlib.Path(__file__).with_name("policy.toml"))  # B5 lifted in Guizhou (52)
 
 
 def bearer(role: str = "service", sub: str = "tests", ttl_s: float = 3600) -> str:

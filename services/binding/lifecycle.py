@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from services.account.client import AccountClient
 from services.binding.domain import Binding
@@ -27,6 +28,7 @@ from services.common.ids import PROVINCES
 
 log = logging.getLogger(__name__)
 BACKGROUND_TIMEOUT_S = 5.0  # no caller waits on the relay or a lapse
+VIEWS_DUE_AFTER_MS = 10_000  # longer than a call that is still finishing its own steps
 
 
 class Lifecycle:
@@ -67,10 +69,12 @@ class Lifecycle:
         await self.store.order_pushed(beneficiary, versions)
 
     async def relay(self, interval_s: float = 1.0) -> None:
-        """Push every order still marked in any province's outbox, then wait; for ever."""
+        """Push every order still marked in any province's outbox, and finish the beneficiary's
+        side of every binding across provinces a crash left due; then wait; for ever."""
         while True:
             pending = 0
             for province in sorted(PROVINCES):
+                await self.finish_views(f"{province:02d}")
                 for beneficiary in await self.store.orders_pending(f"{province:02d}"):
                     pending += 1
                     try:
@@ -80,6 +84,19 @@ class Lifecycle:
                         log.warning("payer order push deferred", exc_info=True)
             metrics.OUTBOX_PENDING.labels("payer-orders").set(pending)
             await asyncio.sleep(interval_s)
+
+    async def finish_views(self, province: str, after_ms: int = VIEWS_DUE_AFTER_MS) -> None:
+        """Bindings across provinces marked longer ago than a call lasts (`after_ms`): their
+        beneficiary's side as their record is now (BindingStore.finish_across)."""
+        due = int(time.time() * 1000) - after_ms
+        for binding_id in await self.store.views_due(province, due):
+            try:
+                found = await self.store.get(binding_id)
+                if found is not None:
+                    await self.store.finish_across(found)
+                    metrics.RELAYED_LATE.labels("binding-view-finished").inc()
+            except Exception:
+                log.warning("binding view deferred", exc_info=True)
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:
         """A grant whose binding was refused: revoke it if we can; if not, it pays nothing."""

@@ -2,10 +2,11 @@
 
 Keys carry a province hash tag: the binder's views and the binding record under the binder's
 province, the beneficiary's views under the beneficiary's. Under the default policy (B5) both are
-one province, so one script updates both views atomically on one shard. Each person's provinces
-(`bind:where:{<person_id>}`) are recorded before that script, so a binding is never left where
-its people's views cannot find it. The binding id names both provinces, so
-any binding can be found from its id alone.
+one province, so one script updates both views atomically on one shard; across two provinces (a
+profile without B5) the two sides are two steps, finished by the relay loop if cut off. Each
+person's provinces (`bind:where:{<person_id>}`) are recorded before that script, so a binding is
+never left where its people's views cannot find it. The binding id names both provinces, so any
+binding can be found from its id alone.
 """
 
 from __future__ import annotations
@@ -94,6 +95,85 @@ changed_order(KEYS[5], KEYS[6], ARGV[4])
 return raw
 """
 )
+# A binding across two provinces (a profile with same_province = false) is made and ended in two
+# steps, one script on each province's slot, so that it also runs on a Redis Cluster: first the
+# binder's side, with the binding marked in the binder's province as `views-due`; then the
+# beneficiary's side; then the mark is taken off. The relay loop finishes every mark a crash left
+# (Lifecycle.relay): each step can run again and again with the same outcome.
+# KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 idempotency record, 6 views due
+# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s
+# Returns {binding=record, priority=0} or {error=...}, as _CREATE does (the priority is the
+# beneficiary side's to give).
+_CREATE_BINDER_SIDE = (
+    _HEAD
+    + """
+local prior = redis.call('GET', KEYS[5])
+if prior then
+  local rec = cjson.decode(prior)
+  if rec.fp ~= ARGV[1] then
+    return cjson.encode({error='IDEMPOTENCY_CONFLICT',
+                         message='request_id was used before with other content'})
+  end
+  return rec.result
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return cjson.encode({error='BINDING_EXISTS', message='this pair already has an active binding'})
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return cjson.encode({error='BINDING_LIMIT_REACHED',
+                       message='binder already has ' .. ARGV[4] .. ' active bindings'})
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[2])
+redis.call('ZADD', KEYS[6], ARGV[5], ARGV[2])
+local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=0})
+redis.call('SET', KEYS[5], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
+return result
+"""
+)
+# KEYS: 1 record, 2 binder active set, 3 pair, 4 views due; ARGV: 1 binding id, 2 new status,
+# 3 ended ms, 4 the time of the mark (ms). The binder's side of an end; as _END otherwise.
+_END_BINDER_SIDE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return '' end
+local b = cjson.decode(raw)
+if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw end
+b.status = tonumber(ARGV[2])
+b.ended_ms = tonumber(ARGV[3])
+raw = cjson.encode(b)
+redis.call('SET', KEYS[1], raw)
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+return raw
+"""
+# The beneficiary's side. KEYS: 1 beneficiary history, 2 payer list, 3 payer list version,
+# 4 order outbox; ARGV: 1 binding id, 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE
+# (add it to the payer list), '0' = it has ended (take it off).
+# Once a binding is in the beneficiary's history it is never added to his payers again, so a
+# late add after the end changes nothing. Returns the binding's priority (0 = not a payer).
+_BENEFICIARY_SIDE = (
+    _HEAD
+    + """
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if ARGV[4] == '1' then
+  if not known then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+    local priority = redis.call('RPUSH', KEYS[2], ARGV[1])
+    changed_order(KEYS[3], KEYS[4], ARGV[3])
+    return priority
+  end
+else
+  if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+  if redis.call('LREM', KEYS[2], 0, ARGV[1]) > 0 then changed_order(KEYS[3], KEYS[4], ARGV[3]) end
+  return 0
+end
+local at = redis.call('LPOS', KEYS[2], ARGV[1])
+return at and at + 1 or 0
+"""
+)
 # KEYS: 1 payer list, 2 payer list version, 3 order outbox; ARGV: 1 beneficiary, then the
 # binding ids in the new order. Refused (returns 0) unless they are exactly the ids on the list.
 _REORDER = (
@@ -176,6 +256,11 @@ class Keys:
     def order_outbox(province: str) -> str:
         return f"{_tag(province)}:order-pending"
 
+    @staticmethod
+    def views_due(province: str) -> str:
+        """Bindings from this province to another whose beneficiary's side is still due."""
+        return f"{_tag(province)}:views-due"
+
 
 class BindingStore:
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -184,6 +269,11 @@ class BindingStore:
         self._end = redis.register_script(_END)
         self._reorder = redis.register_script(_REORDER)
         self._pushed = redis.register_script(_PUSHED)
+        self._create_binder_side = redis.register_script(_CREATE_BINDER_SIDE)
+        self._end_binder_side = redis.register_script(
+            lua_constants(BindingStatus) + _END_BINDER_SIDE
+        )
+        self._beneficiary_side = redis.register_script(_BENEFICIARY_SIDE)
 
     async def provinces(self, pid: str) -> list[str]:
         """The provinces under which this person has binding views (one, unless he moved)."""
@@ -199,6 +289,8 @@ class BindingStore:
             pipe.sadd(Keys.where(b.binder_id), pb_)
             pipe.sadd(Keys.where(b.beneficiary_id), pe)
             await pipe.execute()
+        if pb_ != pe:
+            return await self._create_across(b, limit, fp, marker)
         keys = [
             Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
             Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
@@ -215,11 +307,58 @@ class BindingStore:
             raise DomainError(d["error"], d["message"])
         return Binding.from_record(d["binding"], int(d["priority"]))
 
+    async def _create_across(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
+        pb_, _ = provinces_of(b.binding_id)
+        keys = [
+            Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
+            Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
+            Keys.idem(pb_, marker), Keys.views_due(pb_),
+        ]  # fmt: skip
+        record = orjson.dumps(b.record()).decode()
+        args: list[str | int] = [fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S]
+        d = orjson.loads(await self._create_binder_side(keys=keys, args=args))
+        if "error" in d:
+            raise DomainError(d["error"], d["message"])
+        made = Binding.from_record(d["binding"])
+        priority = await self.finish_across(made)
+        return Binding.from_record(d["binding"], priority)
+
+    async def finish_across(self, b: Binding) -> int:
+        """The beneficiary's side of a binding across provinces, as its record now is, then
+        its mark off; the binding's priority (0 once it has ended)."""
+        pb_, pe = provinces_of(b.binding_id)
+        keys = [
+            Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
+            Keys.order_version(pe, b.beneficiary_id), Keys.order_outbox(pe),
+        ]  # fmt: skip
+        active = int(b.status == BindingStatus.ACTIVE)
+        args: list[str | int] = [b.binding_id, b.created_ms, b.beneficiary_id, active]
+        priority = int(await self._beneficiary_side(keys=keys, args=args))
+        await self.redis.zrem(Keys.views_due(pb_), b.binding_id)
+        return priority
+
+    async def views_due(self, province: str, before_ms: int, limit: int = 100) -> list[str]:
+        key = Keys.views_due(province)
+        return cast(list[str], await self.redis.zrangebyscore(key, 0, before_ms, 0, limit))
+
     async def end(self, binding_id: str, status: int, ended_ms: int) -> Binding | None:
         current = await self.get(binding_id)
         if current is None:
             return None
         pb_, pe = provinces_of(binding_id)
+        if pb_ != pe:
+            keys = [
+                Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
+                Keys.pair(pb_, current.binder_id, current.beneficiary_id), Keys.views_due(pb_),
+            ]  # fmt: skip
+            raw = await self._end_binder_side(
+                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms]
+            )
+            if not raw:
+                return None
+            ended = Binding.from_record(orjson.loads(raw))
+            await self.finish_across(ended)
+            return ended
         keys = [
             Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
             Keys.pair(pb_, current.binder_id, current.beneficiary_id),

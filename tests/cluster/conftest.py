@@ -48,6 +48,7 @@ async def replicas(
         "GONGJI_REDIS_URL": cluster.url,
         "GONGJI_REDIS_MODE": "cluster",
         "GONGJI_DRAIN_GRACE_MS": "500",
+        "GONGJI_POLICY_FILE": support.POLICY_FILE,
         **{f"GONGJI_{n.upper()}_ADDR": ",".join(a) for n, a in listen.items()},
     }
     running: list[Process] = []

@@ -6,15 +6,19 @@ lost or taken twice (DESIGN "Atomic steps", invariants 2-5)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 
+from services.account.client import AccountClient
 from services.account.domain import Payment, Source
 from services.account.stepwise import PENDING_BUCKETS, Stepwise
 from services.account.store import AccountStore
-from services.common.enums import EntryKind, InsuranceType, PaymentState
+from services.binding.domain import Binding
+from services.binding.lifecycle import Lifecycle
+from services.binding.store import BindingStore, new_binding_id
+from services.common.enums import BindingStatus, EntryKind, InsuranceType, PaymentState
 from services.common.errors import DomainError
 from services.common.redisdb import EmbeddedCluster, connect
 from tests.support import new_pid
@@ -185,3 +189,62 @@ async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
 
     await cut_everywhere(arm, lambda: steps.cancel(current[0], "x", "c1", False), after)
     assert await balances(store, patient, first, second) == [300, 200, 1_000]
+
+
+@pytest.mark.parametrize("finished_by", ["relay", "retry"])
+async def test_a_binding_across_provinces_cut_anywhere_ends_with_both_sides_agreeing(
+    cutter, finished_by
+):  # rules B5, B10, B11 (a Guizhou binder, tests/policy.toml)
+    redis, _, arm = cutter
+    store = BindingStore(redis)
+    relay = Lifecycle(store, cast(AccountClient, None))  # its views loop reads the store only
+
+    async def finish(call: Callable[[], Awaitable[object]]) -> None:
+        if finished_by == "relay":
+            await relay.finish_views("52", after_ms=0)
+        else:
+            await call()
+
+    async def agree(b: Binding, active: bool) -> None:
+        on_list = await store.payer_ids("43", b.beneficiary_id)
+        assert on_list == ([b.binding_id] if active else [])
+        assert [x.binding_id for x in await store.bindings_of(b.beneficiary_id, False, True)] == [
+            b.binding_id
+        ]
+        assert await store.views_due("52", 2**62) == []
+
+    current: list[Binding] = []
+
+    def create() -> Awaitable[object]:
+        b = Binding(new_binding_id("52", "43"), new_pid("520102"), new_pid(), 1, DAY, "",
+                    BindingStatus.ACTIVE, 1_000)  # fmt: skip
+        current[:] = [b]
+        return store.create(b, 10, "fp", f"CreateBinding:{b.binding_id}")
+
+    async def after_create(k: int) -> None:
+        b = current[0]
+        retry = lambda: store.create(b, 10, "fp", f"CreateBinding:{b.binding_id}")  # noqa: E731
+        if await store.get(b.binding_id) is None:  # cut before the binder's side: not made
+            await retry()
+        else:
+            await finish(retry)
+        await agree(b, active=True)
+
+    await cut_everywhere(arm, create, after_create)
+
+    async def after_end(k: int) -> None:
+        b = current[0]
+        retry = lambda: store.end(b.binding_id, BindingStatus.REMOVED, 2_000)  # noqa: E731
+        began = await store.get(b.binding_id)
+        if began is not None and began.status == BindingStatus.ACTIVE:  # cut before it began
+            await retry()
+        else:
+            await finish(retry)
+        ended = await store.get(b.binding_id)
+        assert ended is not None and ended.status == BindingStatus.REMOVED, k
+        await agree(b, active=False)
+        await create()
+
+    await cut_everywhere(
+        arm, lambda: store.end(current[0].binding_id, BindingStatus.REMOVED, 2_000), after_end
+    )

@@ -11,7 +11,7 @@ from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.server import build
 from services.binding.server import build as build_binding
 from services.settlement.server import build as build_settlement
-from tests.support import serving, settings
+from tests.support import POLICY_FILE, serving, settings
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,9 @@ def account_addr(account_server: tuple[Any, int]) -> str:
 @pytest.fixture(scope="session")
 async def binding_service(redis_url: str, account_addr: str) -> AsyncIterator[tuple[Any, str]]:
     """The binding service on port 0, reaching the account service over gRPC."""
-    app = await build_binding(settings(redis_url, "binding", account_addr=account_addr))
+    app = await build_binding(
+        settings(redis_url, "binding", account_addr=account_addr, policy_file=POLICY_FILE)
+    )
     async with serving(app) as (channel, port):
         yield binding_pb2_grpc.BindingServiceStub(channel), f"127.0.0.1:{port}"
 

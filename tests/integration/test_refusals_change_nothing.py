@@ -374,6 +374,32 @@ async def test_refused_binding_scripts_change_nothing(db):
     )
 
 
+async def test_refused_steps_of_a_binding_across_provinces_change_nothing(db):
+    text, raw = db
+    store = BindingStore(text)
+    binder = new_pid("520102")
+
+    def binding(beneficiary: str) -> Binding:
+        return Binding(new_binding_id("52", "43"), binder, beneficiary, 1, "2026-01-01", "",
+                       BindingStatus.ACTIVE, 1)  # fmt: skip
+
+    first = binding(new_pid())
+    await store.create(first, 2, "fp", "CreateBinding:r1")
+    await store.create(binding(new_pid()), 2, "fp", "CreateBinding:r2")
+    where = b"bind:where:"
+    await refused(raw, lambda: store.create(binding(new_pid()), 2, "x", "CreateBinding:r1"),
+                  "IDEMPOTENCY_CONFLICT", where)  # fmt: skip
+    again = Binding(**{**first.__dict__, "binding_id": new_binding_id("52", "43")})
+    await refused(raw, lambda: store.create(again, 5, "fp", "CreateBinding:r3"), "BINDING_EXISTS")
+    await refused(raw, lambda: store.create(binding(new_pid()), 2, "fp", "CreateBinding:r4"),
+                  "BINDING_LIMIT_REACHED", where)  # fmt: skip
+    assert await unchanged(raw, lambda: store.end(new_binding_id("52", "43"), 2, 5)) is None
+    ended = await store.end(first.binding_id, BindingStatus.REMOVED, 5)
+    assert await unchanged(raw, lambda: store.end(first.binding_id, BindingStatus.LAPSED, 6)) == (
+        ended
+    )
+
+
 async def test_refused_request_claims_and_lock_moves_change_nothing(db):
     from gongji.account.v1 import account_pb2 as pb
 

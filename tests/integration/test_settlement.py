@@ -55,6 +55,32 @@ async def test_the_changsha_family_pays_own_then_payers_in_order_then_cash(
     assert all(leg.entry_id and leg.balance_after_fen == 0 for leg in s.legs)
 
 
+async def test_a_binding_across_provinces_pays_and_ends_on_both_sides(
+    account, binding, settlement
+):  # rules B5, B13 (a Guizhou profile lifts B5: tests/policy.toml), S2, B11
+    child = await person(account, 1990, 0)  # insured in Hunan
+    dad = await person(account, 1960, 20_000, region="520102")  # in Guizhou
+    made = await binding.CreateBinding(create(dad, child, CHILD))
+    assert (made.priority, made.binding_id[1:5]) == (1, "5243")  # both provinces' keys
+    on_payers = await binding.GetPayers(bpb.GetPayersRequest(beneficiary_id=child))
+    assert [(p.binder_id, p.priority) for p in on_payers.payers] == [(dad, 1)]
+    for side in ({"binder_id": dad}, {"beneficiary_id": child}):
+        found = await binding.ListBindings(bpb.ListBindingsRequest(**side))
+        assert [b.binding_id for b in found.bindings] == [made.binding_id]
+    s = await settlement.Settle(bill(child, 1_000), timeout=10)
+    assert legs(s) == [(dad, 2, 1_000)]
+    ended = await binding.RemoveBinding(
+        bpb.RemoveBindingRequest(binding_id=made.binding_id, request_id=rid())
+    )
+    assert ended.status == bpb.BINDING_STATUS_REMOVED
+    assert not (await binding.GetPayers(bpb.GetPayersRequest(beneficiary_id=child))).payers
+    for side in ({"binder_id": dad}, {"beneficiary_id": child}):
+        found = await binding.ListBindings(bpb.ListBindingsRequest(**side, include_inactive=True))
+        assert [b.status for b in found.bindings] == [bpb.BINDING_STATUS_REMOVED]
+    s2 = await settlement.Settle(bill(child, 1_000), timeout=10)
+    assert legs(s2) == [] and s2.cash_pay_fen == 1_000
+
+
 async def test_xianyang_the_second_payer_pays_when_the_first_is_spent(
     account, binding, settlement
 ):  # rules S2, S4, B10
