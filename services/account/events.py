@@ -1,21 +1,24 @@
 """The account-event relay: account outboxes -> the `events:account` stream.
 
 Each script that changes an account's status or region appends an event to that account's own
-outbox in the same atomic step. Before running such a script the service marks the account in
-`acct:{outbox}:pending` with a number from a counter; after it, the service relays that outbox at
-once. A background loop relays every account still marked, so an event whose relay was cut short
-(crash, Redis blip) is published later. Every change that emits is marked first (the servicer's
+outbox in the same atomic step. Before running such a script the service marks the account in a
+pending index (`acct:{outbox:<n>}:pending`, one of 16 spread over the slots of a Redis Cluster)
+with a number from that index's counter; after it, the service relays that outbox at once. A
+background loop relays every account still marked, so an event whose relay was cut short (crash,
+Redis blip) is published later. Every change that emits is marked first (the servicer's
 `_announcing`), so the loop, at start as ever after, reads only what is pending: a start costs
-the same with a thousand accounts or ten million.
+the same with a thousand accounts or ten million. An outbox emptied by its relay is deleted with
+its last entry, so an account keeps no stream between its events.
 
 An event may be published twice (a crash between XADD and XDEL); each carries a stable
-`event_id` (`<person_id>:<outbox entry id>`) so consumers drop the repeat.
+`event_id` (`<person_id>:<the account's event number>`) so consumers drop the repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -25,14 +28,30 @@ from services.common import account_events, metrics
 
 log = logging.getLogger(__name__)
 
-PENDING = "acct:{outbox}:pending"
-_COUNTER = "acct:{outbox}:seq"
+BUCKETS = 16
+
+
+def pending_key(pid: str) -> str:
+    """The pending index that marks this account's outbox."""
+    return f"acct:{{outbox:{zlib.crc32(pid.encode()) % BUCKETS}}}:pending"
+
+
+def _counter_key(pending: str) -> str:
+    return pending.replace(":pending", ":seq")
+
 
 # KEYS[1] counter, KEYS[2] pending zset; ARGV[1] person_id. Marks the account with a fresh number.
 _MARK = """
 local n = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], n, ARGV[1])
 return n
+"""
+# KEYS[1] the outbox; ARGV: its published entry ids. Takes them off, and the stream with the
+# last of them (a script, so an event appended meanwhile keeps the stream).
+_PUBLISHED = """
+redis.call('XDEL', KEYS[1], unpack(ARGV))
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return 0
 """
 # KEYS[1] pending zset; ARGV[1] person_id, ARGV[2] counter value when the relay began.
 # Unmarks only if nobody marked the account again since.
@@ -49,30 +68,34 @@ class Relay:
         self.interval_s = interval_s
         self._mark = redis.register_script(_MARK)
         self._unmark = redis.register_script(_UNMARK)
+        self._published = redis.register_script(_PUBLISHED)
 
     async def mark(self, pid: str) -> None:
-        await self._mark(keys=[_COUNTER, PENDING], args=[pid])
+        pending = pending_key(pid)
+        await self._mark(keys=[_counter_key(pending), pending], args=[pid])
 
     async def relay(self, pid: str) -> int:
         """Publish this account's outbox; returns how many events went out."""
-        began = int(await self.redis.get(_COUNTER) or 0)
+        pending = pending_key(pid)
+        began = int(await self.redis.get(_counter_key(pending)) or 0)
         key, sent = outbox_key(pid), 0
         while True:
             batch = await self.redis.xrange(key, count=100)
             if not batch:
                 break
             for entry_id, fields in cast(list[tuple[str, dict[str, str]]], batch):
+                number = fields.pop("n", entry_id)  # an event from before numbering: its id
                 event: dict[Any, Any] = {
                     **fields,
-                    "event_id": account_events.event_id(pid, entry_id),
+                    "event_id": account_events.event_id(pid, number),
                 }
                 await self.redis.xadd(
                     account_events.STREAM, event, maxlen=account_events.STREAM_MAXLEN,
                     approximate=True,
                 )  # fmt: skip
-                await self.redis.xdel(key, entry_id)
+                await self._published(keys=[key], args=[entry_id])
                 sent += 1
-        await self._unmark(keys=[PENDING], args=[pid, began])
+        await self._unmark(keys=[pending], args=[pid, began])
         return sent
 
     async def relay_quietly(self, pid: str) -> None:
@@ -84,7 +107,12 @@ class Relay:
 
     async def run(self) -> None:
         while True:
-            metrics.OUTBOX_PENDING.labels("account-events").set(await self.redis.zcard(PENDING))
-            for pid in cast(list[str], await self.redis.zrange(PENDING, 0, 99)):
-                metrics.RELAYED_LATE.labels("account-event-published").inc(await self.relay(pid))
+            waiting = 0
+            for n in range(BUCKETS):
+                pending = f"acct:{{outbox:{n}}}:pending"
+                waiting += await self.redis.zcard(pending)
+                for pid in cast(list[str], await self.redis.zrange(pending, 0, 99)):
+                    sent = await self.relay(pid)
+                    metrics.RELAYED_LATE.labels("account-event-published").inc(sent)
+            metrics.OUTBOX_PENDING.labels("account-events").set(waiting)
             await asyncio.sleep(self.interval_s)

@@ -5,7 +5,9 @@ TRANSFERRED_OUT). One place for its name and its events' shape.
 Each change of an account's status or region is one entry of `events:account`, published from
 the account's outbox (services.account.events) with the fields below, all strings:
 
-    event_id        `<person_id>:<outbox entry id>`, stable: a consumer drops a repeat by it
+    event_id        `<person_id>:<n>`, n the account's own event number (1, 2, ...; events
+                    made before it was kept carry their outbox entry id instead), stable: a
+                    consumer drops a repeat by it
     type            one of TYPES
     person_id       whose account
     status          AccountStatus number after the change
@@ -26,5 +28,5 @@ TYPES = frozenset(
 CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})  # the account is gone for every use
 
 
-def event_id(person_id: str, outbox_entry_id: str) -> str:
-    return f"{person_id}:{outbox_entry_id}"
+def event_id(person_id: str, number: str) -> str:
+    return f"{person_id}:{number}"

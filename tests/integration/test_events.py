@@ -4,7 +4,7 @@ import asyncio
 import datetime as dt
 
 from gongji.account.v1 import account_pb2 as pb
-from services.account.events import Relay
+from services.account.events import Relay, pending_key
 from services.account.store import outbox_key
 from services.common.account_events import STREAM as EVENTS_STREAM
 from tests.integration.accounts import open_account, rid
@@ -41,7 +41,7 @@ async def test_changes_are_published_in_order_with_stable_ids(account, redis):  
         ("CLOSED", "3", "430600"),
     ]
     assert len({e["event_id"] for e in events}) == 5
-    assert await redis.xlen(outbox_key(pid)) == 0
+    assert not await redis.exists(outbox_key(pid))  # deleted with its last entry
 
 
 async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account, redis):
@@ -56,7 +56,7 @@ async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account
     try:
         for _ in range(250):  # published, and the mark taken off after
             published = len(await events_of(redis, pid)) == 2
-            if published and await redis.zscore("acct:{outbox}:pending", pid) is None:
+            if published and await redis.zscore(pending_key(pid), pid) is None:
                 break
             await asyncio.sleep(0.02)
     finally:
@@ -64,7 +64,7 @@ async def test_an_event_left_in_an_outbox_is_published_by_the_relay_loop(account
         await asyncio.wait([loop], timeout=5)
     assert loop.cancelled()
     assert [e["type"] for e in await events_of(redis, pid)] == ["OPENED", "CLOSED"]
-    assert await redis.zscore("acct:{outbox}:pending", pid) is None
+    assert await redis.zscore(pending_key(pid), pid) is None
 
 
 async def test_a_start_reads_only_the_outboxes_still_pending(tmp_path):
@@ -82,7 +82,8 @@ async def test_a_start_reads_only_the_outboxes_still_pending(tmp_path):
                   for n in range(1_500)]  # fmt: skip
         for pid in people:
             await store.open(pid, "x", 1, "430102", "", "")
-            await relay.relay(pid)  # published: an empty outbox stream is left behind
+            await relay.relay(pid)  # published, its outbox gone with its last entry
+        assert not await redis.exists(*(outbox_key(p) for p in people))
         pending = people[7]
         await relay.mark(pending)
         await redis.xadd(outbox_key(pending), {"type": "CLOSED", "person_id": pending,
@@ -91,7 +92,7 @@ async def test_a_start_reads_only_the_outboxes_still_pending(tmp_path):
         await redis.config_resetstat()
         loop = asyncio.create_task(relay.run())
         for _ in range(100):
-            if await redis.zscore("acct:{outbox}:pending", pending) is None:
+            if await redis.zscore(pending_key(pending), pending) is None:
                 break
             await asyncio.sleep(0.02)
         loop.cancel()

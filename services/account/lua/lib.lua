@@ -242,10 +242,13 @@ local function credit_back(a, entry_id, amount, reference, payon_entry_id)
   return e
 end
 
+-- An event to the account's outbox, numbered by the account (`n`: 1, 2, ... for ever, kept in
+-- its hash), which names the event for good: the outbox stream itself is deleted once relayed.
 local function emit(a, kind)
+  local n = redis.call('HINCRBY', KEYS[a.at], 'events', 1)
   redis.call('XADD', key(a, 7), '*', 'type', kind, 'person_id', a.person_id,
              'status', a.status, 'region_code', a.region, 'insurance_type', a.type,
-             'at_ms', I(NOW))
+             'at_ms', I(NOW), 'n', n)
 end
 
 -- `held` was counted net of the holds past their lifetime (`load`): their expiry is written
