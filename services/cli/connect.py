@@ -45,7 +45,9 @@ class Connection:
         )
 
     def health_channel(self, address: str) -> grpc.Channel:
-        """A blocking channel for health checks (open to every caller)."""
+        """A blocking channel for health checks (open to every caller); to a list of replicas,
+        whichever answers in turn."""
+        options = [("grpc.lb_policy_name", "round_robin")] if "," in address else []
         if self.credentials is None:
-            return grpc.insecure_channel(address)
-        return grpc.secure_channel(address, self.credentials)
+            return grpc.insecure_channel(channels.target(address), options)
+        return grpc.secure_channel(channels.target(address), self.credentials, options)

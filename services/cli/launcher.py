@@ -1,10 +1,13 @@
 """The whole stack on one machine: `gongji run` (what `make run` starts) and `gongji bench`.
 
-`Stack` starts the embedded Redis (unless GONGJI_REDIS_URL names one), then each service as its
-own process with the Redis URL passed down, waits until each reports SERVING, and stops them all,
-services first. Its children die with it, even when it is killed with `kill -9` (Linux). `run`
-keeps a stack up until SIGINT/SIGTERM or until any part of it exits, and refuses to start a
-second stack over the same data folder or on taken ports, saying so in one line.
+`Stack` starts the embedded Redis (unless GONGJI_REDIS_URL names one; with
+GONGJI_REDIS_MODE=cluster, a Redis Cluster of three masters on GONGJI_REDIS_PORT and the two
+ports after it), then each service as its own process with the Redis URL passed down (one
+process per address when a `*_ADDR` lists several: a service's replicas), waits until each
+reports SERVING, and stops them all, services first. Its children die with it, even when it is
+killed with `kill -9` (Linux). `run` keeps a stack up until SIGINT/SIGTERM or until any part of
+it exits, and refuses to start a second stack over the same data folder or on taken ports,
+saying so in one line.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from services.cli.connect import Connection
 from services.common.auth import ensure_secret
 from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError, Tls
 from services.common.process import tied
-from services.common.redisdb import EmbeddedRedis
+from services.common.redisdb import EmbeddedCluster, EmbeddedRedis
 from services.common.security import channel_credentials
 
 log = logging.getLogger("gongji.launcher")
@@ -63,11 +66,24 @@ class Stack:
         self.output, self.stdout = output, stdout
         self.var_dir, self.services = var_dir, services
         self.redis_port = redis_port or _port(self.env.get("GONGJI_REDIS_PORT", ""))
-        self.redis: EmbeddedRedis | None = None
+        self.redis: EmbeddedRedis | EmbeddedCluster | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def address(self, service: str) -> str:
+        """Where callers reach the service: one address, or its replicas' list."""
         return self.env.get(f"GONGJI_{service.upper()}_ADDR", DEFAULT_ADDRS[service])
+
+    def processes(self) -> dict[str, tuple[str, str, str]]:
+        """Each process to start, by name (`account`, or `account1`, `account2`, ... for a
+        service's replicas): its service, listen address and metrics address."""
+        found = {}
+        for service in self.services:
+            listed = [a.strip() for a in self.address(service).split(",")]
+            host, _, port = DEFAULT_METRICS_ADDRS[service].rpartition(":")
+            for i, address in enumerate(listed):
+                name = service if len(listed) == 1 else f"{service}{i + 1}"
+                found[name] = (service, address, f"{host}:{int(port) + 10 * i}")
+        return found
 
     def tls_env(self, name: str) -> dict[str, str]:
         if self.certs is None:
@@ -94,22 +110,34 @@ class Stack:
             self._write_run_file()
             if not self.env.get("GONGJI_REDIS_URL"):
                 fsync = self.env.get("GONGJI_REDIS_APPENDFSYNC", "always")
-                self.redis = EmbeddedRedis(
-                    self.var_dir / "redis", self.redis_port, fsync=fsync, tied=True
-                )
+                if self.clustered:
+                    self.redis = EmbeddedCluster(
+                        self.var_dir / "redis-cluster", self.redis_port, fsync=fsync, tied=True
+                    )
+                else:
+                    self.redis = EmbeddedRedis(
+                        self.var_dir / "redis", self.redis_port, fsync=fsync, tied=True
+                    )
                 self.env["GONGJI_REDIS_URL"] = self.redis.start().url
                 log.info("embedded redis", extra={"fields": {"url": self.redis.url,
                                                              "appendfsync": fsync}})  # fmt: skip
-            for name in self.services:
-                env = {**self.env, **self.tls_env(name), "GONGJI_LISTEN_ADDR": self.address(name)}
-                self.children[name] = spawn(name, env, self.output, self.stdout)
-            for name in self.services:
+            metrics = self.env.get("GONGJI_METRICS_ADDR") != "off"
+            for name, (service, address, metrics_addr) in self.processes().items():
+                env = {**self.env, **self.tls_env(service), "GONGJI_LISTEN_ADDR": address}
+                if metrics:
+                    env["GONGJI_METRICS_ADDR"] = metrics_addr
+                self.children[name] = spawn(service, env, self.output, self.stdout)
+            for name in self.processes():
                 self._wait_serving(name, wait_s)
         except BaseException:
             self.stop()
             raise
         log.info("stack started", extra={"fields": {"services": ",".join(self.services)}})
         return self
+
+    @property
+    def clustered(self) -> bool:
+        return self.env.get("GONGJI_REDIS_MODE") == "cluster"
 
     @property
     def run_file(self) -> pathlib.Path:
@@ -125,16 +153,20 @@ class Stack:
                 f"{', '.join(f'{n} {a}' for n, a in running['addresses'].items())}); "
                 f"stop it with Ctrl-C in its terminal or `kill {running['pid']}`"
             )
-        wanted = {name: self.address(name) for name in self.services}
+        processes = self.processes()
+        wanted = {name: address for name, (_, address, _) in processes.items()}
         if self.env.get("GONGJI_METRICS_ADDR") != "off":
-            wanted.update({f"{n} metrics": DEFAULT_METRICS_ADDRS[n] for n in self.services})
+            wanted.update({f"{n} metrics": m for n, (_, _, m) in processes.items()})
         if not self.env.get("GONGJI_REDIS_URL"):
             wanted["embedded redis"] = f"127.0.0.1:{self.redis_port}"
+            if self.clustered:
+                for port in (self.redis_port + 1, self.redis_port + 2):
+                    wanted[f"embedded redis {port}"] = f"127.0.0.1:{port}"
         for name, address in wanted.items():
             if _taken(address):
-                variable = {"embedded redis": "GONGJI_REDIS_PORT"}.get(name) or (
+                variable = ("GONGJI_REDIS_PORT" if name.startswith("embedded redis") else "") or (
                     "GONGJI_METRICS_ADDR=off" if name.endswith("metrics")
-                    else f"GONGJI_{name.upper()}_ADDR"
+                    else f"GONGJI_{processes[name][0].upper()}_ADDR"
                 )  # fmt: skip
                 raise StackError(
                     f"{address} ({name}) is taken by another program; stop it, or move the "
@@ -147,31 +179,35 @@ class Stack:
         self.run_file.write_text(json.dumps({"pid": os.getpid(), "addresses": addresses}))
 
     def _wait_serving(self, name: str, wait_s: float) -> None:
+        """Until the process `name` (one of `processes`) reports SERVING."""
+        service, address, _ = self.processes()[name]
         deadline = time.monotonic() + wait_s
-        with self._health_channel(name) as channel:
+        with self._health_channel(address) as channel:
             while time.monotonic() < deadline:
                 if self.children[name].poll() is not None:
                     raise RuntimeError(f"the {name} service exited at start")
-                if _status(channel, name, timeout_s=1) == "SERVING":
+                if _status(channel, service, timeout_s=1) == "SERVING":
                     return
                 time.sleep(0.05)
-        raise RuntimeError(f"the {name} service did not become SERVING at {self.address(name)}")
+        raise RuntimeError(f"the {name} service did not become SERVING at {address}")
 
     def health(self, name: str, timeout_s: float = 2.0) -> str:
         """What the service's health says (SERVING, NOT_SERVING, ...), or UNREACHABLE."""
-        with self._health_channel(name) as channel:
+        with self._health_channel(self.address(name)) as channel:
             return _status(channel, name, timeout_s)
 
-    def _health_channel(self, name: str) -> grpc.Channel:
+    def _health_channel(self, address: str) -> grpc.Channel:
         """Health is open to every caller: no token, but TLS when the environment has it."""
         connection = Connection(None, channel_credentials(Tls.from_env(self.client_env)))
-        return connection.health_channel(self.address(name))
+        return connection.health_channel(address)
 
     def pids(self) -> dict[str, int]:
         """The processes of the stack, by name (`redis` when it is the embedded one)."""
         found = {name: child.pid for name, child in self.children.items()}
-        if self.redis and self.redis.process:
-            found["redis"] = self.redis.process.pid
+        nodes = self.redis.nodes if isinstance(self.redis, EmbeddedCluster) else [self.redis]
+        for i, node in enumerate(n for n in nodes if n and n.process):
+            assert node.process is not None
+            found["redis" if len(nodes) == 1 else f"redis{i + 1}"] = node.process.pid
         return found
 
     def exited(self) -> str:

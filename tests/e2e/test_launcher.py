@@ -88,3 +88,24 @@ def test_a_port_held_by_another_program_stops_the_start_with_one_line(tmp_path):
         "the stack with GONGJI_BINDING_ADDR"
     ]
     assert not (tmp_path / "run.json").exists()
+
+
+def test_a_stack_on_an_embedded_cluster_starts_each_listed_replica(tmp_path):
+    """GONGJI_REDIS_MODE=cluster without a URL: three Redis masters on GONGJI_REDIS_PORT and
+    the two ports after it; an address list: one process per address, each SERVING."""
+    from services.cli.launcher import Stack
+    from services.common.redisdb import free_cluster_port
+
+    env = {**stack_env(), "GONGJI_REDIS_MODE": "cluster", "GONGJI_METRICS_ADDR": "off"}
+    env.update({f"GONGJI_{n.upper()}_ADDR": f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+                for n in PARTS})  # fmt: skip
+    stack = Stack(tmp_path, env=env, redis_port=free_cluster_port()).start()
+    try:
+        assert sorted(stack.pids()) == sorted(
+            [f"{n}{i}" for n in PARTS for i in (1, 2)] + ["redis1", "redis2", "redis3"]
+        )
+        assert all(stack.health(n) == "SERVING" for n in PARTS)
+    finally:
+        stack.stop()
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                   for p in stack.pids().values())  # fmt: skip
