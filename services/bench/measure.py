@@ -19,10 +19,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def redis_commands(client: redis.Redis) -> dict[str, int]:
-    """Calls per command since the server started, the INFO that reads them excluded."""
-    stats = client.info("commandstats")
-    calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+def redis_commands(nodes: list[redis.Redis]) -> dict[str, int]:
+    """Calls per command since the servers started (every node of a cluster), the INFO that
+    reads them excluded."""
+    calls: dict[str, int] = {}
+    for node in nodes:
+        for name, v in node.info("commandstats").items():
+            command = name.removeprefix("cmdstat_")
+            calls[command] = calls.get(command, 0) + int(v["calls"])
     calls["info"] = 0
     return calls
 
@@ -34,12 +38,10 @@ class Snapshot:
     connections: int
 
 
-def snapshot(pids: dict[str, int], client: redis.Redis | None) -> Snapshot:
+def snapshot(pids: dict[str, int], nodes: list[redis.Redis]) -> Snapshot:
     cpu = {name: cpu_s(pid) for name, pid in pids.items()}
-    if client is None:
-        return Snapshot(cpu, {}, 0)
-    connections = int(client.info("stats")["total_connections_received"])
-    return Snapshot(cpu, redis_commands(client), connections)
+    connections = sum(int(n.info("stats")["total_connections_received"]) for n in nodes)
+    return Snapshot(cpu, redis_commands(nodes), connections)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,11 +31,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.progress import Progress
 
-from services.bench import load, measure, report, scenarios
+from services.bench import load, measure, memory, report, scenarios
 from services.cli.connect import Connection
 from services.cli.launcher import SERVICES, Stack
 from services.common.config import DEFAULT_ADDRS, Tls
-from services.common.redisdb import free_port
+from services.common.redisdb import free_cluster_port, free_port
 from services.common.security import channel_credentials
 
 WARMUP_S = 1.0
@@ -45,28 +45,49 @@ WARMUP_S = 1.0
 class Target:
     addresses: dict[str, str]  # service -> address, and "echo"
     pids: dict[str, int]  # server processes to measure: services, redis, echo
-    redis: redis.Redis | None
+    nodes: list[redis.Redis]  # the Redis, or every master of a cluster
     connection: Connection  # an operator's token ("bench"), TLS when the stack uses it
+    stack: Stack | None = None  # when the bench started the stack itself
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    preload: int = 0  # accounts loaded through the API before measuring
+    cluster: bool = False  # a stack of our own on a Redis Cluster, two replicas of each service
+    memory: int = 0  # families for the memory figures (0: none)
+    restart: bool = False  # time a restart of the account service with what is loaded
 
 
 def bench(
-    names: list[str], callers: int, seconds: float, count: int, preload: int, as_json: bool
+    names: list[str], callers: int, seconds: float, count: int, as_json: bool, options: Options
 ) -> int:
     console = Console(stderr=True)
-    with target() as t:
-        results = asyncio.run(measure_all(t, names, callers, seconds, count, preload, console))
-    document = {"machine": report.machine(), "callers": callers, "scenarios": results}
+    with target(options.cluster) as t:
+        document = asyncio.run(measure_all(t, names, callers, seconds, count, options, console))
+    document = {"machine": report.machine(), "callers": callers, **document}
     if as_json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        report.print_table(results, Console())
+        report.print_table(document["scenarios"], Console())
+        for extra in ("memory", "restart"):
+            if extra in document:
+                Console().print(extra, document[extra])
     return 0
 
 
+def _nodes(url: str, env: dict[str, str]) -> list[redis.Redis]:
+    if env.get("GONGJI_REDIS_MODE") != "cluster":
+        return [redis.Redis.from_url(url)]
+    cluster = redis.RedisCluster.from_url(url)
+    primaries = cluster.get_primaries()  # type: ignore[no-untyped-call]
+    return [cluster.get_redis_connection(node) for node in primaries]
+
+
 @contextlib.contextmanager
-def target() -> Iterator[Target]:
-    """The running stack if the configured addresses answer, else a stack of our own; and an
-    echo server either way."""
+def target(cluster: bool = False) -> Iterator[Target]:
+    """The running stack if the configured addresses answer, else a stack of our own (`cluster`:
+    on an embedded Redis Cluster, two replicas of each service); and an echo server either
+    way."""
     env = dict(os.environ)
     addresses = {n: env.get(f"GONGJI_{n.upper()}_ADDR", a) for n, a in DEFAULT_ADDRS.items()}
     for address in addresses.values():
@@ -77,23 +98,28 @@ def target() -> Iterator[Target]:
     try:
         _wait_answering(echo_addr)
         credentials = channel_credentials(Tls.from_env(env))
-        if _answers(addresses["settlement"], credentials):
+        if not cluster and _answers(addresses["settlement"], credentials):
             url = env.get("GONGJI_REDIS_URL", "redis://127.0.0.1:6390/0")
             pids = {**_listening(addresses), **_listening({"redis": _hostport(url)})}
             yield Target({**addresses, "echo": echo_addr}, {**pids, "echo": echo.pid},
-                         redis.Redis.from_url(url), _operator(env))  # fmt: skip
+                         _nodes(url, env), _operator(env))  # fmt: skip
             return
         with tempfile.TemporaryDirectory(prefix="gongji-bench-") as var:
-            own = {n: f"127.0.0.1:{free_port()}" for n in SERVICES}
+            replicas = 2 if cluster else 1
+            own = {n: ",".join(f"127.0.0.1:{free_port()}" for _ in range(replicas))
+                   for n in SERVICES}  # fmt: skip
             env.update({f"GONGJI_{n.upper()}_ADDR": a for n, a in own.items()})
             env.pop("GONGJI_REDIS_URL", None)
+            if cluster:
+                env.update(GONGJI_REDIS_MODE="cluster", GONGJI_METRICS_ADDR="off")
+            port = free_cluster_port() if cluster else free_port()
             logs = open(pathlib.Path(var) / "services.log", "wb")  # noqa: SIM115
-            stack = Stack(pathlib.Path(var), env=env, redis_port=free_port(), output=logs)
+            stack = Stack(pathlib.Path(var), env=env, redis_port=port, output=logs)
             stack.start()
             try:
                 yield Target({**own, "echo": echo_addr}, {**stack.pids(), "echo": echo.pid},
-                             redis.Redis.from_url(stack.env["GONGJI_REDIS_URL"]),
-                             _operator(stack.client_env))  # fmt: skip
+                             _nodes(stack.env["GONGJI_REDIS_URL"], stack.env),
+                             _operator(stack.client_env), stack)  # fmt: skip
             finally:
                 stack.stop()
                 logs.close()
@@ -103,9 +129,10 @@ def target() -> Iterator[Target]:
 
 
 async def measure_all(
-    t: Target, names: list[str], callers: int, seconds: float, count: int, preload: int,
+    t: Target, names: list[str], callers: int, seconds: float, count: int, options: Options,
     console: Console,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, Any]:  # fmt: skip
+    """Every scenario's figures (`scenarios`), then `memory` and `restart` when asked for."""
     channels = {
         n: t.connection.channel(a) if n != "echo" else grpc.aio.insecure_channel(a)
         for n, a in t.addresses.items()
@@ -113,24 +140,30 @@ async def measure_all(
     stubs = scenarios.Stubs.over(channels)
     people = scenarios.People(random.Random())
     try:
-        if preload:
-            await _preload(stubs, people, preload, console)
+        if options.preload:
+            await _preload(stubs, people, options.preload, console)
+        document: dict[str, Any] = {"accounts_loaded": options.preload}
         echo_cost, echo_rps, results = None, None, {}
         for name in ["echo", *[n for n in names if n != "echo"]]:
             operation = await scenarios.SCENARIOS[name](stubs, callers, people)
             await load.drive(operation, callers, min(WARMUP_S, seconds or WARMUP_S), 0)
             pids = {k: v for k, v in t.pids.items() if (k == "echo") == (name == "echo")}
-            before = measure.snapshot(pids, t.redis)
+            before = measure.snapshot(pids, t.nodes)
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task(f"{name}", total=count or None)
                 advance = functools.partial(progress.advance, task)
                 run = await load.drive(operation, callers, seconds, count, advance)
-            cost = measure.cost(before, measure.snapshot(pids, t.redis), run.count)
+            cost = measure.cost(before, measure.snapshot(pids, t.nodes), run.count)
             if name == "echo":
                 echo_cost, echo_rps = cost, run.rps
             results[name] = report.figures(run, cost, echo_cost, echo_rps)
             console.print(f"{name}: {run.count} operations, {run.rps:.0f}/s")
-        return results
+        document["scenarios"] = results
+        if options.memory:
+            document["memory"] = await memory.measure(stubs, people, t.nodes, options.memory)
+        if options.restart:
+            document["restart"] = _restart(t)
+        return document
     finally:
         for channel in channels.values():
             await channel.close()
@@ -147,6 +180,21 @@ async def _preload(s: scenarios.Stubs, people: scenarios.People, n: int, console
             done += batch
             progress.advance(task, batch)
     console.print(f"preloaded {n} accounts in {time.monotonic() - started:.0f} s")
+
+
+def _restart(t: Target) -> dict[str, Any]:
+    """The account service (each replica) stopped and started again with what is loaded: seconds
+    until SERVING, and the Redis commands its start made."""
+    if t.stack is None:
+        raise SystemExit("--restart needs a stack the bench starts itself")
+    found: dict[str, Any] = {}
+    for name in [n for n in t.stack.processes() if n.startswith("account")]:
+        before = measure.redis_commands(t.nodes)
+        seconds = t.stack.restart(name)
+        after = measure.redis_commands(t.nodes)
+        made = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+        found[name] = {"seconds_to_serving": round(seconds, 2), "redis_commands": made}
+    return found
 
 
 def _loopback_only(address: str) -> None:

@@ -151,9 +151,20 @@ def bench(
         int, typer.Option(help="accounts to load through the API before measuring")
     ] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="a JSON document on stdout")] = False,
+    cluster: Annotated[
+        bool, typer.Option(help="a stack of its own on a Redis Cluster, two replicas of each")
+    ] = False,
+    memory: Annotated[
+        int, typer.Option(help="families (two accounts each) for Redis memory figures")
+    ] = 0,
+    restart: Annotated[
+        bool, typer.Option(help="time a restart of the account service, with what is loaded")
+    ] = False,
 ) -> None:
     """Load the stack (the running one, else one of its own) and report per operation: rps,
-    latency, outcomes, server CPU (ms and echo equivalents) and Redis commands."""
+    latency, outcomes, server CPU (ms and echo equivalents) and Redis commands; and, when
+    asked, Redis memory per account and per settlement, and a restart's time."""
+    from services.bench.run import Options
     from services.bench.run import bench as run_bench
     from services.bench.scenarios import SCENARIOS
 
@@ -164,7 +175,8 @@ def bench(
     if not seconds and not count:
         raise typer.BadParameter("give --seconds or --count")
     logs.setup("WARNING")
-    sys.exit(run_bench(scenario, callers, seconds, count, accounts, json_out))
+    options = Options(accounts, cluster, memory, restart)
+    sys.exit(run_bench(scenario, callers, seconds, count, json_out, options))
 
 
 def main() -> None:

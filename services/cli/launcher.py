@@ -121,12 +121,8 @@ class Stack:
                 self.env["GONGJI_REDIS_URL"] = self.redis.start().url
                 log.info("embedded redis", extra={"fields": {"url": self.redis.url,
                                                              "appendfsync": fsync}})  # fmt: skip
-            metrics = self.env.get("GONGJI_METRICS_ADDR") != "off"
-            for name, (service, address, metrics_addr) in self.processes().items():
-                env = {**self.env, **self.tls_env(service), "GONGJI_LISTEN_ADDR": address}
-                if metrics:
-                    env["GONGJI_METRICS_ADDR"] = metrics_addr
-                self.children[name] = spawn(service, env, self.output, self.stdout)
+            for name in self.processes():
+                self.children[name] = self._spawn(name)
             for name in self.processes():
                 self._wait_serving(name, wait_s)
         except BaseException:
@@ -190,6 +186,23 @@ class Stack:
                     return
                 time.sleep(0.05)
         raise RuntimeError(f"the {name} service did not become SERVING at {address}")
+
+    def restart(self, name: str, wait_s: float = 60.0) -> float:
+        """Stop the process `name` (SIGTERM) and start it again: seconds until it is SERVING."""
+        child = self.children[name]
+        child.send_signal(signal.SIGTERM)
+        child.wait(15)
+        started = time.monotonic()
+        self.children[name] = self._spawn(name)
+        self._wait_serving(name, wait_s)
+        return time.monotonic() - started
+
+    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+        service, address, metrics = self.processes()[name]
+        env = {**self.env, **self.tls_env(service), "GONGJI_LISTEN_ADDR": address}
+        if self.env.get("GONGJI_METRICS_ADDR") != "off":
+            env["GONGJI_METRICS_ADDR"] = metrics
+        return spawn(service, env, self.output, self.stdout)
 
     def health(self, name: str, timeout_s: float = 2.0) -> str:
         """What the service's health says (SERVING, NOT_SERVING, ...), or UNREACHABLE."""

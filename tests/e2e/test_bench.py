@@ -75,3 +75,28 @@ def assert_books_exact(stack: Stack) -> None:
                 assert all(e.balance_after_fen >= 0 for e in entries), pid
 
     asyncio.run(check())
+
+
+def test_the_cluster_bench_reports_memory_and_a_restart_that_reads_only_what_is_pending():
+    """`--cluster`: a stack of its own on a three-master Redis Cluster with two replicas of each
+    service; `--memory`: bytes per account and per settlement by kind; `--restart`: each
+    account replica started again, SERVING soon, having read no account (issue figures)."""
+    env = {k: v for k, v in os.environ.items() if k != "GONGJI_REDIS_URL"}
+    command = [sys.executable, "-m", "services.cli", "bench", "--cluster", "--memory", "4",
+               "--restart", "-s", "settle", "--seconds", "1", "--callers", "4",
+               "--json"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, timeout=240)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    report = json.loads(done.stdout)
+    settle = report["scenarios"]["settle"]
+    assert settle["outcomes"] == {"OK": settle["operations"]} and settle["operations"] > 0
+    assert {"account1", "account2", "redis1", "redis2", "redis3"} <= set(settle["cpu_ms_per_op"])
+    memory = report["memory"]
+    assert memory["families"] == 4
+    for part in ("per_account", "per_settlement"):
+        assert memory[part]["ledger"] > 0 and memory[part]["kept"] > 0, part
+    assert set(report["restart"]) == {"account1", "account2"}
+    for restarted in report["restart"].values():
+        assert restarted["seconds_to_serving"] < 30
+        commands = restarted["redis_commands"]
+        assert not {"scan", "keys", "xrange", "hgetall"} & set(commands), commands
