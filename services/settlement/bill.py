@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from typing import Any
 
 import orjson
 
@@ -36,11 +37,25 @@ class Bill:
         return settlement_id(self.institution_id, self.medins_setl_id)
 
     def details(self) -> bytes:
-        return orjson.dumps(self)
+        return _compact(self)
 
     @classmethod
     def from_details(cls, raw: bytes) -> Bill:
-        return cls(**orjson.loads(raw))
+        return cls(*_fields(cls, raw))
+
+
+def _compact(item: object) -> bytes:
+    """The fields in their declared order, without their names: kept with every payment's
+    record, so its bytes count (docs/BENCHMARKS.md, "Memory")."""
+    return orjson.dumps(dataclasses.astuple(item))  # type: ignore[call-overload]
+
+
+def _fields(cls: type, raw: bytes) -> list[Any]:
+    """The fields `_compact` wrote; or, from a record made before it, from their names."""
+    found = orjson.loads(raw)
+    if isinstance(found, dict):
+        return [found[f.name] for f in dataclasses.fields(cls)]
+    return list(found)
 
 
 def settlement_id(institution_id: str, medins_setl_id: str) -> str:
@@ -74,8 +89,8 @@ class PremiumOrder:
         return "P" + hashlib.sha256(request_marker.encode()).hexdigest()[:24]
 
     def details(self) -> bytes:
-        return orjson.dumps(self)
+        return _compact(self)
 
     @classmethod
     def from_details(cls, raw: bytes) -> PremiumOrder:
-        return cls(**orjson.loads(raw))
+        return cls(*_fields(cls, raw))

@@ -32,6 +32,7 @@ from services.common import policy as policies
 from services.common.enums import PaymentState
 from services.common.ids import mask
 from services.common.redisdb import connect, free_port
+from services.settlement.bill import Bill
 from tests.integration.accounts import hold, rid
 from tests.integration.bindings import CHILD, SPOUSE, create, person
 from tests.integration.own_stack import own_stack
@@ -372,9 +373,9 @@ async def test_a_refund_entry_without_its_record(world: World, db: aioredis.Redi
 async def test_legs_paying_more_than_the_bill(world: World, db: aioredis.Redis) -> None:
     # invariant 2: the legs sum to what was paid from accounts, the rest in cash
     record = await _json(db, payment_key(world.own_only))
-    bill = orjson.loads(record["details"])
-    bill |= {"medfee_total_fen": 600, "personal_burden_fen": 600}
-    record["details"] = orjson.dumps(bill).decode()
+    bill = Bill.from_details(record["details"].encode())
+    bill = dataclasses.replace(bill, medfee_total_fen=600, personal_burden_fen=600)
+    record["details"] = bill.details().decode()
     await db.set(payment_key(world.own_only), orjson.dumps(record))
     report = await audit(world.url, policy=world.policy)
     assert found(report) == {("payment.bill", world.own_only)}
