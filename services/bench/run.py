@@ -183,12 +183,12 @@ async def _preload(s: scenarios.Stubs, people: scenarios.People, n: int, console
 
 
 def _restart(t: Target) -> dict[str, Any]:
-    """The account service (each replica) stopped and started again with what is loaded: seconds
-    until SERVING, and the Redis commands its start made."""
+    """Each service process stopped and started again, one at a time, with what is loaded:
+    seconds until SERVING, and the Redis commands its start made."""
     if t.stack is None:
         raise SystemExit("--restart needs a stack the bench starts itself")
     found: dict[str, Any] = {}
-    for name in [n for n in t.stack.processes() if n.startswith("account")]:
+    for name in t.stack.processes():
         before = measure.redis_commands(t.nodes)
         seconds = t.stack.restart(name)
         after = measure.redis_commands(t.nodes)

@@ -80,7 +80,7 @@ def assert_books_exact(stack: Stack) -> None:
 def test_the_cluster_bench_reports_memory_and_a_restart_that_reads_only_what_is_pending():
     """`--cluster`: a stack of its own on a three-master Redis Cluster with two replicas of each
     service; `--memory`: bytes per account and per settlement by kind; `--restart`: each
-    account replica started again, SERVING soon, having read no account (issue figures)."""
+    process started again, SERVING soon, having read no account (issue figures)."""
     env = {k: v for k, v in os.environ.items() if k != "GONGJI_REDIS_URL"}
     command = [sys.executable, "-m", "services.cli", "bench", "--cluster", "--memory", "4",
                "--restart", "-s", "settle", "--seconds", "1", "--callers", "4",
@@ -95,7 +95,8 @@ def test_the_cluster_bench_reports_memory_and_a_restart_that_reads_only_what_is_
     assert memory["families"] == 4
     for part in ("per_account", "per_settlement"):
         assert memory[part]["ledger"] > 0 and memory[part]["kept"] > 0, part
-    assert set(report["restart"]) == {"account1", "account2"}
+    assert set(report["restart"]) == {f"{n}{i}" for n in ("account", "binding", "settlement")
+                                      for i in (1, 2)}  # fmt: skip
     for restarted in report["restart"].values():
         assert restarted["seconds_to_serving"] < 30
         commands = restarted["redis_commands"]
