@@ -287,6 +287,13 @@ class EmbeddedCluster:
     def alive(self) -> bool:
         return all(n.alive() for n in self.nodes)
 
+    def restart_node(self, i: int, timeout_s: float = 20.0) -> None:
+        """`kill -9` node i, start it again from its AOF and nodes.conf, and wait until the
+        cluster is whole again."""
+        self.nodes[i].kill()
+        self.nodes[i].start()
+        self._wait_ok(timeout_s)
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

@@ -32,6 +32,13 @@ from services.common.auth import Caller, Guard
 from services.common.errors import ERROR_DOMAIN, DomainError
 
 log = logging.getLogger("gongji.rpc")
+# The data store cannot answer now, and a retry may find it back: a connection lost or timed
+# out; a Redis Cluster down or moving slots while a master restarts or fails over.
+REDIS_UNAVAILABLE = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)  # fmt: skip
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -119,7 +126,7 @@ async def _run(method: str, behavior: Behavior, request: Any, context: Any, door
         error = e
     except grpc.aio.AioRpcError as e:
         error = error_from_rpc(e)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    except REDIS_UNAVAILABLE:
         log.warning("redis unavailable", exc_info=True)
         error = DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
     except asyncio.CancelledError:

@@ -30,7 +30,7 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
 from gongji.settlement.v1 import settlement_pb2_grpc
-from services.common.redisdb import EmbeddedRedis, free_port
+from services.common.redisdb import EmbeddedCluster, EmbeddedRedis, free_cluster_port, free_port
 from services.common.rpc import reason_of
 from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
@@ -49,11 +49,16 @@ SERVICES = {"account": "AccountService", "binding": "BindingService",
 
 
 class Cluster:
-    """Redis and the four service processes (two settlement replicas), each restartable."""
+    """Redis (one, or a three-master Redis Cluster) and the four service processes (two
+    settlement replicas), each restartable."""
 
-    def __init__(self, data: str) -> None:
-        self.data, self.redis_port = data, free_port()
-        self.redis = EmbeddedRedis(data, self.redis_port).start()
+    def __init__(self, data: str, redis_cluster: bool = False) -> None:
+        self.data, self.redis_cluster = data, redis_cluster
+        self.redis_port = free_cluster_port() if redis_cluster else free_port()
+        self.redis: EmbeddedRedis | EmbeddedCluster = (
+            EmbeddedCluster(data, self.redis_port) if redis_cluster
+            else EmbeddedRedis(data, self.redis_port)
+        ).start()  # fmt: skip
         self.addrs = {**addresses(), "settlement2": f"127.0.0.1:{free_port()}"}
         self.procs: dict[str, Process] = {}
         self.faults: collections.Counter[str] = collections.Counter()
@@ -62,6 +67,8 @@ class Cluster:
         service = name.rstrip("2")
         env = {**env_for(service, self.redis.url, self.addrs), **ENV,
                "GONGJI_LISTEN_ADDR": self.addrs[name]}  # fmt: skip
+        if self.redis_cluster:
+            env["GONGJI_REDIS_MODE"] = "cluster"
         self.procs[name] = Process(service, env).start()
         await wait_serving(self.addrs[name], f"gongji.{service}.v1.{SERVICES[name]}")
 
@@ -83,6 +90,11 @@ class Cluster:
         proc.send_signal(signal.SIGCONT)
 
     async def restart_redis(self) -> None:
+        if isinstance(self.redis, EmbeddedCluster):  # one master at a time, in turn
+            n = self.faults["kill -9 redis"] % len(self.redis.nodes)
+            self.faults["kill -9 redis"] += 1
+            await asyncio.to_thread(self.redis.restart_node, n)
+            return
         self.redis.kill()
         self.faults["kill -9 redis"] += 1
         await asyncio.sleep(0.3)
@@ -96,9 +108,9 @@ class Cluster:
         self.redis.kill()
 
 
-@pytest.fixture
-async def cluster(tmp_path) -> AsyncIterator[Cluster]:
-    c = Cluster(str(tmp_path / "redis"))
+@pytest.fixture(params=["one-redis", "redis-cluster"])
+async def cluster(tmp_path, request) -> AsyncIterator[Cluster]:
+    c = Cluster(str(tmp_path / "redis"), redis_cluster=request.param == "redis-cluster")
     try:
         for name in SERVICES:
             await c.start(name)
