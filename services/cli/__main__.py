@@ -158,8 +158,11 @@ def bench(
         int, typer.Option(help="families (two accounts each) for Redis memory figures")
     ] = 0,
     restart: Annotated[
-        bool, typer.Option(help="time a restart of the account service, with what is loaded")
+        bool, typer.Option(help="time a restart of each service process, with what is loaded")
     ] = False,
+    load: Annotated[
+        str, typer.Option(help="load --accounts through the 'api', or by the account 'scripts'")
+    ] = "api",
 ) -> None:
     """Load the stack (the running one, else one of its own) and report per operation: rps,
     latency, outcomes, server CPU (ms and echo equivalents) and Redis commands; and, when
@@ -175,7 +178,9 @@ def bench(
     if not seconds and not count:
         raise typer.BadParameter("give --seconds or --count")
     logs.setup("WARNING")
-    options = Options(accounts, cluster, memory, restart)
+    if load not in ("api", "scripts"):
+        raise typer.BadParameter("--load is api or scripts")
+    options = Options(accounts, load, cluster, memory, restart)
     sys.exit(run_bench(scenario, callers, seconds, count, json_out, options))
 
 
