@@ -197,7 +197,8 @@ async def _load_by_scripts(t: Target, n: int, console: Console) -> None:
     """n accounts opened and given one credit by the account service's own scripts, straight
     into Redis (hundreds of thousands a minute, where the API takes an hour for a million).
     Each keeps its OPENED event in its outbox, unmarked: a start that read every outbox would
-    read them all. Ids from region 440103, which the scenarios never use."""
+    read them all; and two markers for 7 days. Ids from region 440103, which the scenarios
+    never use."""
     redis = connect(t.redis_url, mode=t.redis_mode)
     store = AccountStore(redis, 600)
     gate = asyncio.Semaphore(256)
@@ -205,9 +206,11 @@ async def _load_by_scripts(t: Target, n: int, console: Console) -> None:
     async def one(i: int) -> None:
         pid = make_person_id("440103", dt.date(1950, 1, 1) + dt.timedelta(days=i // 1000),
                              i % 1000)  # fmt: skip
-        async with gate:
-            await store.open(pid, "测试", InsuranceType.EMPLOYEE, "440103", "", "")
-            await store.credit(pid, 1_000, EntryKind.ALLOCATION, "bench", "", "")
+        async with gate:  # with markers: a command the client sends again is applied once
+            await store.open(pid, "测试", InsuranceType.EMPLOYEE, "440103", "load",
+                             f"OpenAccount:load-{pid}")  # fmt: skip
+            await store.credit(pid, 1_000, EntryKind.ALLOCATION, "bench", "load",
+                               f"Credit:load-{pid}")  # fmt: skip
 
     started = time.monotonic()
     try:
