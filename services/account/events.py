@@ -31,9 +31,14 @@ log = logging.getLogger(__name__)
 BUCKETS = 16
 
 
+def pending_bucket(n: int) -> str:
+    """The n-th part of the pending-outbox index, each on a slot of its own."""
+    return f"acct:{{outbox:{n}}}:pending"
+
+
 def pending_key(pid: str) -> str:
-    """The pending index that marks this account's outbox."""
-    return f"acct:{{outbox:{zlib.crc32(pid.encode()) % BUCKETS}}}:pending"
+    """The part of the pending index that marks this account's outbox."""
+    return pending_bucket(zlib.crc32(pid.encode()) % BUCKETS)
 
 
 def _counter_key(pending: str) -> str:
@@ -109,7 +114,7 @@ class Relay:
         while True:
             waiting = 0
             for n in range(BUCKETS):
-                pending = f"acct:{{outbox:{n}}}:pending"
+                pending = pending_bucket(n)
                 waiting += await self.redis.zcard(pending)
                 for pid in cast(list[str], await self.redis.zrange(pending, 0, 99)):
                     sent = await self.relay(pid)

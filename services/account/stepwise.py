@@ -57,8 +57,13 @@ return 0
 """
 
 
+def pending_bucket(n: int) -> str:
+    """The n-th part of the pending index, each on a slot of its own."""
+    return f"acct:{{paying:{n}}}"
+
+
 def pending_key(payment_id: str) -> str:
-    return f"acct:{{paying:{zlib.crc32(payment_id.encode()) % PENDING_BUCKETS}}}"
+    return pending_bucket(zlib.crc32(payment_id.encode()) % PENDING_BUCKETS)
 
 
 def year_key(patient: str, year: int) -> str:
@@ -220,7 +225,7 @@ class Stepwise:
         """Finishes every payment and cancel marked longer ago than the recovery window."""
         while True:
             for n in range(PENDING_BUCKETS):
-                key = f"acct:{{paying:{n}}}"
+                key = pending_bucket(n)
                 due = _now_ms() - self.recovery_after_ms
                 for marked in cast(list[str], await self.redis.zrangebyscore(key, 0, due)):
                     try:

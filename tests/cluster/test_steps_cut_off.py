@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from services.account.client import AccountClient
 from services.account.domain import Payment, Source
-from services.account.stepwise import PENDING_BUCKETS, Stepwise
+from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
 from services.account.store import AccountStore
 from services.binding.domain import Binding
 from services.binding.lifecycle import Lifecycle
@@ -72,7 +72,7 @@ async def balances(store: AccountStore, *pids: str) -> list[int]:
 async def recover_all(steps: Stepwise) -> None:
     """What the recovery loop does once the window has passed: every mark finished."""
     for n in range(PENDING_BUCKETS):
-        for marked in await steps.redis.zrange(f"acct:{{paying:{n}}}", 0, -1):
+        for marked in await steps.redis.zrange(pending_bucket(n), 0, -1):
             await steps.recover(marked)
 
 
