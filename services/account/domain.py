@@ -137,6 +137,16 @@ class Payment:
         )  # fmt: skip
 
 
+def grant_fields(binder: str, binding_id: str, kept: Any) -> dict[str, Any]:
+    """A grant as the binder's account keeps it, by name: `[beneficiary, start, end, 1|0]`
+    (lua/lib.lua `keep_grant`), or the named form of a grant kept before; {} for anything else."""
+    if isinstance(kept, list) and len(kept) == 4:
+        beneficiary, start, end, active = kept
+        return {"binder_id": binder, "beneficiary_id": beneficiary, "binding_id": binding_id,
+                "start_date": start, "end_date": end, "active": active == 1}  # fmt: skip
+    return kept if isinstance(kept, dict) else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class FamilyAidGrant:
     binder_id: str

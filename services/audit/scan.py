@@ -17,6 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from services.account.domain import grant_fields
 from services.account.locks import lock_key
 from services.account.store import account_key, account_keys, payment_key
 from services.audit import checks
@@ -82,6 +83,17 @@ def obj(raw: Any) -> Json:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def granted(binder: str, kept: dict[str, Any]) -> dict[str, Json]:
+    """A binder's grants (HGETALL of his grants), each by name (services.account.domain)."""
+    found = {}
+    for binding_id, raw in kept.items():
+        try:
+            found[binding_id] = grant_fields(binder, binding_id, orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            found[binding_id] = {}
+    return found
 
 
 def parts(pid: str) -> dict[str, str]:
@@ -154,7 +166,7 @@ def _account(pid: str, got: dict[Label, Any]) -> AccountBundle:
         pid, got[pid, "fields"], checks.parsed_entries([obj(e) for e in got[pid, "ledger"]]),
         got[pid, "eidx"], {i: obj(h) for i, h in holds.items()},
         {str(i): int(score) for i, score in hexp}, {i: obj(r) for i, r in refunds.items()},
-        {i: obj(g) for i, g in grants.items()}, int(seconds) * 1000 + int(micros) // 1000,
+        granted(pid, grants), int(seconds) * 1000 + int(micros) // 1000,
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from services.account.store import account_key
 from services.audit.model import PersonBundle, ProvinceViews, RecordBundle
-from services.audit.scan import Label, ask, binding_key, inner, obj, parts, records
+from services.audit.scan import Label, ask, binding_key, granted, inner, parts, records
 from services.binding.store import Keys, provinces_of
 
 PERSONS = Keys.where("*")
@@ -79,7 +79,7 @@ def _person(
         for p in provinces
     }  # fmt: skip
     order, version = got[pid, "order"]
-    grants = {i: obj(g) for i, g in got[pid, "grants"].items()}
+    grants = granted(pid, got[pid, "grants"])
     named = {i: found.get(i) for i in _named(got, pid, provinces)}
     return PersonBundle(pid, views, named, grants, order, int(version or 0))
 

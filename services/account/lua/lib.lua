@@ -131,13 +131,28 @@ local function refuse_patient(patient, premium, quote, year_key)
   return nil
 end
 
+-- A family-aid grant as the binder's account keeps it (PARTS[8], field = binding id): the array
+-- [beneficiary, start_date, end_date, 1 = active], short enough that the hash stays compact
+-- (docs/BENCHMARKS.md "Memory"); a grant kept before in named form reads the same.
+local function grant_of(a, binding_id, raw)
+  local g = cjson.decode(raw)
+  if g[1] == nil then return g end
+  return {binder_id = a.person_id, beneficiary_id = g[1], binding_id = binding_id,
+          start_date = g[2], end_date = g[3], active = g[4] == 1}
+end
+
+local function keep_grant(a, g)
+  redis.call('HSET', key(a, 8), g.binding_id,
+             cjson.encode({g.beneficiary_id, g.start_date, g.end_date, g.active and 1 or 0}))
+end
+
 -- Why account `a` may not pay for the patient on the date (rule S4), or nil: without a binding
 -- only for himself; with one, only under its grant, active and valid on the date.
 local function why_not_source(a, binding_id, patient_id, on_date)
   if not a then return 'ACCOUNT_NOT_FOUND', 'a payer has no account' end
   if binding_id ~= '' or a.person_id ~= patient_id then
     local raw = binding_id ~= '' and redis.call('HGET', key(a, 8), binding_id)
-    local g = raw and cjson.decode(raw)
+    local g = raw and grant_of(a, binding_id, raw)
     if not (g and g.active and g.beneficiary_id == patient_id
             and g.start_date <= on_date and (g.end_date == '' or on_date <= g.end_date)) then
       return 'NOT_BOUND', 'the payer has no binding to the patient valid on the date'

@@ -3,10 +3,10 @@
 local a = load(1)
 if not a then return fail('ACCOUNT_NOT_FOUND', 'the binder has no account') end
 local raw = redis.call('HGET', key(a, 8), ARGV[2])
-local g = raw and cjson.decode(raw) or {binder_id = a.person_id, beneficiary_id = '',
-                                        binding_id = ARGV[2], start_date = '', end_date = ''}
-if raw and not g.active then return raw end
+local g = raw and grant_of(a, ARGV[2], raw) or {binder_id = a.person_id, beneficiary_id = '',
+                                                binding_id = ARGV[2], start_date = '',
+                                                end_date = ''}
+if raw and not g.active then return cjson.encode(g) end
 g.active = false
-local encoded = cjson.encode(g)
-redis.call('HSET', key(a, 8), ARGV[2], encoded)
-return encoded
+keep_grant(a, g)
+return cjson.encode(g)
