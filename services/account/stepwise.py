@@ -102,14 +102,14 @@ class Stepwise:
         journal = {
             "payment_id": payment_id, "kind": str(int(kind)), "patient_id": patient,
             "details": details, "fp": fp, "cancelled_ms": "0", "cancel_reason": "",
-            "cancel_request_id": "",
+            "cancel_request_id": "", "at_ms": str(d["at_ms"]),
             "inputs": {"sources": [[s.person_id, s.binding_id] for s in sources],
                        "amount": amount, "on_date": on_date, "year": premium_year},
         }  # fmt: skip
         if quote:
             shares = await self._shares(journal, quote=True)
-            return Payment.from_script({**journal, "shares": shares, "at_ms": _now_ms(),
-                                        "state": str(int(PaymentState.QUOTED))})  # fmt: skip
+            quoted = {**journal, "shares": shares, "state": str(int(PaymentState.QUOTED))}
+            return Payment.from_script(quoted)
         await self.redis.zadd(pending_key(payment_id), {payment_id: _now_ms()})
         found = await self.store.call("pay_begin", keys, [fp, orjson.dumps(journal).decode()])
         if "state" in found:  # made meanwhile, by a retry racing this call

@@ -404,6 +404,10 @@ def check_legs(by_id: dict[str, spb.Settlement], ledgers: dict[str, list]) -> No
     assert not debits and not refunds, (debits, refunds)
 
 
+def _ms(t) -> int:
+    return int(t.seconds * 1000 + t.nanos // 1_000_000)
+
+
 def check_premiums(world: World, record: Record, ledgers: dict[str, list]) -> None:
     """One premium per beneficiary and year, and each request answered with it (A2)."""
     for kid, payer in world.residents.items():
@@ -415,15 +419,19 @@ def check_premiums(world: World, record: Record, ledgers: dict[str, list]) -> No
 
 def check_after_acknowledgement(world, record: Record, by_id, ledgers) -> None:
     """No debit of an account after its suspension (until its resumption was asked) or after
-    its unbinding from the patient was acknowledged (S4, S5, B11)."""
+    its unbinding from the patient was acknowledged (S4), and no settlement decided for a
+    patient while he was suspended (S5). A settlement is decided when its patient is checked:
+    on one Redis that is the moment of its debits; under a Redis Cluster its debits follow,
+    each checking its own payer at its own moment (services/account/stepwise.py)."""
     for entries in ledgers.values():
         for e in entries:
             if e.kind != pb.ENTRY_KIND_SETTLEMENT:
                 continue
-            at = e.created_at.seconds * 1000 + e.created_at.nanos // 1_000_000
-            patient = by_id[e.reference].patient_id
-            for who in (e.person_id, patient):
+            at = _ms(e.created_at)
+            settlement = by_id[e.reference]
+            patient, decided = settlement.patient_id, _ms(settlement.settled_at)
+            for who, when in ((e.person_id, at), (patient, decided)):
                 for acknowledged, resumed in record.suspended.get(who, []):
-                    assert not acknowledged < at < resumed, ("paid while suspended", who, e)
+                    assert not acknowledged < when < resumed, ("paid while suspended", who, e)
             unbound = record.unbound.get((e.person_id, patient))
             assert unbound is None or at <= unbound, ("paid after unbinding", e)

@@ -15,7 +15,9 @@ if raw then
 end
 if ARGV[2] == '' then return '{}' end
 local journal = cjson.decode(ARGV[2])
-journal.at_ms = I(NOW)  -- the payment's time, on its record and in every index that lists it
+-- The payment's time, on its record and in every index that lists it: when the patient was
+-- checked (pay_patient), else now.
+if not journal.at_ms or journal.at_ms == '' then journal.at_ms = I(NOW) end
 local encoded = cjson.encode(journal)
 redis.call('SET', KEYS[2], encoded, 'EX', RECORD_TTL_S)
 return encoded
