@@ -42,6 +42,7 @@ from services.account.store import (
     marker_key,
     payment_key,
     sources_of,
+    year_key,
 )
 from services.common import metrics
 from services.common.enums import EntryKind, PaymentState
@@ -64,10 +65,6 @@ def pending_bucket(n: int) -> str:
 
 def pending_key(payment_id: str) -> str:
     return pending_bucket(zlib.crc32(payment_id.encode()) % PENDING_BUCKETS)
-
-
-def year_key(patient: str, year: int) -> str:
-    return f"{account_key(patient)}:premium:{year}"
 
 
 class Stepwise:

@@ -58,6 +58,11 @@ def payment_key(payment_id: str) -> str:
     return f"acct:pay:{{{payment_id}}}"
 
 
+def year_key(pid: str, year: int) -> str:
+    """The patient's premium of `year`: which payment paid it (lua/pay.lua, pay_patient.lua)."""
+    return f"{account_key(pid)}:premium:{year}"
+
+
 def journal_key(payment_id: str) -> str:
     """A payment in steps (stepwise.py): its inputs, while it is being made."""
     return f"{payment_key(payment_id)}:journal"

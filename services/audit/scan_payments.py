@@ -8,16 +8,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.account.domain import Payment, Share
-from services.account.store import account_key, payment_key
+from services.account.store import payment_key, year_key
 from services.audit import checks
 from services.audit.model import Json, Leg, PaymentBundle
 from services.audit.scan import PAYMENTS, Label, ask, inner, obj, parts
-
-
-def premium_key(patient: str, year: int) -> str:
-    """The patient's premium-year marker, which names the payment of that year (lua/pay.lua
-    `year_key`; the store has no helper for it: only that script writes it)."""
-    return f"{account_key(patient)}:premium:{year}"
 
 
 def _shares(record: Json) -> tuple[Share, ...]:
@@ -66,7 +60,7 @@ def _questions(
         if patient:
             questions[pid, "paid-for"] = ("ZSCORE", parts(patient)["paid-for"], pid)
         if patient and year is not None:
-            questions[pid, "marker"] = ("GET", premium_key(patient, year))
+            questions[pid, "marker"] = ("GET", year_key(patient, year))
         for n, s in enumerate(shares[pid]):
             at = parts(s.person_id)
             questions[pid, n, "place"] = ("HGET", at["eidx"], s.entry_id)

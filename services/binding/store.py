@@ -34,43 +34,85 @@ local function changed_order(version_key, pending_key, beneficiary)
   local version = redis.call('INCR', version_key)
   redis.call('ZADD', pending_key, version, beneficiary)
 end
+
+-- The answer of an earlier creation under this request (`idem`), or a refusal: the pair's
+-- binding exists (B7), the binder is at his limit (B4); nil when the binding may be made.
+-- Checked before any write, atomically with it, so concurrent creations cannot exceed them.
+local function refuse_create(idem, pair, active, fp, limit)
+  local prior = redis.call('GET', idem)
+  if prior then
+    local rec = cjson.decode(prior)
+    if rec.fp ~= fp then
+      return cjson.encode({error='IDEMPOTENCY_CONFLICT',
+                           message='request_id was used before with other content'})
+    end
+    return rec.result
+  end
+  if redis.call('EXISTS', pair) == 1 then
+    return cjson.encode({error='BINDING_EXISTS',
+                         message='this pair already has an active binding'})
+  end
+  if redis.call('SCARD', active) >= tonumber(limit) then
+    return cjson.encode({error='BINDING_LIMIT_REACHED',
+                         message='binder already has ' .. limit .. ' active bindings'})
+  end
+  return nil
+end
+
+-- The binder's side of a new binding: its record, his active set and history, the pair.
+local function add_binder_side(record, active, history, pair, id, rec_json, created_ms)
+  redis.call('SET', record, rec_json)
+  redis.call('SADD', active, id)
+  redis.call('ZADD', history, created_ms, id)
+  redis.call('SET', pair, id)
+end
+
+-- The beneficiary's side of a new binding: in his history, last on his payer list; its priority.
+local function add_view(history, payers, version, outbox, id, created_ms, beneficiary)
+  redis.call('ZADD', history, created_ms, id)
+  local priority = redis.call('RPUSH', payers, id)
+  changed_order(version, outbox, beneficiary)
+  return priority
+end
+
+-- A creation's answer, kept under its request for a repeat.
+local function created(idem, fp, rec_json, priority, ttl_s)
+  local result = cjson.encode({binding=cjson.decode(rec_json), priority=priority})
+  redis.call('SET', idem, cjson.encode({fp=fp, result=result}), 'EX', ttl_s)
+  return result
+end
+
+-- An ACTIVE binding ended on the binder's side (its record, his active set, the pair): the
+-- record JSON, and whether it ended now; any other state is returned unchanged; '' when there
+-- is no such binding.
+local function end_binder_side(record, active, pair, id, status, ended_ms)
+  local raw = redis.call('GET', record)
+  if not raw then return '', false end
+  local b = cjson.decode(raw)
+  if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw, false end
+  b.status = tonumber(status)
+  b.ended_ms = tonumber(ended_ms)
+  raw = cjson.encode(b)
+  redis.call('SET', record, raw)
+  redis.call('SREM', active, id)
+  if redis.call('GET', pair) == id then redis.call('DEL', pair) end
+  return raw, true
+end
 """
 )
 # KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
 #       6 payer list, 7 idempotency record, 8 payer list version, 9 order outbox
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
 #       7 beneficiary
-# Returns {binding=record, priority=n} or {error=...}. The limit (B4) and the pair rule (B7)
-# are checked here, atomically with the write, so concurrent creations cannot exceed them.
+# Returns {binding=record, priority=n} or {error=...}.
 _CREATE = (
     _HEAD
     + """
-local prior = redis.call('GET', KEYS[7])
-if prior then
-  local rec = cjson.decode(prior)
-  if rec.fp ~= ARGV[1] then
-    return cjson.encode({error='IDEMPOTENCY_CONFLICT',
-                         message='request_id was used before with other content'})
-  end
-  return rec.result
-end
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  return cjson.encode({error='BINDING_EXISTS', message='this pair already has an active binding'})
-end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  return cjson.encode({error='BINDING_LIMIT_REACHED',
-                       message='binder already has ' .. ARGV[4] .. ' active bindings'})
-end
-redis.call('SET', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
-redis.call('SET', KEYS[4], ARGV[2])
-redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
-local priority = redis.call('RPUSH', KEYS[6], ARGV[2])
-changed_order(KEYS[8], KEYS[9], ARGV[7])
-local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=priority})
-redis.call('SET', KEYS[7], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
-return result
+local refused = refuse_create(KEYS[7], KEYS[4], KEYS[2], ARGV[1], ARGV[4])
+if refused then return refused end
+add_binder_side(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[5])
+local priority = add_view(KEYS[5], KEYS[6], KEYS[8], KEYS[9], ARGV[2], ARGV[5], ARGV[7])
+return created(KEYS[7], ARGV[1], ARGV[3], priority, ARGV[6])
 """
 )
 # KEYS: 1 record, 2 binder active set, 3 pair, 4 payer list, 5 payer list version, 6 order outbox
@@ -80,18 +122,11 @@ return result
 _END = (
     _HEAD
     + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return '' end
-local b = cjson.decode(raw)
-if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw end
-b.status = tonumber(ARGV[2])
-b.ended_ms = tonumber(ARGV[3])
-raw = cjson.encode(b)
-redis.call('SET', KEYS[1], raw)
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-redis.call('LREM', KEYS[4], 0, ARGV[1])
-changed_order(KEYS[5], KEYS[6], ARGV[4])
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+if ended then
+  redis.call('LREM', KEYS[4], 0, ARGV[1])
+  changed_order(KEYS[5], KEYS[6], ARGV[4])
+end
 return raw
 """
 )
@@ -107,48 +142,23 @@ return raw
 _CREATE_BINDER_SIDE = (
     _HEAD
     + """
-local prior = redis.call('GET', KEYS[5])
-if prior then
-  local rec = cjson.decode(prior)
-  if rec.fp ~= ARGV[1] then
-    return cjson.encode({error='IDEMPOTENCY_CONFLICT',
-                         message='request_id was used before with other content'})
-  end
-  return rec.result
-end
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  return cjson.encode({error='BINDING_EXISTS', message='this pair already has an active binding'})
-end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  return cjson.encode({error='BINDING_LIMIT_REACHED',
-                       message='binder already has ' .. ARGV[4] .. ' active bindings'})
-end
-redis.call('SET', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
-redis.call('SET', KEYS[4], ARGV[2])
+local refused = refuse_create(KEYS[5], KEYS[4], KEYS[2], ARGV[1], ARGV[4])
+if refused then return refused end
+add_binder_side(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[5], ARGV[2])
-local result = cjson.encode({binding=cjson.decode(ARGV[3]), priority=0})
-redis.call('SET', KEYS[5], cjson.encode({fp=ARGV[1], result=result}), 'EX', ARGV[6])
-return result
+return created(KEYS[5], ARGV[1], ARGV[3], 0, ARGV[6])
 """
 )
 # KEYS: 1 record, 2 binder active set, 3 pair, 4 views due; ARGV: 1 binding id, 2 new status,
 # 3 ended ms, 4 the time of the mark (ms). The binder's side of an end; as _END otherwise.
-_END_BINDER_SIDE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return '' end
-local b = cjson.decode(raw)
-if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw end
-b.status = tonumber(ARGV[2])
-b.ended_ms = tonumber(ARGV[3])
-raw = cjson.encode(b)
-redis.call('SET', KEYS[1], raw)
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+_END_BINDER_SIDE = (
+    _HEAD
+    + """
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+if ended then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
 return raw
 """
+)
 # The beneficiary's side. KEYS: 1 beneficiary history, 2 payer list, 3 payer list version,
 # 4 order outbox; ARGV: 1 binding id, 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE
 # (add it to the payer list), '0' = it has ended (take it off).
@@ -160,18 +170,14 @@ _BENEFICIARY_SIDE = (
 local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if ARGV[4] == '1' then
   if not known then
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-    local priority = redis.call('RPUSH', KEYS[2], ARGV[1])
-    changed_order(KEYS[3], KEYS[4], ARGV[3])
-    return priority
+    return add_view(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
   end
-else
-  if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
-  if redis.call('LREM', KEYS[2], 0, ARGV[1]) > 0 then changed_order(KEYS[3], KEYS[4], ARGV[3]) end
-  return 0
+  local at = redis.call('LPOS', KEYS[2], ARGV[1])
+  return at and at + 1 or 0
 end
-local at = redis.call('LPOS', KEYS[2], ARGV[1])
-return at and at + 1 or 0
+if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+if redis.call('LREM', KEYS[2], 0, ARGV[1]) > 0 then changed_order(KEYS[3], KEYS[4], ARGV[3]) end
+return 0
 """
 )
 # KEYS: 1 payer list, 2 payer list version, 3 order outbox; ARGV: 1 beneficiary, then the
@@ -270,9 +276,7 @@ class BindingStore:
         self._reorder = redis.register_script(_REORDER)
         self._pushed = redis.register_script(_PUSHED)
         self._create_binder_side = redis.register_script(_CREATE_BINDER_SIDE)
-        self._end_binder_side = redis.register_script(
-            lua_constants(BindingStatus) + _END_BINDER_SIDE
-        )
+        self._end_binder_side = redis.register_script(_END_BINDER_SIDE)
         self._beneficiary_side = redis.register_script(_BENEFICIARY_SIDE)
 
     async def provinces(self, pid: str) -> list[str]:

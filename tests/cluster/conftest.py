@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import grpc
 import pytest
 
-from gongji.account.v1 import account_pb2_grpc
-from gongji.binding.v1 import binding_pb2_grpc
-from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common.redisdb import EmbeddedCluster, free_cluster_port, free_port
 from tests import support
+from tests.e2e.conftest import account, binding, settlement  # noqa: F401 - over these channels
 from tests.e2e.stack import Process, wait_serving
 
 SERVICES = ("account", "binding", "settlement")
@@ -72,18 +69,3 @@ async def channels(replicas: dict[str, list[str]]) -> AsyncIterator[dict[str, gr
     yield opened
     for channel in opened.values():
         await channel.close()
-
-
-@pytest.fixture(scope="session")
-def account(channels: dict[str, Any]) -> account_pb2_grpc.AccountServiceStub:
-    return account_pb2_grpc.AccountServiceStub(channels["account"])
-
-
-@pytest.fixture(scope="session")
-def binding(channels: dict[str, Any]) -> binding_pb2_grpc.BindingServiceStub:
-    return binding_pb2_grpc.BindingServiceStub(channels["binding"])
-
-
-@pytest.fixture(scope="session")
-def settlement(channels: dict[str, Any]) -> settlement_pb2_grpc.SettlementServiceStub:
-    return settlement_pb2_grpc.SettlementServiceStub(channels["settlement"])

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from services.account.client import AccountClient
 from services.account.domain import Payment, Source
 from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
-from services.account.store import AccountStore
+from services.account.store import AccountStore, year_key
 from services.binding.domain import Binding
 from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore, new_binding_id
@@ -141,7 +141,7 @@ async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  #
     async def after_refused(k: int) -> None:  # 5,000 fen: more than he has, never paid
         await recover_all(steps)
         assert await balances(store, second) == [1_000], k
-        assert await redis.get(f"acct:{{{resident}}}:premium:{year[0]}") is None, k
+        assert await redis.get(year_key(resident, year[0])) is None, k
 
     async def refused() -> None:
         with pytest.raises(DomainError) as refusal:
