@@ -147,6 +147,25 @@ CONTRIBUTION_PAYER_EMPLOYER: ContributionPayer.ValueType  # 1
 CONTRIBUTION_PAYER_FLEXIBLE_EMPLOYMENT: ContributionPayer.ValueType  # 2
 Global___ContributionPayer: _TypeAlias = ContributionPayer  # noqa: Y015
 
+class _StopReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StopReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StopReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STOP_REASON_UNSPECIFIED: _StopReason.ValueType  # 0
+    STOP_REASON_DEATH: _StopReason.ValueType  # 1
+    STOP_REASON_EMIGRATION: _StopReason.ValueType  # 2
+    STOP_REASON_ABANDON_EMPLOYEE_INSURANCE: _StopReason.ValueType  # 3
+
+class StopReason(_StopReason, metaclass=_StopReasonEnumTypeWrapper): ...
+
+STOP_REASON_UNSPECIFIED: StopReason.ValueType  # 0
+STOP_REASON_DEATH: StopReason.ValueType  # 1
+STOP_REASON_EMIGRATION: StopReason.ValueType  # 2
+STOP_REASON_ABANDON_EMPLOYEE_INSURANCE: StopReason.ValueType  # 3
+Global___StopReason: _TypeAlias = StopReason  # noqa: Y015
+
 class _WithdrawalReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -206,6 +225,8 @@ class Account(_message.Message):
     HELD_FEN_FIELD_NUMBER: _builtins.int
     AVAILABLE_FEN_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
+    STOPPED_REASON_FIELD_NUMBER: _builtins.int
+    STOPPED_AT_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     name: _builtins.str
     insurance_type: _common_pb2.InsuranceType.ValueType
@@ -215,8 +236,12 @@ class Account(_message.Message):
     held_fen: _builtins.int
     available_fen: _builtins.int
     """balance_fen - held_fen, never negative."""
+    stopped_reason: Global___StopReason.ValueType
+    """Set while the insurance is stopped (A9); UNSPECIFIED otherwise."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def stopped_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -229,10 +254,12 @@ class Account(_message.Message):
         held_fen: _builtins.int = ...,
         available_fen: _builtins.int = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
+        stopped_reason: Global___StopReason.ValueType = ...,
+        stopped_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "stopped_at", b"stopped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_fen", b"available_fen", "balance_fen", b"balance_fen", "held_fen", b"held_fen", "insurance_type", b"insurance_type", "name", b"name", "opened_at", b"opened_at", "person_id", b"person_id", "region_code", b"region_code", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_fen", b"available_fen", "balance_fen", b"balance_fen", "held_fen", b"held_fen", "insurance_type", b"insurance_type", "name", b"name", "opened_at", b"opened_at", "person_id", b"person_id", "region_code", b"region_code", "status", b"status", "stopped_at", b"stopped_at", "stopped_reason", b"stopped_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -885,23 +912,79 @@ class TransferAccountRequest(_message.Message):
     PERSON_ID_FIELD_NUMBER: _builtins.int
     TO_REGION_CODE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PAYEE_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     to_region_code: _builtins.str
     request_id: _builtins.str
+    payee: _builtins.str
+    """Where the balance is paid when the other province cannot receive it (policy
+    accepts_transfers = false): required then, ignored otherwise.
+    """
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         to_region_code: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        payee: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "request_id", b"request_id", "to_region_code", b"to_region_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payee", b"payee", "person_id", b"person_id", "request_id", b"request_id", "to_region_code", b"to_region_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransferAccountRequest: _TypeAlias = TransferAccountRequest  # noqa: Y015
+
+@_typing.final
+class StopInsuranceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    reason: Global___StopReason.ValueType
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        reason: Global___StopReason.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopInsuranceRequest: _TypeAlias = StopInsuranceRequest  # noqa: Y015
+
+@_typing.final
+class ChangeInsuranceTypeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    INSURANCE_TYPE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    insurance_type: _common_pb2.InsuranceType.ValueType
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        insurance_type: _common_pb2.InsuranceType.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["insurance_type", b"insurance_type", "person_id", b"person_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeInsuranceTypeRequest: _TypeAlias = ChangeInsuranceTypeRequest  # noqa: Y015
 
 @_typing.final
 class PaySource(_message.Message):

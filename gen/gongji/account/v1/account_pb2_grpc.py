@@ -120,6 +120,16 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.FromString,
                 _registered_method=True)
+        self.StopInsurance = channel.unary_unary(
+                '/gongji.account.v1.AccountService/StopInsurance',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.StopInsuranceRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
+                _registered_method=True)
+        self.ChangeInsuranceType = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ChangeInsuranceType',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ChangeInsuranceTypeRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
+                _registered_method=True)
         self.PayFromAccounts = channel.unary_unary(
                 '/gongji.account.v1.AccountService/PayFromAccounts',
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PayFromAccountsRequest.SerializeToString,
@@ -265,6 +275,20 @@ class AccountServiceServicer:
 
     def GetContributionRecord(self, request, context):
         """A8: months recorded, months in this city, full years, and the gaps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopInsurance(self, request, context):
+        """A9: insurance stopped (停保) for a reason; withdrawal (A4) needs the matching stop first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeInsuranceType(self, request, context):
+        """A9: employee <-> resident; the account, its balance and its history are kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -416,6 +440,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetContributionRecord,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.SerializeToString,
+            ),
+            'StopInsurance': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopInsurance,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.StopInsuranceRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.SerializeToString,
+            ),
+            'ChangeInsuranceType': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeInsuranceType,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ChangeInsuranceTypeRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.Account.SerializeToString,
             ),
             'PayFromAccounts': grpc.unary_unary_rpc_method_handler(
                     servicer.PayFromAccounts,
@@ -918,6 +952,60 @@ class AccountService:
             '/gongji.account.v1.AccountService/GetContributionRecord',
             gongji_dot_account_dot_v1_dot_account__pb2.GetContributionRecordRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.ContributionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopInsurance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/StopInsurance',
+            gongji_dot_account_dot_v1_dot_account__pb2.StopInsuranceRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeInsuranceType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ChangeInsuranceType',
+            gongji_dot_account_dot_v1_dot_account__pb2.ChangeInsuranceTypeRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.Account.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,10 @@ class AccountServiceStub:
     """A8: one contribution month of an employee; its allocation is credited exactly once."""
     GetContributionRecord: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetContributionRecordRequest, _account_pb2.ContributionRecord]
     """A8: months recorded, months in this city, full years, and the gaps."""
+    StopInsurance: _grpc.UnaryUnaryMultiCallable[_account_pb2.StopInsuranceRequest, _account_pb2.Account]
+    """A9: insurance stopped (停保) for a reason; withdrawal (A4) needs the matching stop first."""
+    ChangeInsuranceType: _grpc.UnaryUnaryMultiCallable[_account_pb2.ChangeInsuranceTypeRequest, _account_pb2.Account]
+    """A9: employee <-> resident; the account, its balance and its history are kept."""
     PayFromAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]
     """Internal, for the other services. A payment (a settlement's or a resident premium's) is
     made and recorded in one atomic step: every status, family-aid grant and balance is read, the
@@ -99,6 +103,10 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """A8: one contribution month of an employee; its allocation is credited exactly once."""
     GetContributionRecord: _aio.UnaryUnaryMultiCallable[_account_pb2.GetContributionRecordRequest, _account_pb2.ContributionRecord]  # type: ignore[assignment]
     """A8: months recorded, months in this city, full years, and the gaps."""
+    StopInsurance: _aio.UnaryUnaryMultiCallable[_account_pb2.StopInsuranceRequest, _account_pb2.Account]  # type: ignore[assignment]
+    """A9: insurance stopped (停保) for a reason; withdrawal (A4) needs the matching stop first."""
+    ChangeInsuranceType: _aio.UnaryUnaryMultiCallable[_account_pb2.ChangeInsuranceTypeRequest, _account_pb2.Account]  # type: ignore[assignment]
+    """A9: employee <-> resident; the account, its balance and its history are kept."""
     PayFromAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]  # type: ignore[assignment]
     """Internal, for the other services. A payment (a settlement's or a resident premium's) is
     made and recorded in one atomic step: every status, family-aid grant and balance is read, the
@@ -245,6 +253,22 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.ContributionRecord, _abc.Awaitable[_account_pb2.ContributionRecord]]:
         """A8: months recorded, months in this city, full years, and the gaps."""
+
+    @_abc_1.abstractmethod
+    def StopInsurance(
+        self,
+        request: _account_pb2.StopInsuranceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Account, _abc.Awaitable[_account_pb2.Account]]:
+        """A9: insurance stopped (停保) for a reason; withdrawal (A4) needs the matching stop first."""
+
+    @_abc_1.abstractmethod
+    def ChangeInsuranceType(
+        self,
+        request: _account_pb2.ChangeInsuranceTypeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.Account, _abc.Awaitable[_account_pb2.Account]]:
+        """A9: employee <-> resident; the account, its balance and its history are kept."""
 
     @_abc_1.abstractmethod
     def PayFromAccounts(

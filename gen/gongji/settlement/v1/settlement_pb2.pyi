@@ -62,6 +62,25 @@ SETTLEMENT_STATUS_ABORTED: SettlementStatus.ValueType  # 5
 SETTLEMENT_STATUS_COMMITTING: SettlementStatus.ValueType  # 6
 Global___SettlementStatus: _TypeAlias = SettlementStatus  # noqa: Y015
 
+class _PaymentEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PaymentEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYMENT_EVENT_KIND_UNSPECIFIED: _PaymentEventKind.ValueType  # 0
+    PAYMENT_EVENT_KIND_SETTLEMENT: _PaymentEventKind.ValueType  # 1
+    PAYMENT_EVENT_KIND_REFUND: _PaymentEventKind.ValueType  # 2
+    PAYMENT_EVENT_KIND_PREMIUM: _PaymentEventKind.ValueType  # 3
+
+class PaymentEventKind(_PaymentEventKind, metaclass=_PaymentEventKindEnumTypeWrapper): ...
+
+PAYMENT_EVENT_KIND_UNSPECIFIED: PaymentEventKind.ValueType  # 0
+PAYMENT_EVENT_KIND_SETTLEMENT: PaymentEventKind.ValueType  # 1
+PAYMENT_EVENT_KIND_REFUND: PaymentEventKind.ValueType  # 2
+PAYMENT_EVENT_KIND_PREMIUM: PaymentEventKind.ValueType  # 3
+Global___PaymentEventKind: _TypeAlias = PaymentEventKind  # noqa: Y015
+
 class _CredentialType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -635,3 +654,77 @@ class PremiumDeductionRun(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PremiumDeductionRun: _TypeAlias = PremiumDeductionRun  # noqa: Y015
+
+@_typing.final
+class WatchPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    cursor: _builtins.str
+    """"" = what happens after the call; else an event's cursor: resume right after that event."""
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchPaymentsRequest: _TypeAlias = WatchPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class PaymentEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BALANCE_AFTER_FEN_FIELD_NUMBER: _builtins.int
+    SETTLEMENT_ID_FIELD_NUMBER: _builtins.int
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    entry_id: _builtins.str
+    person_id: _builtins.str
+    kind: Global___PaymentEventKind.ValueType
+    amount_fen: _builtins.int
+    """Signed: - debit, + refund."""
+    balance_after_fen: _builtins.int
+    settlement_id: _builtins.str
+    """The settlement (for PREMIUM: the premium payment_id; for REFUND: the refunded settlement)."""
+    patient_id: _builtins.str
+    """The patient (for PREMIUM: the beneficiary)."""
+    institution_id: _builtins.str
+    """Empty for PREMIUM."""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        entry_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        kind: Global___PaymentEventKind.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        balance_after_fen: _builtins.int = ...,
+        settlement_id: _builtins.str = ...,
+        patient_id: _builtins.str = ...,
+        institution_id: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "cursor", b"cursor", "entry_id", b"entry_id", "institution_id", b"institution_id", "kind", b"kind", "occurred_at", b"occurred_at", "patient_id", b"patient_id", "person_id", b"person_id", "settlement_id", b"settlement_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentEvent: _TypeAlias = PaymentEvent  # noqa: Y015

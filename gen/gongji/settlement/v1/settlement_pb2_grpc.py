@@ -85,6 +85,11 @@ class SettlementServiceStub:
                 request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.SerializeToString,
                 response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.FromString,
                 _registered_method=True)
+        self.WatchPayments = channel.unary_stream(
+                '/gongji.settlement.v1.SettlementService/WatchPayments',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -153,6 +158,14 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPayments(self, request, context):
+        """A10: every settlement leg, refund of one and premium payment of a person's account, as it
+        happens, in ledger order; resumes after an event's cursor without loss or repetition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +218,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.RunPremiumDeductions,
                     request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.FromString,
                     response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.SerializeToString,
+            ),
+            'WatchPayments': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPayments,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -478,6 +496,33 @@ class SettlementService:
             '/gongji.settlement.v1.SettlementService/RunPremiumDeductions',
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.RunPremiumDeductionsRequest.SerializeToString,
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.PremiumDeductionRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/WatchPayments',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,10 @@ class SettlementServiceStub:
     GetPremiumAutoPay: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.GetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]
     RunPremiumDeductions: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.RunPremiumDeductionsRequest, _settlement_pb2.PremiumDeductionRun]
     """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
+    WatchPayments: _grpc.UnaryStreamMultiCallable[_settlement_pb2.WatchPaymentsRequest, _settlement_pb2.PaymentEvent]
+    """A10: every settlement leg, refund of one and premium payment of a person's account, as it
+    happens, in ledger order; resumes after an event's cursor without loss or repetition.
+    """
 
 @_typing.type_check_only
 class SettlementServiceAsyncStub(SettlementServiceStub):
@@ -63,6 +67,10 @@ class SettlementServiceAsyncStub(SettlementServiceStub):
     GetPremiumAutoPay: _aio.UnaryUnaryMultiCallable[_settlement_pb2.GetPremiumAutoPayRequest, _settlement_pb2.PremiumAutoPay]  # type: ignore[assignment]
     RunPremiumDeductions: _aio.UnaryUnaryMultiCallable[_settlement_pb2.RunPremiumDeductionsRequest, _settlement_pb2.PremiumDeductionRun]  # type: ignore[assignment]
     """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
+    WatchPayments: _aio.UnaryStreamMultiCallable[_settlement_pb2.WatchPaymentsRequest, _settlement_pb2.PaymentEvent]  # type: ignore[assignment]
+    """A10: every settlement leg, refund of one and premium payment of a person's account, as it
+    happens, in ledger order; resumes after an event's cursor without loss or repetition.
+    """
 
 class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
     """Settles the personal burden of a bill: own account, then family payers in order, then cash."""
@@ -138,5 +146,15 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_settlement_pb2.PremiumDeductionRun, _abc.Awaitable[_settlement_pb2.PremiumDeductionRun]]:
         """A2: the month-end job: pays every enabled auto-pay's premium that is still due."""
+
+    @_abc_1.abstractmethod
+    def WatchPayments(
+        self,
+        request: _settlement_pb2.WatchPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_settlement_pb2.PaymentEvent], _abc.AsyncIterator[_settlement_pb2.PaymentEvent]]:
+        """A10: every settlement leg, refund of one and premium payment of a person's account, as it
+        happens, in ledger order; resumes after an event's cursor without loss or repetition.
+        """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
