@@ -14,7 +14,7 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import SystemClock, beijing_today
-from tests.integration.accounts import hold, rid
+from tests.integration.accounts import hold, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.support import new_pid
@@ -204,10 +204,31 @@ async def c_cancel_policy(w: World) -> Case:
 
 async def c_withdraw(w: World) -> Case:
     pid = await person(w.account)
+    await stop(w.account, pid, pb.STOP_REASON_DEATH)
     return Case(
         "account",
         pb.WithdrawBalanceRequest(
             person_id=pid, reason=pb.WITHDRAWAL_REASON_DEATH, payee="heirs", request_id=rid()
+        ),
+        pid,
+    )
+
+
+async def c_stop(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.StopInsuranceRequest(person_id=pid, reason=pb.STOP_REASON_EMIGRATION, request_id=rid()),
+        pid,
+    )
+
+
+async def c_change_type(w: World) -> Case:
+    pid = await person(w.account)
+    return Case(
+        "account",
+        pb.ChangeInsuranceTypeRequest(
+            person_id=pid, insurance_type=common_pb2.INSURANCE_TYPE_RESIDENT, request_id=rid()
         ),
         pid,
     )
@@ -457,6 +478,8 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "TransferAccount": c_transfer,
     "RecordContribution": c_contribute,
     "GetContributionRecord": c_contribution_record,
+    "StopInsurance": c_stop,
+    "ChangeInsuranceType": c_change_type,
     "PayFromAccounts": c_pay,
     "GetPayment": c_get_payment,
     "ListPayments": c_list_payments,

@@ -19,6 +19,8 @@ def account_pb(a: Account) -> pb.Account:
         held_fen=a.held_fen,
         available_fen=a.available_fen,
         opened_at=timestamp(a.opened_ms),
+        stopped_reason=a.stopped_reason,  # type: ignore[arg-type]
+        stopped_at=timestamp(a.stopped_ms) if a.stopped_ms else None,
     )
 
 

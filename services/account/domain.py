@@ -27,6 +27,8 @@ class Account:
     balance_fen: int
     held_fen: int
     opened_ms: int
+    stopped_reason: int = 0  # StopReason; 0 while the insurance is not stopped (A9)
+    stopped_ms: int = 0
 
     @property
     def available_fen(self) -> int:
@@ -43,6 +45,8 @@ class Account:
             balance_fen=int(d["balance"]),
             held_fen=int(d["held"]),
             opened_ms=int(d["opened_ms"]),
+            stopped_reason=int(d.get("stopped_reason") or 0),
+            stopped_ms=int(d.get("stopped_ms") or 0),
         )
 
 

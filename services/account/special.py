@@ -1,4 +1,5 @@
-"""Commercial insurance (A3), withdrawal (A4) and moving the account (A5).
+"""Commercial insurance (A3), withdrawal (A4), moving the account (A5), stopping insurance and
+changing its type (A9).
 
 The deductions here take the same per-account lock as settlements, so a settlement's plan is
 never overtaken, and pass its fencing token to the script.
@@ -12,9 +13,12 @@ from services.account.convert import account_pb, entry_pb
 from services.common import ids
 from services.common.clock import beijing_today
 from services.common.enums import (
+    STOP_FOR_WITHDRAWAL,
     AccountStatus,
     CommercialInsuranceKind,
     EntryKind,
+    InsuranceType,
+    StopReason,
     WithdrawalReason,
 )
 from services.common.errors import DomainError
@@ -74,7 +78,8 @@ class SpecialMethods(ServicerBase):
                 "WITHDRAWAL_NOT_ALLOWED",
                 "withdrawal is allowed only on death, emigration or giving up employee insurance",
             )
-        ids.enum_value(request.reason, _WITHDRAWAL_REASONS, "reason")
+        reason = ids.enum_value(request.reason, _WITHDRAWAL_REASONS, "reason")
+        stop = STOP_FOR_WITHDRAWAL[WithdrawalReason(reason)]
         payee = ids.text(request.payee, "payee")
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
@@ -86,6 +91,7 @@ class SpecialMethods(ServicerBase):
                     EntryKind.WITHDRAWAL,
                     payee,
                     held.fences[pid],
+                    stop,
                     fp,
                     marker,
                 )
@@ -101,6 +107,8 @@ class SpecialMethods(ServicerBase):
     ) -> pb.Account:
         pid = self._pid(request.person_id)
         to_region = ids.region_code(request.to_region_code, "to_region_code")
+        payee = ids.text(request.payee, "payee", required=False)
+        receives = self.policy.for_region(to_region).accepts_transfers
 
         async def run(fp: str, marker: str) -> pb.Account:
             async with self.locks.hold([pid], remaining(context)) as held:
@@ -109,11 +117,35 @@ class SpecialMethods(ServicerBase):
                 if ids.province(account.region_code) == ids.province(to_region):
                     moved = await self._announcing(pid, self.store.move(pid, to_region, fp, marker))
                     return account_pb(moved)
+                # The other province cannot receive the balance: it is paid to the person (A5).
+                kind, to = (EntryKind.TRANSFER_OUT, to_region) if receives else (
+                    EntryKind.WITHDRAWAL, ids.text(payee, "payee"))  # fmt: skip
                 change = self.store.close(
-                    pid, AccountStatus.TRANSFERRED_OUT, EntryKind.TRANSFER_OUT, to_region,
-                    held.fences[pid], fp, marker,
+                    pid, AccountStatus.TRANSFERRED_OUT, kind, to, held.fences[pid], None, fp,
+                    marker,
                 )  # fmt: skip
                 _, account = await self._announcing(pid, change)
             return account_pb(account)
 
         return await self.requests.once("TransferAccount", request, pb.Account, run, context)
+
+    async def StopInsurance(self, request: pb.StopInsuranceRequest, context: Context) -> pb.Account:
+        pid = self._pid(request.person_id)
+        reason = ids.enum_value(request.reason, set(StopReason), "reason")
+
+        async def run(fp: str, marker: str) -> pb.Account:
+            return account_pb(await self.store.stop(pid, reason, fp, marker))
+
+        return await self.requests.once("StopInsurance", request, pb.Account, run, context)
+
+    async def ChangeInsuranceType(
+        self, request: pb.ChangeInsuranceTypeRequest, context: Context
+    ) -> pb.Account:
+        pid = self._pid(request.person_id)
+        new_type = ids.enum_value(request.insurance_type, set(InsuranceType), "insurance_type")
+
+        async def run(fp: str, marker: str) -> pb.Account:
+            change = self.store.change_type(pid, new_type, fp, marker)
+            return account_pb(await self._announcing(pid, change))
+
+        return await self.requests.once("ChangeInsuranceType", request, pb.Account, run, context)

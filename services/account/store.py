@@ -128,15 +128,25 @@ class AccountStore:
         d = await self._run("set_status", pid, status, reason, fp=fp, marker=marker)
         return Account.from_script(d)
 
+    async def stop(self, pid: str, reason: int, fp: str, marker: str) -> Account:
+        return Account.from_script(await self._run("stop", pid, reason, fp=fp, marker=marker))
+
+    async def change_type(self, pid: str, insurance_type: int, fp: str, marker: str) -> Account:
+        d = await self._run("change_type", pid, insurance_type, fp=fp, marker=marker)
+        return Account.from_script(d)
+
     async def move(self, pid: str, region: str, fp: str, marker: str) -> Account:
         return Account.from_script(await self._run("move", pid, region, fp=fp, marker=marker))
 
     async def close(
-        self, pid: str, status: int, kind: int, to: str, fence: int, fp: str, marker: str
-    ) -> tuple[Entry | None, Account]:
-        """Pay out the whole balance to `to` and close (withdrawal, transfer out)."""
+        self, pid: str, status: int, kind: int, to: str, fence: int, stop: int | None,
+        fp: str, marker: str,
+    ) -> tuple[Entry | None, Account]:  # fmt: skip
+        """Pay out the whole balance to `to` and close (withdrawal, transfer out). `stop`: the
+        StopReason a withdrawal needs first (A4); None for a transfer."""
+        needs = "" if stop is None else int(stop)
         d = await self._run(
-            "close", pid, status, kind, to, fence, new_entry_id(), fp=fp, marker=marker
+            "close", pid, status, kind, to, fence, new_entry_id(), needs, fp=fp, marker=marker
         )
         entry = Entry.from_script(d["entry"]) if d["entry"] else None
         return entry, Account.from_script(d["account"])

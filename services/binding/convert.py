@@ -34,4 +34,7 @@ def payer_pb(b: Binding) -> pb.Payer:
 def party(a: account_pb2.Account | None) -> Party | None:
     if a is None:
         return None
-    return Party(a.person_id, a.insurance_type, a.status, a.region_code, a.balance_fen)
+    return Party(
+        a.person_id, a.insurance_type, a.status, a.region_code, a.balance_fen,
+        a.stopped_reason != 0,
+    )  # fmt: skip

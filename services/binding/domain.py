@@ -27,6 +27,7 @@ class Party:
     status: int
     region_code: str
     balance_fen: int
+    stopped: bool = False  # insurance stopped (A9)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,8 @@ def check_creation(
         raise DomainError("ACCOUNT_SUSPENDED", "the binder's account is suspended")
     if binder.status != AccountStatus.ACTIVE:
         raise DomainError("ACCOUNT_CLOSED", "the binder's account is closed")
+    if binder.stopped:
+        raise DomainError("INSURANCE_STOPPED", "the binder's insurance is stopped (A9)")
     if beneficiary is None or beneficiary.status not in (
         AccountStatus.ACTIVE,
         AccountStatus.SUSPENDED,

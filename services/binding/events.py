@@ -1,7 +1,9 @@
 """Lapsing (rule B12): the account-event stream, consumed with a Redis consumer group.
 
 When an account closes (CLOSED: death, emigration, withdrawal; TRANSFERRED_OUT: moved to another
-province) every ACTIVE binding on either side lapses (LAPSED, kept in history). The group
+province) every ACTIVE binding on either side lapses (LAPSED, kept in history); when an employee
+becomes resident-insured (TYPE_CHANGED), his bindings as binder lapse: a resident is never a
+binder (B1, A9). The group
 `binding` remembers what was acknowledged, so a restarted service resumes where it stopped;
 events a dead consumer read but never acknowledged are claimed after a minute. Lapsing is
 idempotent and each event id is remembered, so an event delivered twice changes nothing twice.
@@ -22,7 +24,7 @@ from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import BindingStore
 from services.common.account_events import CLOSING
 from services.common.account_events import STREAM as EVENTS_STREAM
-from services.common.enums import BindingStatus
+from services.common.enums import BindingStatus, InsuranceType
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +70,26 @@ class Lapser:
         return len(batch)
 
     async def apply(self, event: dict[str, Any]) -> None:
-        if event.get("type") not in CLOSING or await self.store.seen(event["event_id"]):
+        sides = _lapsing(event)
+        if not sides or await self.store.seen(event["event_id"]):
             return
         pid = event["person_id"]
         now = int(time.time() * 1000)
-        for as_binder in (True, False):
+        for as_binder in sides:
             for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
                 await self.lifecycle.end(
                     b.binding_id, BindingStatus.LAPSED, now, BACKGROUND_TIMEOUT_S
                 )
                 log.info("binding lapsed", extra={"fields": {"binding_id": b.binding_id}})
         await self.store.remember(event["event_id"])
+
+
+def _lapsing(event: dict[str, Any]) -> tuple[bool, ...]:
+    """The sides (as binder?) on which the event's person loses his ACTIVE bindings."""
+    if event.get("type") in CLOSING:
+        return (True, False)
+    if event.get("type") == "TYPE_CHANGED" and event.get("insurance_type") == str(
+        int(InsuranceType.RESIDENT)
+    ):
+        return (True,)
+    return ()

@@ -14,11 +14,22 @@ from services.cli.session import fen, request_id, run
 from services.client import Client
 from services.common.ids import mask
 
-account = typer.Typer(no_args_is_help=True, help="Open, read, credit, suspend accounts.")
+account = typer.Typer(
+    no_args_is_help=True, help="Open, read, credit, suspend, stop accounts; change insurance type."
+)
 binding = typer.Typer(no_args_is_help=True, help="Bind relatives; their payers and order.")
 
 Person = Annotated[str, typer.Argument(help="18-character resident ID number")]
 KINDS = {"allocation": apb.CREDIT_KIND_MONTHLY_ALLOCATION, "adjustment": apb.CREDIT_KIND_ADJUSTMENT}
+STOP_REASONS = {
+    "death": apb.STOP_REASON_DEATH,
+    "emigration": apb.STOP_REASON_EMIGRATION,
+    "abandon": apb.STOP_REASON_ABANDON_EMPLOYEE_INSURANCE,
+}
+INSURANCE_TYPES = {
+    "employee": common_pb2.INSURANCE_TYPE_EMPLOYEE,
+    "resident": common_pb2.INSURANCE_TYPE_RESIDENT,
+}
 RELATIONSHIPS = {
     name.removeprefix("RELATIONSHIP_").lower(): number
     for name, number in common_pb2.Relationship.items()
@@ -153,6 +164,42 @@ def resume(person: Person) -> None:
 
     async def go(c: Client) -> None:
         show.console.print(show.accounts("resumed", [await c.account.ResumeAccount(asked)]))
+
+    run(go)
+
+
+@account.command()
+def stop(
+    person: Person,
+    reason: Annotated[str, typer.Option(help="death, emigration or abandon (giving up)")],
+) -> None:
+    """Stop the insurance (停保, A9): the account pays nothing more; withdrawal needs it (A4)."""
+    if reason not in STOP_REASONS:
+        raise typer.BadParameter(f"one of {', '.join(STOP_REASONS)}", param_hint="--reason")
+    asked = apb.StopInsuranceRequest(
+        person_id=person, reason=STOP_REASONS[reason], request_id=request_id()
+    )
+
+    async def go(c: Client) -> None:
+        show.console.print(show.accounts("stopped", [await c.account.StopInsurance(asked)]))
+
+    run(go)
+
+
+@account.command("change-type")
+def change_type(
+    person: Person,
+    insurance_type: Annotated[str, typer.Argument(help="employee or resident")],
+) -> None:
+    """Change the insurance type (A9); the account, balance and history are kept."""
+    if insurance_type not in INSURANCE_TYPES:
+        raise typer.BadParameter("employee or resident", param_hint="INSURANCE_TYPE")
+    asked = apb.ChangeInsuranceTypeRequest(
+        person_id=person, insurance_type=INSURANCE_TYPES[insurance_type], request_id=request_id()
+    )
+
+    async def go(c: Client) -> None:
+        show.console.print(show.accounts("changed", [await c.account.ChangeInsuranceType(asked)]))
 
     run(go)
 

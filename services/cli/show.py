@@ -50,7 +50,10 @@ def accounts(title: str, found: Iterable[apb.Account], who: dict[str, str] | Non
         [
             [who.get(a.person_id, a.name), mask(a.person_id),
              _name(common_pb2.InsuranceType, a.insurance_type, "INSURANCE_TYPE_"),
-             _name(apb.AccountStatus, a.status, "ACCOUNT_STATUS_"), yuan(a.balance_fen),
+             _name(apb.AccountStatus, a.status, "ACCOUNT_STATUS_")
+             + (f", stopped: {_name(apb.StopReason, a.stopped_reason, 'STOP_REASON_')}"
+                if a.stopped_reason else ""),
+             yuan(a.balance_fen),
              yuan(a.held_fen), yuan(a.available_fen)]
             for a in found
         ],

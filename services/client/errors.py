@@ -21,6 +21,10 @@ ADVICE = {
     "ACCOUNT_NOT_FOUND": "open the account first (gongji account open)",
     "ACCOUNT_EXISTS": "the account is already open; read it with gongji account get",
     "INSUFFICIENT_FUNDS": "the accounts cannot pay this much; the rest is paid in cash",
+    "INSURANCE_NOT_STOPPED": "stop the insurance first with the same reason "
+    "(gongji account stop --reason ...)",
+    "INSURANCE_STOPPED": "the insurance is stopped: the account pays nothing more; its balance "
+    "can only be withdrawn or moved",
     "INSTITUTION_NOT_DESIGNATED": "the institution is not in the partners registry "
     "(GONGJI_REGISTRY_FILE)",
     "IDEMPOTENCY_CONFLICT": "this request id was used for a different request: use a new one",

@@ -95,6 +95,8 @@ TABLE: dict[str, Rules] = {
     "TransferAccount": _OPERATOR,
     "RecordContribution": _OPERATOR,
     "GetContributionRecord": {"citizen": (Own("person_id"),), "operator": ANYONE},
+    "StopInsurance": _OPERATOR,
+    "ChangeInsuranceType": _OPERATOR,
     "PayFromAccounts": _SERVICES_ONLY,
     "GetPayment": _SERVICES_ONLY,
     "ListPayments": _SERVICES_ONLY,

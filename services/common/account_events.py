@@ -1,9 +1,11 @@
 """The account event stream: the contract between the account service, which publishes, and
 the services that consume it (the binding service lapses bindings on CLOSED and
-TRANSFERRED_OUT). One place for its name and its events' shape.
+TRANSFERRED_OUT, and a binder's on TYPE_CHANGED to resident). One place for its name and its
+events' shape.
 
-Each change of an account's status or region is one entry of `events:account`, published from
-the account's outbox (services.account.events) with the fields below, all strings:
+Each change of an account's status, region or insurance type is one entry of
+`events:account`, published from the account's outbox (services.account.events) with the
+fields below, all strings:
 
     event_id        `<person_id>:<n>`, n the account's own event number (1, 2, ...; events
                     made before it was kept carry their outbox entry id instead), stable: a
@@ -23,8 +25,9 @@ from __future__ import annotations
 STREAM = "events:account"
 STREAM_MAXLEN = 1_000_000
 TYPES = frozenset(
-    {"OPENED", "REOPENED", "SUSPENDED", "RESUMED", "REGION_CHANGED", "CLOSED", "TRANSFERRED_OUT"}
-)
+    {"OPENED", "REOPENED", "SUSPENDED", "RESUMED", "REGION_CHANGED", "CLOSED", "TRANSFERRED_OUT",
+     "TYPE_CHANGED"}
+)  # fmt: skip
 CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})  # the account is gone for every use
 
 

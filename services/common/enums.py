@@ -50,6 +50,22 @@ class WithdrawalReason(enum.IntEnum):
     ABANDON_EMPLOYEE_INSURANCE = apb.WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE
 
 
+class StopReason(enum.IntEnum):
+    """Why insurance was stopped (停保, rule A9); a withdrawal (A4) needs the matching one."""
+
+    DEATH = apb.STOP_REASON_DEATH
+    EMIGRATION = apb.STOP_REASON_EMIGRATION
+    ABANDON_EMPLOYEE_INSURANCE = apb.STOP_REASON_ABANDON_EMPLOYEE_INSURANCE
+
+
+# The stop each withdrawal needs first (rule A4).
+STOP_FOR_WITHDRAWAL = {
+    WithdrawalReason.DEATH: StopReason.DEATH,
+    WithdrawalReason.EMIGRATION: StopReason.EMIGRATION,
+    WithdrawalReason.ABANDON_EMPLOYEE_INSURANCE: StopReason.ABANDON_EMPLOYEE_INSURANCE,
+}
+
+
 class ContributionPayer(enum.IntEnum):
     EMPLOYER = apb.CONTRIBUTION_PAYER_EMPLOYER
     FLEXIBLE_EMPLOYMENT = apb.CONTRIBUTION_PAYER_FLEXIBLE_EMPLOYMENT

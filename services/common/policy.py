@@ -31,6 +31,9 @@ class Profile:
     allocation_basis_points: int = 200
     # A2: the resident premium the month-end job pays for a beneficiary insured in the province.
     resident_premium_fen: int = 40_000
+    # A5: whether a balance moving in from another province can be received here; if not, a
+    # move pays it out to the person (TransferAccountRequest.payee).
+    accepts_transfers: bool = True
 
     def allows(self, relationship: str) -> bool:
         return relationship in self.relationships
@@ -105,10 +108,11 @@ def _profile(table: Any, base: Profile, where: str) -> Profile:
             if type(value) is not int or not low <= value <= high:
                 raise PolicyError(f"{where}: {key} must be a whole number {low}..{high}")
             values[key] = value
-    if "same_province" in table:
-        if not isinstance(table["same_province"], bool):
-            raise PolicyError(f"{where}: same_province must be true or false")
-        values["same_province"] = table["same_province"]
+    for key in ("same_province", "accepts_transfers"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise PolicyError(f"{where}: {key} must be true or false")
+            values[key] = table[key]
     return dataclasses.replace(base, **values)
 
 

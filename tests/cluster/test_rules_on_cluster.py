@@ -13,6 +13,7 @@ from tests.cluster.conftest import REPLICAS, SERVICES
 from tests.integration import (
     test_accounts,
     test_binding_rules,
+    test_closures,
     test_contributions,
     test_settlement,
     test_special,
@@ -29,8 +30,8 @@ def _through_stubs(module: ModuleType) -> dict[str, object]:
     }
 
 
-for _module in (test_accounts, test_binding_rules, test_contributions, test_settlement,
-                test_special, test_bank):  # fmt: skip
+for _module in (test_accounts, test_binding_rules, test_closures, test_contributions,
+                test_settlement, test_special, test_bank):  # fmt: skip
     globals().update(_through_stubs(_module))
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from services.common.redisdb import EmbeddedRedis, free_port
 from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
-from tests.integration.accounts import rid
+from tests.integration.accounts import withdraw
 from tests.integration.bindings import CHILD, create, payers, person
 
 BINDING = "gongji.binding.v1.BindingService"
@@ -37,10 +36,7 @@ async def test_bindings_lapse_for_events_that_happened_while_the_service_was_dow
             assert await payers(bindings, son) == [(father, 1)]
 
             binding.stop()
-            await accounts.WithdrawBalance(
-                pb.WithdrawBalanceRequest(person_id=father, reason=1, payee="heirs",
-                                          request_id=rid()), timeout=5,
-            )  # fmt: skip
+            await withdraw(accounts, father)
             binding.start()
             await wait_serving(addrs["binding"], BINDING)
             for _ in range(200):

@@ -82,6 +82,20 @@ def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # ru
     assert re.search(r"│ +2 +│ +2 +│ +0 +│ 2025-01 +│ 2025-03 +│ 2025-02 +│", record), record
 
 
+def test_counter_commands_stop_insurance_and_change_its_type(gongji):  # rule A9
+    person = new_pid("430102", dt.date(1975, 3, 1))
+    gongji("account", "open", person, "--name", "钱五", "--region", "430102")
+    changed = gongji("account", "change-type", person, "resident")
+    assert "resident" in changed.lower() and mask(person) in changed
+    gongji("account", "change-type", person, "employee")
+    stopped = " ".join(gongji("account", "stop", person, "--reason", "emigration").split())
+    assert "stopped: emigration" in stopped.lower(), stopped
+    said = " ".join(gongji("account", "change-type", person, "resident", code=1).split())
+    assert "refused: INSURANCE_STOPPED" in said and "what to do:" in said
+    said = gongji("account", "stop", person, "--reason", "retired", code=2)
+    assert "death, emigration, abandon" in said
+
+
 def test_a_refusal_prints_its_reason_and_what_to_do(gongji):
     said = gongji("account", "get", new_pid(), code=1)
     assert "refused: ACCOUNT_NOT_FOUND" in said and "what to do: open the account first" in said

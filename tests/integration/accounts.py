@@ -7,6 +7,7 @@ import uuid
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from gongji.common.v1 import common_pb2
+from services.common.enums import STOP_FOR_WITHDRAWAL, WithdrawalReason
 from tests.support import new_pid
 
 Stub = account_pb2_grpc.AccountServiceStub
@@ -73,3 +74,21 @@ async def hold(
         timeout=5,
     )  # fmt: skip
     return response.holds[0]
+
+
+async def stop(stub: Stub, pid: str, reason: int = pb.STOP_REASON_DEATH) -> pb.Account:
+    return await stub.StopInsurance(
+        pb.StopInsuranceRequest(person_id=pid, reason=reason, request_id=rid()), timeout=5
+    )
+
+
+async def withdraw(
+    stub: Stub, pid: str, reason: int = pb.WITHDRAWAL_REASON_DEATH, payee: str = "heirs"
+) -> pb.LedgerEntry:
+    """Rule A4: the insurance stopped with the matching reason, then the whole balance paid out
+    and the account closed."""
+    await stop(stub, pid, STOP_FOR_WITHDRAWAL[WithdrawalReason(reason)])
+    return await stub.WithdrawBalance(
+        pb.WithdrawBalanceRequest(person_id=pid, reason=reason, payee=payee, request_id=rid()),
+        timeout=5,
+    )

@@ -61,6 +61,8 @@ EXPECTED: dict[str, set[str]] = {
     "TransferAccount": {OP},
     "RecordContribution": {OP},
     "GetContributionRecord": {CIT, OP},
+    "StopInsurance": {OP},
+    "ChangeInsuranceType": {OP},
     # how the services move money between themselves: services only (README, "Who may call")
     "PayFromAccounts": set(),
     "GetPayment": set(),

@@ -4,7 +4,7 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.common.v1 import common_pb2
-from tests.integration.accounts import all_entries, credit, get, open_account, rid
+from tests.integration.accounts import all_entries, credit, get, open_account, rid, withdraw
 from tests.support import new_pid, refused
 
 EMPLOYEE = common_pb2.INSURANCE_TYPE_EMPLOYEE
@@ -157,10 +157,7 @@ async def test_suspend_and_resume(account):  # rule A6
 
 async def test_a_closed_account_reopens_empty_with_its_history(account):
     pid = await open_account(account, 500)
-    await account.WithdrawBalance(
-        pb.WithdrawBalanceRequest(person_id=pid, reason=pb.WITHDRAWAL_REASON_EMIGRATION,
-                                  payee="bank 6222", request_id=rid())
-    )  # fmt: skip
+    await withdraw(account, pid, pb.WITHDRAWAL_REASON_EMIGRATION, payee="bank 6222")
     assert (await get(account, pid)).status == pb.ACCOUNT_STATUS_CLOSED
     assert (await refused(credit(account, pid, 1)))[1] == "ACCOUNT_CLOSED"
     a = await account.OpenAccount(open_request(pid, region="430103"))

@@ -105,6 +105,15 @@ def cases(pid: str) -> list[tuple[str, object, str]]:
                                                       request_id="r"), "INVALID_ARGUMENT"),
         ("TransferAccount", pb.TransferAccountRequest(person_id=pid, to_region_code="4301",
                                                       request_id="r"), "INVALID_REGION_CODE"),
+        ("TransferAccount", pb.TransferAccountRequest(person_id=pid, to_region_code="430600",
+                                                      payee="\u202e", request_id="r"),
+         "INVALID_ARGUMENT"),
+        ("StopInsurance", pb.StopInsuranceRequest(person_id=pid, reason=0, request_id="r"),
+         "INVALID_ARGUMENT"),
+        ("StopInsurance", pb.StopInsuranceRequest(person_id=pid, reason=7, request_id="r"),
+         "INVALID_ARGUMENT"),
+        ("ChangeInsuranceType", pb.ChangeInsuranceTypeRequest(
+            person_id=pid, insurance_type=0, request_id="r"), "INVALID_ARGUMENT"),
     ]  # fmt: skip
 
 

@@ -5,11 +5,10 @@ import asyncio
 import grpc
 import pytest
 
-from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from services.binding.server import build as build_binding
-from tests.integration.accounts import rid
+from tests.integration.accounts import withdraw
 from tests.integration.bindings import (
     CHILD,
     SIBLING,
@@ -35,10 +34,6 @@ async def lapsed(binding, binding_id: str) -> bool:
     return b.status == bpb.BINDING_STATUS_LAPSED
 
 
-def withdraw(pid: str) -> pb.WithdrawBalanceRequest:
-    return pb.WithdrawBalanceRequest(person_id=pid, reason=1, payee="heirs", request_id=rid())
-
-
 async def test_a_withdrawn_binder_s_bindings_lapse(account, binding):  # rule B12
     binder, kid1, kid2 = (
         await person(account, 1970),
@@ -48,7 +43,7 @@ async def test_a_withdrawn_binder_s_bindings_lapse(account, binding):  # rule B1
     other = await person(account, 1972)
     made = [await binding.CreateBinding(create(binder, k, CHILD)) for k in (kid1, kid2)]
     await binding.CreateBinding(create(other, kid1, CHILD))
-    await account.WithdrawBalance(withdraw(binder))
+    await withdraw(account, binder)
     for b in made:
         await eventually(lambda b=b: lapsed(binding, b.binding_id))
     assert await payers(binding, kid1) == [(other, 1)]
@@ -60,7 +55,7 @@ async def test_a_withdrawn_binder_s_bindings_lapse(account, binding):  # rule B1
 async def test_an_event_delivered_twice_changes_nothing_twice(account, binding, redis):
     binder, spouse = await person(account), await person(account)
     b = await binding.CreateBinding(create(binder, spouse))
-    await account.WithdrawBalance(withdraw(spouse))
+    await withdraw(account, spouse)
     await eventually(lambda: lapsed(binding, b.binding_id))
     first = await binding.GetBinding(bpb.GetBindingRequest(binding_id=b.binding_id))
     event = [f for _, f in await redis.xrange("events:account") if f["person_id"] == spouse][-1]

@@ -6,7 +6,7 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
-from tests.integration.accounts import rid
+from tests.integration.accounts import rid, withdraw
 from tests.integration.bindings import (
     CHILD,
     GRANDPARENT,
@@ -37,9 +37,7 @@ async def test_b1_the_binder_must_be_an_active_employee(account, binding):  # ru
         "ACCOUNT_SUSPENDED"
     )
     closed = await person(account)
-    await account.WithdrawBalance(
-        pb.WithdrawBalanceRequest(person_id=closed, reason=1, payee="heirs", request_id=rid())
-    )
+    await withdraw(account, closed)
     assert (await refused(binding.CreateBinding(create(closed, spouse))))[1] == "ACCOUNT_CLOSED"
     assert await refused(binding.CreateBinding(create(new_pid(), spouse))) == (
         grpc.StatusCode.NOT_FOUND, "ACCOUNT_NOT_FOUND",

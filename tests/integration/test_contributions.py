@@ -6,7 +6,7 @@ import asyncio
 import grpc
 
 from gongji.account.v1 import account_pb2 as pb
-from tests.integration.accounts import all_entries, get, open_account, rid
+from tests.integration.accounts import all_entries, get, open_account, rid, withdraw
 from tests.support import new_pid, refused
 
 EMPLOYER = pb.CONTRIBUTION_PAYER_EMPLOYER
@@ -84,9 +84,7 @@ async def test_only_employees_with_an_open_account_record_months(account):  # ru
     assert (await refused(account.RecordContribution(stranger)))[1] == "ACCOUNT_NOT_FOUND"
     pid = await open_account(account, 0)
     recorded = await account.RecordContribution(month_of(pid, "2025-01"))
-    await account.WithdrawBalance(pb.WithdrawBalanceRequest(
-        person_id=pid, reason=pb.WITHDRAWAL_REASON_DEATH, payee="heirs", request_id=rid(),
-    ))  # fmt: skip
+    await withdraw(account, pid)
     assert await account.RecordContribution(month_of(pid, "2025-01")) == recorded  # a repeat
     assert (await refused(account.RecordContribution(month_of(pid, "2025-02"))))[1] == (
         "ACCOUNT_CLOSED"

@@ -7,7 +7,7 @@ from gongji.account.v1 import account_pb2 as pb
 from services.account.events import Relay, pending_key
 from services.account.store import outbox_key
 from services.common.account_events import STREAM as EVENTS_STREAM
-from tests.integration.accounts import open_account, rid
+from tests.integration.accounts import open_account, rid, withdraw
 
 
 async def events_of(redis, pid: str) -> list[dict[str, str]]:
@@ -29,9 +29,7 @@ async def test_changes_are_published_in_order_with_stable_ids(account, redis):  
     await account.TransferAccount(
         pb.TransferAccountRequest(person_id=pid, to_region_code="430600", request_id=rid())
     )
-    await account.WithdrawBalance(
-        pb.WithdrawBalanceRequest(person_id=pid, reason=1, payee="heirs", request_id=rid())
-    )
+    await withdraw(account, pid)
     events = await events_of(redis, pid)
     assert [(e["type"], e["status"], e["region_code"]) for e in events] == [
         ("OPENED", "1", "430102"),

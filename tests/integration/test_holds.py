@@ -9,7 +9,15 @@ from prometheus_client import REGISTRY
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from services.account.server import build
-from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid
+from tests.integration.accounts import (
+    all_entries,
+    credit,
+    get,
+    hold,
+    open_account,
+    rid,
+    withdraw,
+)  # fmt: skip
 from tests.support import refused, serving, settings
 
 
@@ -130,10 +138,7 @@ async def test_suspended_and_closed_accounts_take_no_holds(account):  # rule A6,
     )
     assert (await refused(hold(account, pid, 1)))[1] == "ACCOUNT_SUSPENDED"
     await account.ResumeAccount(pb.ResumeAccountRequest(person_id=pid, request_id=rid()))
-    await account.WithdrawBalance(
-        pb.WithdrawBalanceRequest(person_id=pid, reason=pb.WITHDRAWAL_REASON_DEATH,
-                                  payee="heirs", request_id=rid())
-    )  # fmt: skip
+    await withdraw(account, pid)
     assert (await refused(hold(account, pid, 1)))[1] == "ACCOUNT_CLOSED"
 
 
@@ -212,10 +217,7 @@ async def test_refunds_of_unknown_or_credit_entries_are_refused(account):
 async def test_a_refund_to_a_closed_account_is_written_then_paid_on(account):  # rule S9
     pid = await open_account(account, 1_000)
     debit = await settled(account, pid, 400)
-    await account.WithdrawBalance(
-        pb.WithdrawBalanceRequest(person_id=pid, reason=pb.WITHDRAWAL_REASON_DEATH,
-                                  payee="heirs of Li", request_id=rid())
-    )  # fmt: skip
+    await withdraw(account, pid, payee="heirs of Li")
     await account.RefundEntries(refund_request((debit, rid())))
     newest = await all_entries(account, pid)
     assert [(e.kind, e.amount_fen, e.balance_after_fen) for e in newest[:3]] == [

@@ -32,7 +32,7 @@ from services.account.store import (
 )
 from services.binding.domain import Binding
 from services.binding.store import BindingStore, new_binding_id
-from services.common.enums import AccountStatus, BindingStatus, EntryKind
+from services.common.enums import AccountStatus, BindingStatus, EntryKind, StopReason
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from tests.support import new_pid
@@ -85,18 +85,18 @@ async def unchanged(raw: aioredis.Redis, call: Call) -> object:
 # -- account scripts ---------------------------------------------------------------------------
 _HELPERS = {  # the shared helpers of lib.lua and the refusals each may answer
     "why_not_pay": {"ACCOUNT_NOT_FOUND", "NO_PERSONAL_ACCOUNT", "ACCOUNT_CLOSED",
-                    "ACCOUNT_SUSPENDED"},
+                    "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED"},
     "refuse_payment": {"ACCOUNT_NOT_FOUND", "NO_PERSONAL_ACCOUNT", "ACCOUNT_CLOSED",
-                       "ACCOUNT_SUSPENDED"},
+                       "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED"},
     "refuse_fence": {"STALE_FENCING_TOKEN"},
     "replay(": {"IDEMPOTENCY_CONFLICT"},
     "entry_by_id": {"INTERNAL"},
     "entry_answer": {"INTERNAL"},
     "made_before(": {"SETTLEMENT_REVERSED", "IDEMPOTENCY_CONFLICT"},
     "refuse_patient(": {"ACCOUNT_NOT_FOUND", "BENEFICIARY_NOT_RESIDENT", "PREMIUM_ALREADY_PAID",
-                        "ACCOUNT_SUSPENDED", "ACCOUNT_CLOSED"},
+                        "ACCOUNT_SUSPENDED", "ACCOUNT_CLOSED", "INSURANCE_STOPPED"},
     "source_take(": {"NOT_BOUND", "ACCOUNT_NOT_FOUND", "NO_PERSONAL_ACCOUNT", "ACCOUNT_CLOSED",
-                     "ACCOUNT_SUSPENDED", "INSUFFICIENT_FUNDS"},
+                     "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED", "INSUFFICIENT_FUNDS"},
     "cancel_answer(": {"SETTLEMENT_NOT_FOUND", "ALREADY_CANCELLED"},
 }  # fmt: skip
 
@@ -119,15 +119,16 @@ class World:
 
     def __init__(self, store: AccountStore) -> None:
         self.s = store
-        self.e, self.r, self.c, self.sus, self.f, self.p = (new_pid() for _ in range(6))
+        self.e, self.r, self.c, self.sus, self.f, self.p, self.st = (new_pid() for _ in range(7))
 
     async def make(self) -> World:
         s = self.s
-        for pid in (self.e, self.c, self.sus, self.f, self.p):
+        for pid in (self.e, self.c, self.sus, self.f, self.p, self.st):
             await s.open(pid, "甲", 1, "430102", "", "")
         await s.open(self.r, "乙", 2, "430102", "", "")
-        for pid in (self.e, self.c, self.sus, self.f):
+        for pid in (self.e, self.c, self.sus, self.f, self.st):
             await s.credit(pid, 10_000, EntryKind.ALLOCATION, "m", "", "")
+        await s.grant(self.st, self.r, "B-str", "2000-01-01", "")
         await s.grant(self.e, self.p, "B-e", "2000-01-01", "")
         await s.grant(self.e, self.r, "B-er", "2000-01-01", "")
         await s.grant(self.c, self.r, "B-cr", "2000-01-01", "")
@@ -155,7 +156,11 @@ class World:
         await s.call(
             "pay_begin", [payment_key("JOURNAL1"), journal_key("JOURNAL1")], ["fp", '{"fp": "fp"}']
         )  # a payment in steps, in progress
-        await s.close(self.c, AccountStatus.CLOSED, EntryKind.WITHDRAWAL, "heir", 1, "", "")
+        for pid in (self.c, self.st):
+            await s.stop(pid, StopReason.DEATH, "", "")
+        await s.close(
+            self.c, AccountStatus.CLOSED, EntryKind.WITHDRAWAL, "heir", 1, StopReason.DEATH, "", ""
+        )
         for pid in (self.e, self.sus, self.f):
             await s.place_hold(pid, "h-due", 10, 7, EntryKind.SETTLEMENT, "ref")
         await s.set_status(self.sus, AccountStatus.SUSPENDED, "fraud", "", "")
@@ -165,7 +170,7 @@ class World:
 
 
 def account_cases(w: World) -> list[tuple[str, str, Call]]:
-    s, e, r, c, sus, f, p = w.s, w.e, w.r, w.c, w.sus, w.f, w.p
+    s, e, r, c, sus, f, p, st = w.s, w.e, w.r, w.c, w.sus, w.f, w.p, w.st
 
     def month(pid: str, which: str, base: int = 800_000, bp: int = 200, fp: str = "",
               marker: str = "") -> Awaitable[object]:  # fmt: skip
@@ -247,12 +252,32 @@ def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("move", "ACCOUNT_CLOSED", lambda: s.move(c, "430103", "", "")),
         ("move", "INVALID_REGION_CODE", lambda: s.move(e, "430102", "", "")),
         ("move", "IDEMPOTENCY_CONFLICT", lambda: s.move(e, "430103", "fp-B", "Credit:r1")),
-        ("close", "ACCOUNT_NOT_FOUND", lambda: s.close(nobody, 3, 8, "x", 9, "", "")),
-        ("close", "NO_PERSONAL_ACCOUNT", lambda: s.close(r, 3, 8, "x", 9, "", "")),
-        ("close", "ACCOUNT_CLOSED", lambda: s.close(c, 3, 8, "x", 9, "", "")),
-        ("close", "OPEN_HOLDS", lambda: s.close(e, 3, 8, "x", 9, "", "")),
-        ("close", "STALE_FENCING_TOKEN", lambda: s.close(f, 3, 8, "x", 3, "", "")),
-        ("close", "IDEMPOTENCY_CONFLICT", lambda: s.close(e, 3, 8, "x", 9, "fp-B", "Credit:r1")),
+        ("close", "ACCOUNT_NOT_FOUND", lambda: s.close(nobody, 3, 8, "x", 9, 1, "", "")),
+        ("close", "NO_PERSONAL_ACCOUNT", lambda: s.close(r, 3, 8, "x", 9, 1, "", "")),
+        ("close", "ACCOUNT_CLOSED", lambda: s.close(c, 3, 8, "x", 9, 1, "", "")),
+        ("close", "INSURANCE_NOT_STOPPED", lambda: s.close(f, 3, 8, "x", 9, 1, "", "")),
+        ("close", "WITHDRAWAL_NOT_ALLOWED", lambda: s.close(st, 3, 8, "x", 9, 2, "", "")),
+        ("close", "OPEN_HOLDS", lambda: s.close(e, 4, 9, "x", 9, None, "", "")),
+        ("close", "STALE_FENCING_TOKEN", lambda: s.close(f, 4, 9, "x", 3, None, "", "")),
+        ("close", "IDEMPOTENCY_CONFLICT",
+         lambda: s.close(e, 3, 8, "x", 9, 1, "fp-B", "Credit:r1")),
+        ("stop", "ACCOUNT_NOT_FOUND", lambda: s.stop(nobody, 1, "", "")),
+        ("stop", "ACCOUNT_CLOSED", lambda: s.stop(c, 2, "", "")),
+        ("stop", "NO_PERSONAL_ACCOUNT", lambda: s.stop(r, 1, "", "")),
+        ("stop", "INSURANCE_STOPPED", lambda: s.stop(st, 2, "", "")),
+        ("stop", "IDEMPOTENCY_CONFLICT", lambda: s.stop(e, 1, "fp-B", "Credit:r1")),
+        ("change_type", "ACCOUNT_NOT_FOUND", lambda: s.change_type(nobody, 2, "", "")),
+        ("change_type", "ACCOUNT_CLOSED", lambda: s.change_type(c, 2, "", "")),
+        ("change_type", "INSURANCE_STOPPED", lambda: s.change_type(st, 2, "", "")),
+        ("change_type", "IDEMPOTENCY_CONFLICT",
+         lambda: s.change_type(e, 2, "fp-B", "Credit:r1")),
+        ("contribute", "INSURANCE_STOPPED", lambda: month(st, "2025-02")),
+        ("purchase", "INSURANCE_STOPPED", lambda: buy(st, 1, "x", 9)),
+        ("place_hold", "INSURANCE_STOPPED", lambda: s.place_hold(st, "h", 1, 9, hold, "x")),
+        ("pay", "INSURANCE_STOPPED", pay("N14", hold, st, [Source(st)])),
+        ("pay", "INSURANCE_STOPPED", pay("N15", EntryKind.PREMIUM, r, [Source(st, "B-str")])),
+        ("pay_patient", "INSURANCE_STOPPED", step("N16", hold, st, [Source(st)])),
+        ("pay_share", "INSURANCE_STOPPED", share(st, "B-str", r)),
         ("purchase", "ACCOUNT_NOT_FOUND", lambda: buy(nobody, 1, "x", 9)),
         ("purchase", "NO_PERSONAL_ACCOUNT", lambda: buy(r, 1, "x", 9)),
         ("purchase", "ACCOUNT_CLOSED", lambda: buy(c, 1, "x", 9)),

@@ -6,7 +6,7 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.store import account_key
-from tests.integration.accounts import all_entries, get, hold, open_account, rid
+from tests.integration.accounts import all_entries, get, hold, open_account, rid, stop, withdraw
 from tests.support import refused
 
 
@@ -85,24 +85,24 @@ async def test_suspended_holders_buy_no_insurance(account):  # rule A6
     )
 
 
-def withdraw(pid: str, reason: int = pb.WITHDRAWAL_REASON_DEATH) -> pb.WithdrawBalanceRequest:
+def withdrawal(pid: str, reason: int = pb.WITHDRAWAL_REASON_DEATH) -> pb.WithdrawBalanceRequest:
     return pb.WithdrawBalanceRequest(person_id=pid, reason=reason, payee="heirs", request_id=rid())
 
 
 async def test_withdrawal_pays_out_everything_and_closes(account):  # rule A4
     pid = await open_account(account, 8_800)
-    e = await account.WithdrawBalance(
-        withdraw(pid, pb.WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE)
-    )
+    e = await withdraw(account, pid, pb.WITHDRAWAL_REASON_ABANDON_EMPLOYEE_INSURANCE)
     assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_WITHDRAWAL, -8_800, 0)
     a = await get(account, pid)
     assert (a.status, a.balance_fen) == (pb.ACCOUNT_STATUS_CLOSED, 0)
-    assert (await refused(account.WithdrawBalance(withdraw(pid))))[1] == "ACCOUNT_CLOSED"
+    assert a.stopped_reason == pb.STOP_REASON_ABANDON_EMPLOYEE_INSURANCE
+    assert (await refused(account.WithdrawBalance(withdrawal(pid))))[1] == "ACCOUNT_CLOSED"
 
 
 async def test_withdrawal_without_an_allowed_reason_is_refused(account):  # rule A4
     pid = await open_account(account, 100)
-    assert await refused(account.WithdrawBalance(withdraw(pid, 0))) == (
+    await stop(account, pid, pb.STOP_REASON_DEATH)
+    assert await refused(account.WithdrawBalance(withdrawal(pid, 0))) == (
         grpc.StatusCode.FAILED_PRECONDITION, "WITHDRAWAL_NOT_ALLOWED",
     )  # fmt: skip
     assert (await get(account, pid)).status == pb.ACCOUNT_STATUS_ACTIVE
@@ -111,7 +111,8 @@ async def test_withdrawal_without_an_allowed_reason_is_refused(account):  # rule
 async def test_withdrawal_waits_for_open_holds(account):  # rule A4
     pid = await open_account(account, 100)
     await hold(account, pid, 10)
-    assert (await refused(account.WithdrawBalance(withdraw(pid))))[1] == "OPEN_HOLDS"
+    await stop(account, pid, pb.STOP_REASON_DEATH)  # a hold placed before the stop
+    assert (await refused(account.WithdrawBalance(withdrawal(pid))))[1] == "OPEN_HOLDS"
     assert (await get(account, pid)).balance_fen == 100
 
 
@@ -120,7 +121,7 @@ async def test_a_suspended_account_may_still_be_withdrawn(account):  # API state
     await account.SuspendAccount(
         pb.SuspendAccountRequest(person_id=pid, reason="x", request_id=rid())
     )
-    assert (await account.WithdrawBalance(withdraw(pid))).amount_fen == -100
+    assert (await withdraw(account, pid)).amount_fen == -100
 
 
 def transfer(pid: str, region: str) -> pb.TransferAccountRequest:
@@ -158,7 +159,7 @@ async def test_a_resident_moves_without_money(account):  # rule A5
 async def test_a_policy_cancelled_after_closure_is_refunded_then_paid_on(account):  # A3, S9
     pid = await open_account(account, 1_000)
     await account.PurchaseCommercialInsurance(purchase(pid, 400, "POL-late"))
-    await account.WithdrawBalance(withdraw(pid))
+    await withdraw(account, pid)
     cancel = pb.CancelCommercialInsuranceRequest(person_id=pid, policy_no="POL-late",
                                                  request_id=rid())  # fmt: skip
     refund = await account.CancelCommercialInsurance(cancel)
@@ -174,7 +175,7 @@ async def test_a_policy_cancelled_after_closure_is_refunded_then_paid_on(account
 
 async def test_an_empty_account_withdraws_and_moves_with_an_entry_of_0_fen(account):  # A4, A5
     emptied = await open_account(account)
-    e = await account.WithdrawBalance(withdraw(emptied, pb.WITHDRAWAL_REASON_DEATH))
+    e = await withdraw(account, emptied, pb.WITHDRAWAL_REASON_DEATH)
     assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_WITHDRAWAL, 0, 0)
     assert (await get(account, emptied)).status == pb.ACCOUNT_STATUS_CLOSED
     moved = await open_account(account, region="430102")
@@ -191,7 +192,7 @@ async def test_refunds_after_an_empty_withdrawal_credit_back_exactly_what_was_de
     commit = pb.CommitHoldsRequest(holds=[pb.HoldRef(hold_id=spent.hold_id, person_id=pid)],
                                    request_id=rid())  # fmt: skip
     debit = (await account.CommitHolds(commit)).entries[0]
-    await account.WithdrawBalance(withdraw(pid, pb.WITHDRAWAL_REASON_DEATH))
+    await withdraw(account, pid, pb.WITHDRAWAL_REASON_DEATH)
     refund = await account.RefundEntries(pb.RefundEntriesRequest(
         refunds=[pb.RefundSpec(entry_id=debit.entry_id, person_id=pid, refund_id=rid())],
         reference="cancel", request_id=rid()))  # fmt: skip

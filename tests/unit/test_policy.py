@@ -158,9 +158,16 @@ def test_the_commercial_ratio_must_be_a_whole_percent(tmp_path, value):
     assert "commercial_ratio_percent must be a whole number" in message
 
 
-def test_same_province_must_be_a_boolean(tmp_path):
-    message = load_error(tmp_path, '[default]\nsame_province = "yes"\n')
-    assert "same_province must be true or false" in message
+@pytest.mark.parametrize("key", ["same_province", "accepts_transfers"])
+def test_the_yes_no_keys_must_be_booleans(tmp_path, key):
+    message = load_error(tmp_path, f'[default]\n{key} = "yes"\n')
+    assert f"{key} must be true or false" in message
+
+
+def test_a_province_may_refuse_balances_moved_in():  # rule A5
+    policy = parse({"province": {"54": {"accepts_transfers": False}}})
+    assert not policy.for_region("540100").accepts_transfers
+    assert policy.for_region("430102").accepts_transfers
 
 
 def test_a_profile_that_is_not_a_table_is_a_policy_error(tmp_path):

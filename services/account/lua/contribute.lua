@@ -22,6 +22,9 @@ if a.type ~= INSURANCE_TYPE_EMPLOYEE then
   return fail('NOT_EMPLOYEE', 'only an employee-insured person records contributions')
 end
 if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
+if is_stopped(a) then
+  return fail('INSURANCE_STOPPED', 'a stopped insurance records no contributions (A9)')
+end
 local allocation = share(N(ARGV[3]), N(ARGV[8]), 10000)
 if a.balance + allocation > MAX_BALANCE then
   return fail('INVALID_AMOUNT', 'the balance would exceed ' .. I(MAX_BALANCE) .. ' fen')

@@ -3,7 +3,7 @@ local stored = replay(MARKER, FP)
 if stored then return stored end
 local a = load(1)
 if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
-if a.type ~= INSURANCE_TYPE_EMPLOYEE then
+if not has_personal(a) then
   return fail('NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account')
 end
 if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end

@@ -35,7 +35,7 @@ end
 local function key(a, part) return KEYS[a.at] .. PARTS[part] end
 
 local FIELDS = {'person_id', 'name', 'type', 'region', 'status', 'balance', 'held', 'seq', 'fence',
-                'opened_ms', 'closed_to', 'payers_v'}
+                'opened_ms', 'closed_to', 'payers_v', 'stop', 'stopped_ms', 'kept', 'closed_by'}
 
 -- The account of KEYS[i], or nil. Holds past their lifetime are counted out of `held` here
 -- (read only); `expire_due` writes their expiry once the script is past its refusals.
@@ -44,7 +44,9 @@ local function load(i)
   if not v[1] then return nil end
   local a = {at = i, person_id = v[1], name = v[2], type = v[3], region = v[4], status = v[5],
              balance = N(v[6]), held = N(v[7]), seq = N(v[8]), fence = N(v[9]),
-             opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]), due = {}}
+             opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]),
+             stop = v[13] or '', stopped_ms = v[14] or '', kept = v[15] == '1',
+             closed_by = v[16] or '', due = {}}
   if a.held > 0 then
     for _, hold_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i] .. PARTS[4], '-inf', NOW)) do
       local h = cjson.decode(redis.call('HGET', KEYS[i] .. PARTS[3], hold_id))
@@ -59,23 +61,28 @@ local function is_closed(a)
   return a.status == ACCOUNT_STATUS_CLOSED or a.status == ACCOUNT_STATUS_TRANSFERRED_OUT
 end
 local function available(a) return a.balance - a.held end
+-- Insurance stopped (停保, rule A9): an attribute beside the status, `stop` = the StopReason.
+local function is_stopped(a) return a.stop ~= '' end
+-- An employee's account, or a resident's kept from his employee years (`kept`, rule A9).
+local function has_personal(a) return a.type == INSURANCE_TYPE_EMPLOYEE or a.kept end
 
 local function view(a)
   return {person_id = a.person_id, name = a.name, insurance_type = a.type,
           region_code = a.region, status = a.status, balance = I(a.balance), held = I(a.held),
-          opened_ms = a.opened_ms}
+          opened_ms = a.opened_ms, stopped_reason = a.stop, stopped_ms = a.stopped_ms}
 end
 
 -- Why money may not leave this account now (reason, message), or nil.
 local function why_not_pay(a)
   if not a then return 'ACCOUNT_NOT_FOUND', 'no such account' end
-  if a.type ~= INSURANCE_TYPE_EMPLOYEE then
+  if not has_personal(a) then
     return 'NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account'
   end
   if is_closed(a) then return 'ACCOUNT_CLOSED', 'the account is closed' end
   if a.status == ACCOUNT_STATUS_SUSPENDED then
     return 'ACCOUNT_SUSPENDED', 'online settlement is suspended for this account'
   end
+  if is_stopped(a) then return 'INSURANCE_STOPPED', 'the insurance of this account is stopped' end
   return nil
 end
 
@@ -110,13 +117,16 @@ local function cancel_answer(k, request_id, reversal)
   return nil, rec
 end
 
--- Why the patient may not have this payment made (rules S5, A2), or nil. `year_key`: where
+-- Why the patient may not have this payment made (rules S5, A2, A9), or nil. `year_key`: where
 -- his premium of the year is marked as paid.
 local function refuse_patient(patient, premium, quote, year_key)
   if premium then
     if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
     if patient.type ~= INSURANCE_TYPE_RESIDENT then
       return fail('BENEFICIARY_NOT_RESIDENT', 'only resident premiums are paid from accounts')
+    end
+    if is_stopped(patient) then
+      return fail('INSURANCE_STOPPED', "the beneficiary's insurance is stopped")
     end
     if not quote and redis.call('EXISTS', year_key) == 1 then
       return fail('PREMIUM_ALREADY_PAID', 'the premium of this year is paid')
@@ -128,6 +138,9 @@ local function refuse_patient(patient, premium, quote, year_key)
     return fail('ACCOUNT_SUSPENDED', 'online settlement is suspended for the patient (S5)')
   end
   if is_closed(patient) then return fail('ACCOUNT_CLOSED', "the patient's account is closed") end
+  if is_stopped(patient) then
+    return fail('INSURANCE_STOPPED', "the patient's insurance is stopped")
+  end
   return nil
 end
 
@@ -147,7 +160,8 @@ local function keep_grant(a, g)
 end
 
 -- Why account `a` may not pay for the patient on the date (rule S4), or nil: without a binding
--- only for himself; with one, only under its grant, active and valid on the date.
+-- only for himself; with one, only under its grant, active and valid on the date, and only
+-- while he is employee-insured (a resident is never a binder, A9).
 local function why_not_source(a, binding_id, patient_id, on_date)
   if not a then return 'ACCOUNT_NOT_FOUND', 'a payer has no account' end
   if binding_id ~= '' or a.person_id ~= patient_id then
@@ -156,6 +170,9 @@ local function why_not_source(a, binding_id, patient_id, on_date)
     if not (g and g.active and g.beneficiary_id == patient_id
             and g.start_date <= on_date and (g.end_date == '' or on_date <= g.end_date)) then
       return 'NOT_BOUND', 'the payer has no binding to the patient valid on the date'
+    end
+    if a.type ~= INSURANCE_TYPE_EMPLOYEE then
+      return 'NOT_BOUND', 'the payer is no longer employee-insured (B1)'
     end
   end
   return why_not_pay(a)
@@ -250,8 +267,9 @@ end
 local function credit_back(a, entry_id, amount, reference, payon_entry_id)
   local e = append(a, entry_id, ENTRY_KIND_REFUND, amount, reference)
   if is_closed(a) then
-    local kind = a.status == ACCOUNT_STATUS_CLOSED and ENTRY_KIND_WITHDRAWAL
-                 or ENTRY_KIND_TRANSFER_OUT
+    local kind = a.closed_by ~= '' and a.closed_by
+                 or (a.status == ACCOUNT_STATUS_CLOSED and ENTRY_KIND_WITHDRAWAL
+                     or ENTRY_KIND_TRANSFER_OUT)
     append(a, payon_entry_id, kind, -amount, a.closed_to)
   end
   return e

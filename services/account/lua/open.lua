@@ -1,5 +1,6 @@
 -- OpenAccount. ARGV: 2 person_id, 3 name, 4 insurance_type, 5 region_code.
--- A closed or transferred-out account re-opens (ACTIVE, zero balance, history kept).
+-- A closed or transferred-out account re-opens (ACTIVE, zero balance, history kept, the stop
+-- of its insurance cleared).
 local stored = replay(MARKER, FP)
 if stored then return stored end
 local a = load(1)
@@ -10,6 +11,8 @@ if a then
   redis.call('DEL', key(a, 8))  -- grants of bindings that lapsed with the closure
   a.name, a.type, a.region = ARGV[3], ARGV[4], ARGV[5]
   a.status, a.closed_to = ACCOUNT_STATUS_ACTIVE, ''
+  a.stop, a.stopped_ms, a.kept, a.closed_by = '', '', false, ''
+  redis.call('HDEL', KEYS[1], 'stop', 'stopped_ms', 'kept', 'closed_by')  -- a new start (A9)
   save(a)
   emit(a, 'REOPENED')
   return finish(MARKER, FP, view(a))

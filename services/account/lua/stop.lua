@@ -1,0 +1,20 @@
+-- StopInsurance (停保, rule A9). ARGV: 2 the StopReason.
+-- The stop is an attribute beside the status: a stopped account pays nothing (lib.lua:
+-- is_stopped), records no contributions and binds nobody; credits, refunds,
+-- withdrawal (with the matching reason, A4) and transfer stay possible. The same reason again
+-- returns the account unchanged; another reason is refused.
+local stored = replay(MARKER, FP)
+if stored then return stored end
+local a = load(1)
+if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
+if a.stop == ARGV[2] then return finish(MARKER, FP, view(a)) end
+if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
+if not has_personal(a) then
+  return fail('NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account')
+end
+if is_stopped(a) then
+  return fail('INSURANCE_STOPPED', 'the insurance is already stopped for another reason')
+end
+a.stop, a.stopped_ms = ARGV[2], I(NOW)
+redis.call('HSET', KEYS[1], 'stop', a.stop, 'stopped_ms', a.stopped_ms)
+return finish(MARKER, FP, view(a))

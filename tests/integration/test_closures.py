@@ -1,0 +1,265 @@
+"""Stopping insurance and changing its type (A9), and the closures that depend on them: withdrawal
+after the matching stop (A4), a move to a province that cannot receive the balance (A5)."""
+
+import datetime as dt
+
+import grpc
+
+from gongji.account.v1 import account_pb2 as pb
+from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.common.v1 import common_pb2
+from gongji.settlement.v1 import settlement_pb2 as spb
+from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid, stop
+from tests.integration.bindings import CHILD, create, listed, person
+from tests.integration.test_binding_events import eventually, lapsed
+from tests.integration.test_contributions import month_of
+from tests.integration.test_settlement import bill, legs
+from tests.integration.test_special import purchase, transfer, withdrawal
+from tests.support import new_pid, refused
+
+DEATH, EMIGRATION = pb.STOP_REASON_DEATH, pb.STOP_REASON_EMIGRATION
+EMPLOYEE, RESIDENT = common_pb2.INSURANCE_TYPE_EMPLOYEE, common_pb2.INSURANCE_TYPE_RESIDENT
+OWN, FAMILY = spb.LEG_KIND_OWN_ACCOUNT, spb.LEG_KIND_FAMILY_AID
+
+
+def change(pid: str, insurance_type: int) -> pb.ChangeInsuranceTypeRequest:
+    return pb.ChangeInsuranceTypeRequest(
+        person_id=pid, insurance_type=insurance_type, request_id=rid()
+    )
+
+
+def premium(payer: str, beneficiary: str, amount: int = 38_000) -> spb.PayResidentPremiumRequest:
+    return spb.PayResidentPremiumRequest(
+        payer_id=payer, beneficiary_id=beneficiary, year=dt.date.today().year,
+        amount_fen=amount, request_id=rid(),
+    )  # fmt: skip
+
+
+# -- StopInsurance -----------------------------------------------------------------------------
+async def test_a_stop_records_its_reason_and_time_and_is_kept_once(account):  # rule A9
+    pid = await open_account(account, 500)
+    stopped = await stop(account, pid, EMIGRATION)
+    assert stopped.stopped_reason == EMIGRATION and stopped.stopped_at.seconds > 0
+    assert (stopped.status, stopped.balance_fen) == (pb.ACCOUNT_STATUS_ACTIVE, 500)
+    assert await get(account, pid) == stopped
+    assert await stop(account, pid, EMIGRATION) == stopped  # the same reason: unchanged
+    assert await refused(stop(account, pid, DEATH)) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "INSURANCE_STOPPED",
+    )  # fmt: skip
+    assert await get(account, pid) == stopped
+
+
+async def test_who_cannot_be_stopped(account):  # rule A9
+    resident = await open_account(account, resident=True)
+    assert (await refused(stop(account, resident)))[1] == "NO_PERSONAL_ACCOUNT"
+    assert (await refused(stop(account, new_pid())))[1] == "ACCOUNT_NOT_FOUND"
+    suspended = await open_account(account, 100)
+    await account.SuspendAccount(pb.SuspendAccountRequest(person_id=suspended, reason="x",
+                                                          request_id=rid()))  # fmt: skip
+    assert (await stop(account, suspended)).stopped_reason == DEATH  # ACTIVE or SUSPENDED
+    moved = await open_account(account, 100)
+    await account.TransferAccount(transfer(moved, "610400"))
+    assert (await refused(stop(account, moved)))[1] == "ACCOUNT_CLOSED"
+    assert (await get(account, resident)).stopped_reason == pb.STOP_REASON_UNSPECIFIED
+
+
+async def test_a_stopped_account_pays_buys_records_and_binds_nothing(account, binding):  # A9
+    pid = await person(account, 1970, balance=10_000)
+    kid = await person(account, 2000)
+    await stop(account, pid, DEATH)
+    assert (await refused(hold(account, pid, 10)))[1] == "INSURANCE_STOPPED"
+    assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 100))))[1] == (
+        "INSURANCE_STOPPED"
+    )
+    assert (await refused(account.RecordContribution(month_of(pid, "2025-03"))))[1] == (
+        "INSURANCE_STOPPED"
+    )
+    assert (await refused(binding.CreateBinding(create(pid, kid, CHILD))))[1] == (
+        "INSURANCE_STOPPED"
+    )
+    assert (await refused(account.ChangeInsuranceType(change(pid, RESIDENT))))[1] == (
+        "INSURANCE_STOPPED"
+    )
+    assert (await get(account, pid)).balance_fen == 10_000
+    assert (await credit(account, pid, 50)).balance_after_fen == 10_050  # credits still written
+
+
+async def test_a_purchase_by_a_suspended_stopped_account_names_the_suspension_first(account):
+    # rule A3's order of refusals: ACCOUNT_SUSPENDED, INSURANCE_STOPPED, INSURER_NOT_PARTNER
+    pid = await open_account(account, 1_000)
+    await stop(account, pid, DEATH)
+    foreign = purchase(pid, 100)
+    foreign.insurer_code = "NOT-A-PARTNER"
+    assert (await refused(account.PurchaseCommercialInsurance(foreign)))[1] == ("INSURANCE_STOPPED")
+    await account.SuspendAccount(pb.SuspendAccountRequest(person_id=pid, reason="x",
+                                                          request_id=rid()))  # fmt: skip
+    assert (await refused(account.PurchaseCommercialInsurance(foreign)))[1] == ("ACCOUNT_SUSPENDED")
+
+
+async def test_a_stopped_payer_is_skipped_and_a_stopped_patient_cannot_settle(
+    account, binding, settlement
+):  # rules S4, A9
+    father, mother = await person(account, 1970, 3_000), await person(account, 1971, 5_000)
+    kid = await person(account, 2000, balance=0)
+    for parent in (father, mother):
+        await binding.CreateBinding(create(parent, kid, CHILD))
+    await stop(account, father, DEATH)
+    s = await settlement.Settle(bill(kid, 4_000), timeout=10)
+    assert legs(s) == [(mother, FAMILY, 4_000)]  # the father, 1st payer, is skipped
+    assert (await get(account, father)).balance_fen == 3_000
+    assert (await refused(settlement.Settle(bill(father, 100), timeout=10)))[1] == (
+        "INSURANCE_STOPPED"
+    )
+    assert (await get(account, father)).balance_fen == 3_000
+
+
+async def test_a_refund_to_a_stopped_account_is_written(account, binding, settlement):  # A9, S9
+    pid = await person(account, 1970, 2_000)
+    s = await settlement.Settle(bill(pid, 700), timeout=10)
+    await stop(account, pid, EMIGRATION)
+    await settlement.CancelSettlement(
+        spb.CancelSettlementRequest(settlement_id=s.settlement_id, reason="x", request_id=rid()),
+        timeout=10,
+    )
+    assert (await get(account, pid)).balance_fen == 2_000
+
+
+# -- WithdrawBalance after the stop (A4) -------------------------------------------------------
+async def test_a_withdrawal_needs_the_stop_with_the_matching_reason(account):  # rule A4
+    pid = await open_account(account, 900)
+    assert await refused(account.WithdrawBalance(withdrawal(pid))) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "INSURANCE_NOT_STOPPED",
+    )  # fmt: skip
+    await stop(account, pid, EMIGRATION)
+    assert await refused(account.WithdrawBalance(withdrawal(pid))) == (  # DEATH
+        grpc.StatusCode.FAILED_PRECONDITION, "WITHDRAWAL_NOT_ALLOWED",
+    )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 900
+    e = await account.WithdrawBalance(withdrawal(pid, pb.WITHDRAWAL_REASON_EMIGRATION))
+    assert (e.kind, e.amount_fen, e.reference) == (pb.ENTRY_KIND_WITHDRAWAL, -900, "heirs")
+    assert (await refused(account.WithdrawBalance(withdrawal(pid))))[1] == "ACCOUNT_CLOSED"
+
+
+async def test_a_re_opened_account_starts_without_the_stop(account):  # rules A4, A9
+    pid = await open_account(account, 100)
+    await stop(account, pid, DEATH)
+    await account.WithdrawBalance(withdrawal(pid))
+    reopened = await account.OpenAccount(pb.OpenAccountRequest(
+        person_id=pid, name="李四", insurance_type=EMPLOYEE, region_code="430102",
+        request_id=rid(),
+    ))  # fmt: skip
+    assert (reopened.status, reopened.stopped_reason) == (pb.ACCOUNT_STATUS_ACTIVE, 0)
+    assert not reopened.HasField("stopped_at")
+    await credit(account, pid, 300)
+    assert (await hold(account, pid, 10)).amount_fen == 10
+
+
+# -- TransferAccount to a province that cannot receive the balance (A5) -----------------------
+async def test_a_move_to_a_province_that_cannot_receive_pays_the_payee(account):  # rule A5
+    pid = await open_account(account, 6_000, region="430102")
+    assert await refused(account.TransferAccount(transfer(pid, "540100"))) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT",
+    )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 6_000
+    request = transfer(pid, "540100")
+    request.payee = "ICBC 6222 0000 1234"
+    moved = await account.TransferAccount(request)
+    assert (moved.status, moved.balance_fen) == (pb.ACCOUNT_STATUS_TRANSFERRED_OUT, 0)
+    newest = (await all_entries(account, pid))[0]
+    assert (newest.kind, newest.amount_fen, newest.reference) == (
+        pb.ENTRY_KIND_WITHDRAWAL, -6_000, "ICBC 6222 0000 1234",
+    )  # fmt: skip
+
+
+async def test_a_refund_after_such_a_move_is_paid_on_to_the_payee(account):  # rules A5, S9
+    pid = await open_account(account, 1_000, region="430102")
+    await account.PurchaseCommercialInsurance(purchase(pid, 300, "POL-tibet"))
+    request = transfer(pid, "540100")
+    request.payee = "bank 6222"
+    await account.TransferAccount(request)
+    await account.CancelCommercialInsurance(pb.CancelCommercialInsuranceRequest(
+        person_id=pid, policy_no="POL-tibet", request_id=rid()))  # fmt: skip
+    refund, paid_on = (await all_entries(account, pid))[1::-1]
+    assert (refund.kind, refund.amount_fen) == (pb.ENTRY_KIND_REFUND, 300)
+    assert (paid_on.kind, paid_on.amount_fen, paid_on.reference) == (
+        pb.ENTRY_KIND_WITHDRAWAL, -300, "bank 6222",
+    )  # fmt: skip
+
+
+async def test_a_move_to_a_province_that_receives_ignores_the_payee(account):  # rule A5
+    pid = await open_account(account, 700, region="430102")
+    request = transfer(pid, "610400")
+    request.payee = "bank 6222"
+    await account.TransferAccount(request)
+    newest = (await all_entries(account, pid))[0]
+    assert (newest.kind, newest.reference) == (pb.ENTRY_KIND_TRANSFER_OUT, "610400")
+
+
+async def test_a_stopped_account_may_still_move(account):  # rule A9
+    pid = await open_account(account, 400, region="430102")
+    await stop(account, pid, EMIGRATION)
+    assert (await account.TransferAccount(transfer(pid, "610400"))).status == (
+        pb.ACCOUNT_STATUS_TRANSFERRED_OUT
+    )
+
+
+# -- ChangeInsuranceType (A9) ------------------------------------------------------------------
+async def test_an_employee_who_becomes_resident_keeps_his_account_for_himself(
+    account, binding, settlement
+):  # rules A9, B1, S2a, S4
+    father = await person(account, 1970, 50_000)
+    kid = await person(account, 2000, balance=0, resident=True)
+    spouse = await person(account, 1972, balance=0)
+    wife_s = await binding.CreateBinding(create(father, spouse))
+    await binding.CreateBinding(create(father, kid, CHILD))
+    his = await binding.CreateBinding(create(await person(account, 1973, 1_000), father))
+    changed = await account.ChangeInsuranceType(change(father, RESIDENT))
+    assert (changed.insurance_type, changed.balance_fen) == (RESIDENT, 50_000)
+    assert changed.status == pb.ACCOUNT_STATUS_ACTIVE
+    # a resident is never a binder: even before his bindings lapse, he pays for no relative
+    assert legs(await settlement.Settle(bill(spouse, 500), timeout=10)) == []
+    await eventually(lambda: lapsed(binding, wife_s.binding_id))
+
+    async def none_as_binder() -> bool:
+        return await listed(binding, binder=father) == []
+
+    await eventually(none_as_binder)
+    assert not await lapsed(binding, his.binding_id)  # he is still a beneficiary
+    assert (await refused(binding.CreateBinding(create(father, kid, CHILD))))[1] == (
+        "BINDER_NOT_EMPLOYEE"
+    )
+    # his balance still pays his own bill and his own premium; he records no contributions
+    own = await settlement.Settle(bill(father, 1_000), timeout=10)
+    assert legs(own) == [(father, OWN, 1_000)]
+    await settlement.PayResidentPremium(premium(father, father), timeout=10)
+    assert (await get(account, father)).balance_fen == 50_000 - 1_000 - 38_000
+    assert (await refused(account.RecordContribution(month_of(father, "2025-04"))))[1] == (
+        "NOT_EMPLOYEE"
+    )
+
+
+async def test_a_resident_who_becomes_employee_gets_an_active_account(account, binding):  # A9
+    pid = await person(account, 1985, balance=0, resident=True)
+    kid = await person(account, 2010, balance=0, resident=True)
+    assert (await refused(credit(account, pid, 100)))[1] == "NO_PERSONAL_ACCOUNT"
+    changed = await account.ChangeInsuranceType(change(pid, EMPLOYEE))
+    assert (changed.insurance_type, changed.status, changed.balance_fen) == (
+        EMPLOYEE, pb.ACCOUNT_STATUS_ACTIVE, 0,
+    )  # fmt: skip
+    recorded = await account.RecordContribution(month_of(pid, "2025-05"))
+    assert recorded.allocation_fen > 0
+    made = await binding.CreateBinding(create(pid, kid, CHILD))
+    assert made.status == bpb.BINDING_STATUS_ACTIVE
+
+
+async def test_a_change_to_the_same_type_or_of_a_closed_account(account):  # rule A9
+    pid = await open_account(account, 100)
+    before = await get(account, pid)
+    assert await account.ChangeInsuranceType(change(pid, EMPLOYEE)) == before
+    await account.TransferAccount(transfer(pid, "610400"))
+    assert (await refused(account.ChangeInsuranceType(change(pid, RESIDENT))))[1] == (
+        "ACCOUNT_CLOSED"
+    )
+    assert (await refused(account.ChangeInsuranceType(change(new_pid(), RESIDENT))))[1] == (
+        "ACCOUNT_NOT_FOUND"
+    )
