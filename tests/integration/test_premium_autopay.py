@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from gongji.account.v1 import account_pb2 as apb
+from gongji.common.v1.common_pb2 import INSURANCE_TYPE_RESIDENT as RESIDENT
 from gongji.settlement.v1 import settlement_pb2 as spb
-from tests.integration.accounts import all_entries, rid
+from tests.integration.accounts import all_entries, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.own_stack import OwnStack, own_stack
 from tests.support import refused
@@ -103,3 +104,28 @@ async def test_setting_again_replaces_and_disabled_is_kept(stack):  # rule A2
     await s.settlement.SetPremiumAutoPay(autopay(kid, parent, enabled=False))
     got = await s.settlement.GetPremiumAutoPay(spb.GetPremiumAutoPayRequest(beneficiary_id=kid))
     assert (got.payer_id, got.enabled) == (parent, False)
+
+
+async def test_a_former_employee_pays_his_own_premium_and_a_stopped_payer_is_skipped(stack):
+    # rules A2, A9: 使用本人医保个人账户缴纳; a payer whose insurance is stopped pays nothing
+    s = stack
+    former = await person(s.account, 1960, 100_000)
+    await s.account.ChangeInsuranceType(apb.ChangeInsuranceTypeRequest(
+        person_id=former, insurance_type=RESIDENT, request_id=rid()))  # fmt: skip
+    await s.settlement.SetPremiumAutoPay(autopay(former, former))
+    never = await person(s.account, 1961, 0, resident=True)
+    assert (await refused(s.settlement.SetPremiumAutoPay(autopay(never, never))))[1] == (
+        "NO_PERSONAL_ACCOUNT"
+    )
+    parent, kid = await family(s, 100_000)
+    await s.settlement.SetPremiumAutoPay(autopay(kid, parent))
+    await stop(s.account, parent, apb.STOP_REASON_DEATH)
+    done = await s.settlement.RunPremiumDeductions(run())
+    assert (former, former, PREMIUM) in [
+        (p.beneficiary_id, p.payer_id, p.amount_fen) for p in done.payments
+    ]
+    assert (kid, parent, "INSURANCE_STOPPED") in [
+        (k.beneficiary_id, k.payer_id, k.reason) for k in done.skipped
+    ]
+    assert await premiums_paid(s, former) == [PREMIUM]
+    assert await premiums_paid(s, parent) == []
