@@ -81,6 +81,8 @@ class AccountBundle:
     now_ms: int  # the Redis server's clock when the account was read
     payments: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by payment id
     bindings: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by binding id
+    # payments its debits name that are still being made in steps (a journal, no record yet)
+    in_flight: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +102,7 @@ class PaymentBundle:
     legs: tuple[Leg, ...]  # one per share, in the record's order
     paid_for: bool  # the payment is in the patient's consumption index
     premium_marker: str | None  # what the patient's premium-year key names (premiums only)
+    cancelling: bool = False  # a cancel in steps is under way (its journal, stepwise.py)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,15 +78,15 @@ def _passes(policy: policies.Policy, recovery_after_ms: int) -> list[_Pass]:
 
 async def audit(
     redis_url: str, progress: Progress | None = None, recovery_after_ms: int = 30_000,
-    policy: policies.Policy | None = None,
+    policy: policies.Policy | None = None, redis_mode: str = "single",
 ) -> Report:  # fmt: skip
     """Check every invariant over the Redis at `redis_url`, reading only. `progress(kind, n)`
     is told after each batch how many subjects of that kind have been read; `policy` is the
     province policy bindings are checked against (default: GONGJI_POLICY_FILE's, as the
-    services load it)."""
+    services load it); `redis_mode="cluster"`: `redis_url` names a node of a Redis Cluster."""
     started = time.monotonic()
     policy = policy or policies.load(os.environ.get("GONGJI_POLICY_FILE", ""))
-    redis = connect(redis_url)
+    redis = connect(redis_url, mode=redis_mode)
     counts: Counter[str] = Counter()
     found: dict[Violation, None] = {}  # SCAN may name a key twice: each violation once
     try:

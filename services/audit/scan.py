@@ -5,13 +5,20 @@ count), never KEYS, and handed on in batches of `BATCH`; each batch is read with
 keys of one subject inside one MULTI so that the checks see one moment of it. Nothing is
 written: the commands are SCAN, TIME, OBJECT IDLETIME, PTTL and reads. Only one batch is in
 memory at a time.
+
+Under Redis Cluster (GONGJI_REDIS_MODE=cluster) SCAN walks every master, and a MULTI holds the
+keys of one slot only: the keys of one slot are read in one MULTI (an account's keys share its
+slot, so an account is still read at one moment), what spans slots (a person's views in each
+province and his grants) in one MULTI per slot; the second reading of whatever looks broken
+(run.py `_confirmed`) keeps a change made between two slots' reads from being reported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -19,10 +26,11 @@ from redis.exceptions import ResponseError
 
 from services.account.domain import grant_fields
 from services.account.locks import lock_key
-from services.account.store import account_key, account_keys, payment_key
+from services.account.store import account_key, account_keys, journal_key, payment_key
 from services.audit import checks
 from services.audit.model import AccountBundle, Json, LockRecord, RequestRecord
 from services.binding.store import Keys, provinces_of
+from services.common.redisdb import clustered, get_many
 
 BATCH = 256  # subjects per pipelined read
 SCAN_COUNT = 1000  # SCAN's hint of keys looked at per call
@@ -57,17 +65,60 @@ async def ask(
     refusal (a key of the wrong type, a missing permission) stops the audit, naming it."""
     if not questions:
         return {}
-    async with redis.pipeline(transaction=atomic) as pipe:
-        for command in questions.values():
-            pipe.execute_command(*command)
-        replies = await pipe.execute(raise_on_error=False)
-    got = dict(zip(questions, replies, strict=True))
+    if atomic and clustered(redis):
+        got = await _per_slot(cast(aioredis.RedisCluster, redis), questions)
+    else:
+        got = await _in_one(redis, questions, atomic)
     for label, reply in got.items():
         if isinstance(reply, ResponseError):
             if not may_fail or label[-1] != may_fail:
                 raise ResponseError(f"{' '.join(map(str, questions[label]))}: {reply}")
             got[label] = None
     return got
+
+
+async def _in_one(
+    redis: aioredis.Redis, questions: dict[Label, tuple[Any, ...]], atomic: bool
+) -> dict[Label, Any]:
+    async with redis.pipeline(transaction=atomic) as pipe:
+        for command in questions.values():
+            pipe.execute_command(*command)
+        replies = await pipe.execute(raise_on_error=False)
+    return dict(zip(questions, replies, strict=True))
+
+
+_CLUSTER_READS = 16  # MULTIs in flight at once under Redis Cluster
+
+
+async def _per_slot(
+    redis: aioredis.RedisCluster, questions: dict[Label, tuple[Any, ...]]
+) -> dict[Label, Any]:
+    """The questions of each slot in one MULTI of its own. A question without a key (TIME)
+    goes with its subject's (the label's first part) first keyed question, and is asked of that
+    node just before the MULTI: the clock is read before the state it judges, never after."""
+    slot_of: dict[Any, int] = {}
+    for label, command in questions.items():
+        if len(command) > 1:
+            slot_of.setdefault(label[0], redis.keyslot(command[1]))
+    groups: dict[int, dict[Label, tuple[Any, ...]]] = {}
+    for label, command in questions.items():
+        slot = redis.keyslot(command[1]) if len(command) > 1 else slot_of[label[0]]
+        groups.setdefault(slot, {})[label] = command
+    gate = asyncio.Semaphore(_CLUSTER_READS)
+
+    async def read(group: dict[Label, tuple[Any, ...]]) -> dict[Label, Any]:
+        keyless = {label: c for label, c in group.items() if len(c) == 1}
+        keyed = {label: c for label, c in group.items() if len(c) > 1}
+        async with gate:
+            node = redis.get_node_from_key(str(next(iter(keyed.values()))[1]))
+            got = {label: await redis.execute_command(*c, target_nodes=node)
+                   for label, c in keyless.items()}  # fmt: skip
+            return got | await _in_one(cast(aioredis.Redis, redis), keyed, atomic=True)
+
+    answers: dict[Label, Any] = {}
+    for got in await asyncio.gather(*(read(g) for g in groups.values())):
+        answers |= got
+    return answers
 
 
 def inner(key: str, pattern: str) -> str:
@@ -118,7 +169,7 @@ async def records(
     """JSON records by id, in one MGET; None: no record (or an id no key holds)."""
     keyed = {i: key_of(i) for i in sorted(ids)}
     wanted = [i for i, k in keyed.items() if k]
-    raws = await redis.mget([keyed[i] for i in wanted]) if wanted else []
+    raws = await get_many(redis, [keyed[i] for i in wanted])
     found: dict[str, Json | None] = dict.fromkeys(keyed)
     found |= {i: obj(raw) if raw is not None else None for i, raw in zip(wanted, raws, strict=True)}
     return found
@@ -141,9 +192,10 @@ async def read_accounts(redis: aioredis.Redis, keys: list[str]) -> list[AccountB
 
 
 def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, ...]]:
-    questions: dict[Label, tuple[Any, ...]] = {("now", whole): ("TIME",)}
+    questions: dict[Label, tuple[Any, ...]] = {}
     for pid in pids:
         at = parts(pid)
+        questions[pid, "now"] = ("TIME",)
         questions[pid, "fields"] = ("HGETALL", account_key(pid))
         questions[pid, "ledger"] = ("LRANGE", at["ledger"], 0, -1)
         questions[pid, "eidx"] = ("HGETALL", at["eidx"])
@@ -158,7 +210,7 @@ def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, .
 
 def _account(pid: str, got: dict[Label, Any]) -> AccountBundle:
     whole = bool(got[pid, "parts"])
-    seconds, micros = got["now", whole]
+    seconds, micros = got[pid, "now"]
     holds, hexp, refunds, grants = (
         (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, [], {}, {})
     )
@@ -174,15 +226,20 @@ async def _with_named_records(
     redis: aioredis.Redis, found: list[AccountBundle]
 ) -> list[AccountBundle]:
     """The payment records the accounts' debits name and the binding records their active
-    grants name, each read once per batch."""
+    grants name, each read once per batch; for a debit whose payment has no record, whether a
+    journal says the payment is still being made in steps (stepwise.py, Redis Cluster)."""
     refs = {a.person_id: checks.payment_references(a) for a in found}
     grants = {a.person_id: checks.granted_bindings(a) for a in found}
     payments = await records(redis, set().union(*refs.values()), payment_key)
     bindings = await records(redis, set().union(*grants.values()), binding_key)
+    unrecorded = sorted(r for r, rec in payments.items() if rec is None)
+    journals = await get_many(redis, [journal_key(r) for r in unrecorded])
+    making = {r for r, j in zip(unrecorded, journals, strict=True) if j is not None}
     return [
         dataclasses.replace(
             a, payments={r: payments[r] for r in refs[a.person_id]},
             bindings={b: bindings[b] for b in grants[a.person_id]},
+            in_flight=frozenset(refs[a.person_id] & making),
         ) if refs[a.person_id] or grants[a.person_id] else a
         for a in found
     ]  # fmt: skip

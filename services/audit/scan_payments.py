@@ -8,10 +8,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.account.domain import Payment, Share
-from services.account.store import payment_key, year_key
+from services.account.store import cancel_journal_key, payment_key, year_key
 from services.audit import checks
 from services.audit.model import Json, Leg, PaymentBundle
 from services.audit.scan import PAYMENTS, Label, ask, inner, obj, parts
+from services.common.redisdb import get_many
 
 
 def _shares(record: Json) -> tuple[Share, ...]:
@@ -26,7 +27,7 @@ async def read_payments(redis: aioredis.Redis, keys: list[str]) -> list[PaymentB
     debit in the payer's entry index, the payer's refund record for it and his consumption
     index, and the patient's; then the entries at those places. Ledgers only grow and a leg's
     record never changes, so what the later reads find belongs to the moment of the MULTI."""
-    first = await redis.mget(keys)
+    first = await get_many(redis, keys)
     found = {inner(k, PAYMENTS): obj(raw) for k, raw in zip(keys, first, strict=True) if raw}
     shares = {pid: _shares(rec) for pid, rec in found.items()}
     got = await ask(redis, _questions(found, shares), atomic=True)
@@ -45,6 +46,7 @@ async def read_payments(redis: aioredis.Redis, keys: list[str]) -> list[PaymentB
                       refund_entries.get((pid, n)), got[pid, n, "paid-by"] is not None)
                   for n in range(len(shares[pid]))),
             got.get((pid, "paid-for")) is not None, got.get((pid, "marker")),
+            bool(got[pid, "cancelling"]),
         )
         for pid in found if got[pid, "record"]  # else gone since (only a bug deletes one)
     ]  # fmt: skip
@@ -56,6 +58,7 @@ def _questions(
     questions: dict[Label, tuple[Any, ...]] = {}
     for pid, rec in found.items():
         questions[pid, "record"] = ("GET", payment_key(pid))
+        questions[pid, "cancelling"] = ("EXISTS", cancel_journal_key(pid))
         patient, year = str(rec.get("patient_id") or ""), checks.premium_year(rec)
         if patient:
             questions[pid, "paid-for"] = ("ZSCORE", parts(patient)["paid-for"], pid)

@@ -85,13 +85,20 @@ def audit(
         typer.Option(envvar="GONGJI_RECOVERY_AFTER_MS", help="a request still claimed after "
                      "this long is stuck"),
     ] = 30_000,
+    redis_mode: Annotated[
+        str, typer.Option(envvar="GONGJI_REDIS_MODE", help="single, or cluster: the URL names "
+                          "any node of a Redis Cluster"),
+    ] = "single",
 ) -> None:  # fmt: skip
     """Check every invariant over all the data, reading only: exit 0 when they hold, 1 with a
     report when one does not. Default Redis: the embedded one of `make run`."""
     from services.cli.audit import run as run_audit
 
+    if redis_mode not in ("single", "cluster"):
+        raise typer.BadParameter("single or cluster", param_hint="--redis-mode")
     port = os.environ.get("GONGJI_REDIS_PORT") or str(launcher.EMBEDDED_PORT)
-    sys.exit(run_audit(redis_url or f"redis://127.0.0.1:{port}/0", recovery_after_ms))
+    url = redis_url or f"redis://127.0.0.1:{port}/0"
+    sys.exit(run_audit(url, recovery_after_ms, redis_mode))
 
 
 @app.command()

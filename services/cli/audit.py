@@ -12,7 +12,7 @@ from services.audit import audit, render
 from services.cli.show import console
 
 
-def run(redis_url: str, recovery_after_ms: int) -> int:
+def run(redis_url: str, recovery_after_ms: int, redis_mode: str = "single") -> int:
     """0 when every invariant holds, 1 when one does not, 2 when Redis cannot be read."""
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,}"),
@@ -26,7 +26,7 @@ def run(redis_url: str, recovery_after_ms: int) -> int:
             progress.update(tasks[kind], completed=n)  # type: ignore[arg-type]
 
         try:
-            report = asyncio.run(audit(redis_url, seen, recovery_after_ms))
+            report = asyncio.run(audit(redis_url, seen, recovery_after_ms, redis_mode=redis_mode))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             console.print(f"[red]cannot read {redis_url}: {e}[/red]")
             console.print("  what to do: is the stack running (make run)? or set GONGJI_REDIS_URL")

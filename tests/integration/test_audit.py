@@ -23,7 +23,7 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.account.locks import lock_key
-from services.account.store import account_key, payment_key
+from services.account.store import account_key, cancel_journal_key, journal_key, payment_key
 from services.audit import RULES, Report, audit, render
 from services.audit.scan import parts
 from services.binding.server import build as build_binding
@@ -357,6 +357,34 @@ async def test_a_request_stuck_in_progress_past_the_recovery_window(
     assert re.search(r"untouched for 12[0-9] s, past the recovery window of 30 s",
                      str(report.violations))  # fmt: skip
     assert_masked(report, world)
+
+
+async def test_a_payment_still_being_made_in_steps_is_in_flight(
+    world: World, db: aioredis.Redis
+) -> None:  # invariant 2 under Redis Cluster (stepwise.py): debits before the record
+    record = await _json(db, payment_key(world.family))
+    await db.set(journal_key(world.family), orjson.dumps(record))  # its inputs, while made
+    await db.delete(payment_key(world.family))
+    assert (await audit(world.url, policy=world.policy)).ok
+    await db.delete(journal_key(world.family))  # no journal: nothing finishes it
+    report = await audit(world.url, policy=world.policy)
+    assert {rule for rule, _ in found(report)} == {"payment.unlisted-debit"}
+    assert_masked(report, world)
+
+
+async def test_a_cancel_in_steps_under_way_is_in_flight(
+    world: World, db: aioredis.Redis
+) -> None:  # invariant 2: a cancel in steps refunds leg by leg, then says CANCELLED
+    record = await _json(db, payment_key(world.cancelled))
+    record |= {"state": str(int(PaymentState.PAID)), "cancelled_ms": "0", "cancel_reason": "",
+               "cancel_request_id": ""}  # fmt: skip
+    await db.set(payment_key(world.cancelled), orjson.dumps(record))
+    await db.set(cancel_journal_key(world.cancelled), "{}")
+    assert (await audit(world.url, policy=world.policy)).ok
+    await db.delete(cancel_journal_key(world.cancelled))
+    report = await audit(world.url, policy=world.policy)
+    assert found(report) == {("payment.refund", world.cancelled)}
+    assert "is refunded, but the payment stands" in report.violations[0].detail
 
 
 async def test_a_refund_entry_without_its_record(world: World, db: aioredis.Redis) -> None:

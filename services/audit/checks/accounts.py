@@ -165,6 +165,8 @@ def _unlisted(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
     its reference names (pay.lua): so no entry refers to a payment that does not list it."""
     found = []
     for e in _payment_debits(a, entries):
+        if e.reference in a.in_flight:  # its record is written by the payment's last step
+            continue
         rec = a.payments.get(e.reference)
         try:
             pay = Payment.from_script(rec) if rec else None

@@ -42,7 +42,8 @@ def check_payment(p: PaymentBundle) -> list[Violation]:
     legs = _legs(pay, p)
     out += problems("payment.bill", who, _bill(pay))
     out += problems("payment.debit", who, [f for s, leg in legs for f in _debit(pay, s, leg)])
-    out += problems("payment.refund", who, [f for s, leg in legs for f in _refund(pay, s, leg)])
+    refunds = [f for s, leg in legs for f in _refund(pay, s, leg, p.cancelling)]
+    out += problems("payment.refund", who, refunds)
     out += problems("payment.index", who, _indexes(pay, p))
     return out
 
@@ -126,13 +127,19 @@ def _debit(pay: Payment, s: Share, leg: Leg) -> list[str]:
     return [f"{at}: the entry's {', '.join(wrong)} differ from the leg's"] if wrong else []
 
 
-def _refund(pay: Payment, s: Share, leg: Leg) -> list[str]:
-    """CANCELLED: each leg credited back once, in full (cancel_payment.lua). PAID: none."""
+def _refund(pay: Payment, s: Share, leg: Leg, cancelling: bool) -> list[str]:
+    """CANCELLED: each leg credited back once, in full (cancel_payment.lua). PAID: none, unless
+    a cancel in steps is under way (its journal): it refunds leg by leg before the record says
+    CANCELLED (stepwise.py), so then a leg may be refunded, in full, or not yet."""
     at = f"leg of {mask(s.person_id)} ({s.entry_id})"
-    if pay.state == PaymentState.PAID:
+    if pay.state == PaymentState.PAID and not cancelling:
         return [f"{at} is refunded, but the payment stands"] if leg.refund else []
     if leg.refund is None:
-        return [f"{at} of {s.amount_fen} fen is not refunded"]
+        return (
+            []
+            if pay.state == PaymentState.PAID
+            else [f"{at} of {s.amount_fen} fen is not refunded"]
+        )
     e = leg.refund_entry
     if e is None or str(e.get("kind")) != str(int(EntryKind.REFUND)):
         return [f"{at}: its refund entry {leg.refund.get('entry_id')} is missing"]
