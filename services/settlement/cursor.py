@@ -1,9 +1,10 @@
 """A watch's cursor (WatchPayments, rule A10): where in one person's ledger an event stands.
 
-`w1.<position>.<tag>`: the event's ledger position (1 = the first entry), and a tag of the
-person id, so that a cursor from one person's stream is refused on another's instead of resuming
-there at a position that means nothing. Callers treat it as opaque; `w1` names this form, so
-another can follow without the old ones failing. Pure, no I/O.
+`w1.<position>.<tag>`: the event's ledger position (1 = the first entry; the start of a stream
+over an empty ledger is 0), and a tag of the person id, so that a cursor from one person's
+stream is refused on another's instead of resuming there at a position that means nothing.
+Callers treat it as opaque; `w1` names this form, so another can follow without the old ones
+failing. Pure, no I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 
 from services.common.errors import DomainError
 
-_FORM = re.compile(r"w1\.([1-9][0-9]{0,17})\.([0-9a-f]{12})")
+START_HEADER = "gongji-cursor"  # a stream's response header: the cursor of its start
+_FORM = re.compile(r"w1\.(0|[1-9][0-9]{0,17})\.([0-9a-f]{12})")
 
 
 def cursor(person_id: str, position: int) -> str:

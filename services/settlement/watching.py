@@ -9,7 +9,9 @@ restart or days later, gets the next entry of the ledger and every one after it,
 ledger is kept for good, so every cursor stays good (CURSOR_EXPIRED is never answered).
 
 The response headers are sent once the start is fixed (the account's position at the call, or
-the cursor's, checked): what happens after them is in the stream. The stream ends only when the
+the cursor's, checked): what happens after them is in the stream, and their `gongji-cursor` is
+the cursor of that start, so a caller cut off before the first event resumes from there without
+a gap. The stream ends only when the
 caller cancels it (the long poll under way is cancelled with it) or when this server drains
 (UNAVAILABLE/SERVER_DRAINING: resume with the last cursor, on another replica or this one
 restarted).
@@ -49,7 +51,8 @@ class WatchMethods:
         pid = self._pid(request.person_id, "person_id")
         after = cursor.position(request.cursor, pid) if request.cursor else None
         answer = await self._start(pid, after)
-        await context.send_initial_metadata(())
+        start = answer.position if after is None else after
+        await context.send_initial_metadata(((cursor.START_HEADER, cursor.cursor(pid, start)),))
         while True:
             for followed in answer.entries:
                 yield payment_event_pb(pid, followed)

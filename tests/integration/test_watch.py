@@ -20,14 +20,16 @@ from gongji.settlement.v1 import settlement_pb2 as spb
 from gongji.settlement.v1.settlement_pb2_grpc import SettlementServiceStub
 from services.account.followers import Followers
 from services.account.server import build as build_account
+from services.client import Client
 from services.common.server import Running, create_server
+from services.settlement.cursor import START_HEADER
 from services.settlement.server import build as build_settlement
 from tests.integration.accounts import credit, get, rid
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.integration.test_special import purchase
 from tests.integration.watching import READ_S, events, watch, watched_entries
-from tests.support import channel, new_pid, refused, settings
+from tests.support import TOKENS, channel, new_pid, refused, settings
 
 SETTLEMENT, REFUND, PREMIUM = (
     spb.PAYMENT_EVENT_KIND_SETTLEMENT, spb.PAYMENT_EVENT_KIND_REFUND,
@@ -98,6 +100,7 @@ async def test_a10_a_binder_sees_his_own_and_his_relatives_payments_refunds_and_
 async def test_a10_a_cursor_resumes_right_after_its_event(account, settlement):  # rule A10
     me = await person(account, 1970, 50_000)
     call = await watch(settlement, me)
+    start = dict(await call.initial_metadata())[START_HEADER]  # where the stream began
     made = [await settlement.Settle(bill(me, 100 + i), timeout=10) for i in range(3)]
     seen = await events(call, 2)
     call.cancel()
@@ -112,6 +115,10 @@ async def test_a10_a_cursor_resumes_right_after_its_event(account, settlement): 
     assert got == [s.settlement_id for s in [*made, later]], "nothing lost, nothing twice"
     assert [e.amount_fen for e in rest] == [-102, -200, -201]
     assert len({e.cursor for e in [*seen, *rest, last]}) == 6
+    from_start = await watch(settlement, me, start)  # cut off before its first event
+    again = await events(from_start, 6)
+    from_start.cancel()
+    assert [e.cursor for e in again] == [e.cursor for e in [*seen, *rest, last]]
 
 
 async def test_a10_under_load_the_watch_shows_the_ledger_as_it_is(
@@ -262,3 +269,43 @@ async def test_a10_a_draining_account_service_answers_its_long_polls_at_once(red
         assert time.monotonic() - started < 2, "a long poll does not hold up the drain"
         code, _ = await refused(asyncio.wait_for(call.read(), READ_S))
         assert code == grpc.StatusCode.UNAVAILABLE  # the caller resumes with his last cursor
+
+
+async def test_a10_the_python_client_resumes_a_watch_after_a_drain(redis_url):  # rule A10
+    async with _own(redis_url) as own:
+        me = await person(own.account, 1970, 10_000)
+        probe = await watch(own.settlement, me)
+        start = dict(await probe.initial_metadata())[START_HEADER]
+        probe.cancel()
+        address = f"127.0.0.1:{own.settlements.port}"
+        client = Client.connect(TOKENS.mint("service", "tests", 600), {"settlement": address})
+        seen: asyncio.Queue[spb.PaymentEvent] = asyncio.Queue()
+
+        async def read() -> None:
+            async for event in client.watch_payments(me, start):
+                seen.put_nowait(event)
+
+        reader = asyncio.create_task(read())
+        try:
+            first = await own.settlement.Settle(bill(me, 100), timeout=10)
+            assert (await asyncio.wait_for(seen.get(), READ_S)).settlement_id == (
+                first.settlement_id
+            )
+            await own.settlements.stop(0.5)  # the stream ends: SERVER_DRAINING
+            peer = f"127.0.0.1:{own.accounts.port}"
+            app = await build_settlement(settings(redis_url, "settlement", account_addr=peer))
+            again = await create_server(address, app)
+            try:
+                async with channel(address) as ch:
+                    second = await SettlementServiceStub(ch).Settle(bill(me, 200), timeout=10)
+                got = await asyncio.wait_for(seen.get(), READ_S)
+                assert got.settlement_id == second.settlement_id, "resumed after the first"
+                assert seen.empty()
+            finally:
+                reader.cancel()
+                await again.stop(0.2)
+                assert app.close is not None
+                await app.close()
+        finally:
+            reader.cancel()
+            await client.close()

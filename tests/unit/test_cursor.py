@@ -9,7 +9,7 @@ PID, OTHER = "430102198005170012", "610402195503010026"
 
 
 def test_a_cursor_gives_back_the_position_it_was_made_for():  # rule A10
-    for n in (1, 2, 99, 10**15):
+    for n in (0, 1, 2, 99, 10**15):
         assert position(cursor(PID, n), PID) == n
 
 
