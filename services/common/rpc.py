@@ -117,40 +117,27 @@ class Door:
     gate: Gate
 
 
-async def _run(method: str, behavior: Behavior, request: Any, context: Any, door: Door) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _Admitted:
+    """A call let in: its RPC's name and who makes it."""
+
+    rpc: str
+    caller: Caller
+
+
+@contextlib.asynccontextmanager
+async def _answering(
+    method: str, request: Any, context: Any, door: Door
+) -> AsyncIterator[_Admitted]:
+    """Around a method's work: the caller named and the access table applied before it; after
+    it, one log line, and a refusal turned into its status."""
     started = time.perf_counter()
     caller: Caller | None = None
     rpc = rpc_name(method)
     try:
         caller = door.guard.caller(context.invocation_metadata())
         await door.gate.before(rpc, caller, request, context)
-        response = door.gate.after(rpc, caller, await behavior(request, context))
-    except asyncio.CancelledError:
-        _log_call(method, request, caller, started, "CANCELLED", "")
-        raise
-    except Exception as e:
-        error = _refusal(e, method)
-    else:
-        _log_call(method, request, caller, started, "OK", "")
-        return response
-    await _abort(context, method, request, caller, started, error)
-
-
-async def _stream(
-    method: str, behavior: Streaming, request: Any, context: Any, door: Door
-) -> AsyncIterator[Any]:
-    """`_run` for a server-streaming method: the same door before the first message, each
-    message through the gate, and one log line when the stream ends (its code: OK only if the
-    method ended it itself)."""
-    started = time.perf_counter()
-    caller: Caller | None = None
-    rpc = rpc_name(method)
-    try:
-        caller = door.guard.caller(context.invocation_metadata())
-        await door.gate.before(rpc, caller, request, context)
-        async with contextlib.aclosing(behavior(request, context)) as responses:
-            async for response in responses:
-                yield door.gate.after(rpc, caller, response)
+        yield _Admitted(rpc, caller)
     except (asyncio.CancelledError, GeneratorExit):  # the caller went away, or his deadline came
         _log_call(method, request, caller, started, "CANCELLED", "")
         raise
@@ -159,7 +146,27 @@ async def _stream(
     else:
         _log_call(method, request, caller, started, "OK", "")
         return
-    await _abort(context, method, request, caller, started, error)
+    _log_call(method, request, caller, started, error.code, error.reason)
+    status = to_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+async def _run(method: str, behavior: Behavior, request: Any, context: Any, door: Door) -> Any:
+    async with _answering(method, request, context, door) as call:
+        return door.gate.after(call.rpc, call.caller, await behavior(request, context))
+
+
+async def _stream(
+    method: str, behavior: Streaming, request: Any, context: Any, door: Door
+) -> AsyncIterator[Any]:
+    """`_run` for a server-streaming method: each message through the gate, one log line when
+    the stream ends (OK only if the method ended it itself)."""
+    async with (
+        _answering(method, request, context, door) as call,
+        contextlib.aclosing(behavior(request, context)) as responses,
+    ):
+        async for response in responses:
+            yield door.gate.after(call.rpc, call.caller, response)
 
 
 def _refusal(e: Exception, method: str) -> DomainError:
@@ -173,15 +180,6 @@ def _refusal(e: Exception, method: str) -> DomainError:
         return DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
     log.exception("unexpected error", extra={"fields": {"method": method}})
     return DomainError("INTERNAL", "internal error")
-
-
-async def _abort(
-    context: Any, method: str, request: Any, caller: Caller | None, started: float,
-    error: DomainError,
-) -> None:  # fmt: skip
-    _log_call(method, request, caller, started, error.code, error.reason)
-    status = to_status(error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _log_call(
