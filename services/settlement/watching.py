@@ -11,17 +11,19 @@ ledger is kept for good, so every cursor stays good (CURSOR_EXPIRED is never ans
 The response headers are sent once the start is fixed (the account's position at the call, or
 the cursor's, checked): what happens after them is in the stream, and their `gongji-cursor` is
 the cursor of that start, so a caller cut off before the first event resumes from there without
-a gap. The stream ends only when the
-caller cancels it (the long poll under way is cancelled with it) or when this server drains
-(UNAVAILABLE/SERVER_DRAINING: resume with the last cursor, on another replica or this one
-restarted).
+a gap. An account service that does not answer for a moment (its restart, Redis away) is asked
+again, for up to PEER_RETRY_S. So the stream ends only when the caller cancels it (the long poll
+under way is cancelled with it), when this server drains (UNAVAILABLE/SERVER_DRAINING), or when
+the account service stays away (UNAVAILABLE/DEPENDENCY_UNAVAILABLE); either way the caller
+resumes with the last cursor, on another replica or this one restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 
@@ -38,6 +40,10 @@ Context = Any  # grpc.aio.ServicerContext, untyped
 FOLLOW_WAIT_MS = 15_000  # each long poll; the account service allows up to 20 s
 FOLLOW_LIMIT = 100  # ledger entries read per poll
 _PEER_SLACK_S = 5.0  # a poll's deadline beyond its wait: the account service answers by then
+PEER_RETRY_S = 30.0  # how long a stream rides out an account service that does not answer
+_FIRST_PAUSE_S, _MAX_PAUSE_S = 0.1, 2.0
+_AGAIN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+T = TypeVar("T")
 
 
 class WatchMethods:
@@ -72,19 +78,35 @@ class WatchMethods:
             raise
 
     async def _next(self, pid: str, after: int) -> apb.FollowEntriesResponse:
-        """The entries past `after`, once there are any (or the poll's wait is over); a drain
-        of this server ends the wait."""
+        """The entries past `after`, once there are any (or the poll's wait is over). An
+        account service that does not answer (a restart, Redis away for a moment) is asked
+        again for up to PEER_RETRY_S before the stream gives up; a drain of this server ends
+        the wait at once."""
         timeout_s = FOLLOW_WAIT_MS / 1000 + _PEER_SLACK_S
-        poll = asyncio.ensure_future(
-            self.coordinator.accounts.follow(pid, after, FOLLOW_WAIT_MS, FOLLOW_LIMIT, timeout_s)
-        )
+        give_up, pause = time.monotonic() + PEER_RETRY_S, _FIRST_PAUSE_S
+        while True:
+            poll = self.coordinator.accounts.follow(
+                pid, after, FOLLOW_WAIT_MS, FOLLOW_LIMIT, timeout_s
+            )
+            try:
+                return await self._unless_draining(poll)
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in _AGAIN or time.monotonic() + pause > give_up:
+                    raise
+            await self._unless_draining(asyncio.sleep(pause))
+            pause = min(pause * 2, _MAX_PAUSE_S)
+
+    async def _unless_draining(self, work: Awaitable[T]) -> T:
+        """`work`'s result, unless this server begins to drain first (SERVER_DRAINING). When
+        the caller cancels, the work is cancelled with him: no poll outlives its stream."""
+        done = asyncio.ensure_future(work)
         drained = asyncio.ensure_future(self.draining.wait())
         try:
-            await asyncio.wait([poll, drained], return_when=asyncio.FIRST_COMPLETED)
-        finally:  # also when the caller cancels: no poll outlives its stream
-            poll.cancel()
+            await asyncio.wait([done, drained], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
             drained.cancel()
         if self.draining.is_set():
             raise DomainError("SERVER_DRAINING", "this server is stopping: resume with the last "
                               "cursor")  # fmt: skip
-        return poll.result()
+        return done.result()
