@@ -4,6 +4,7 @@ hostile-input test starts from it and spoils some of its fields."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import SystemClock, beijing_today
+from services.settlement.cursor import cursor
 from tests.integration.accounts import hold, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
@@ -460,6 +462,22 @@ async def c_premium(w: World) -> Case:
     )
 
 
+async def c_follow(w: World) -> Case:
+    pid = await person(w.account)
+    return Case("account", pb.FollowEntriesRequest(person_id=pid, after=0), pid)
+
+
+async def c_watch(w: World) -> Case:
+    """A watch resuming after the person's first entry (his credit): his settlement follows
+    at once."""
+    patient = await person(w.account)
+    await _settled(w, patient)
+    return Case(
+        "settlement", spb.WatchPaymentsRequest(person_id=patient, cursor=cursor(patient, 1)),
+        patient,
+    )  # fmt: skip
+
+
 CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "OpenAccount": c_open,
     "GetAccount": c_get,
@@ -488,6 +506,7 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "GrantFamilyAid": c_grant,
     "RevokeFamilyAid": c_revoke,
     "SetFamilyAidOrder": c_order,
+    "FollowEntries": c_follow,
     "CreateBinding": c_create,
     "RemoveBinding": c_remove,
     "GetBinding": c_get_binding,
@@ -504,4 +523,28 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "SetPremiumAutoPay": c_set_autopay,
     "GetPremiumAutoPay": c_get_autopay,
     "RunPremiumDeductions": c_run_deductions,
+    "WatchPayments": c_watch,
 }
+
+STREAMING = frozenset(
+    m.name
+    for module in (pb, bpb, spb)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for m in service.methods
+    if m.server_streaming
+)
+
+
+async def answer(stub: Any, rpc: str, request: Any, quiet_s: float | None = None) -> Any:
+    """A call's answer; of a streaming call (WatchPayments), its first message, then the stream
+    is cancelled. `quiet_s`: a stream still open without a message after that long is an
+    answer too (None): it waits for what has not happened yet."""
+    call = getattr(stub, rpc)(request, timeout=10)
+    if rpc not in STREAMING:
+        return await call
+    try:
+        return await asyncio.wait_for(call.read(), quiet_s)
+    except TimeoutError:
+        return None
+    finally:
+        call.cancel()

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from services.account.events import Relay
+from services.account.followers import Followers
 from services.account.locks import Locks
 from services.account.orders import Orders
 from services.account.stepwise import Stepwise
@@ -32,6 +33,7 @@ class ServicerBase:
         self.policy, self.clock, self.registry = policy, clock, registry
         self.requests = Requests(store.redis, "acct")
         self.orders = Orders()
+        self.followers = Followers(store)  # its poller runs with the server (server.build)
 
     # -- helpers ----------------------------------------------------------------------------
     def _pid(self, value: str, field: str = "person_id") -> str:

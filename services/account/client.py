@@ -60,6 +60,19 @@ class AccountClient:
         payment: pb.Payment = await self.stub.ReversePayment(request, timeout=timeout_s)
         return payment
 
+    async def follow(
+        self, person_id: str, after: int | None, wait_ms: int, limit: int, timeout_s: float
+    ) -> pb.FollowEntriesResponse:
+        """The person's payment entries past ledger position `after` (None: only the position
+        now), waiting up to `wait_ms` for one when there is none yet."""
+        request = pb.FollowEntriesRequest(person_id=person_id, wait_ms=wait_ms, limit=limit)
+        if after is not None:
+            request.after = after
+        followed: pb.FollowEntriesResponse = await self.stub.FollowEntries(
+            request, timeout=timeout_s
+        )
+        return followed
+
     async def grant(
         self, binder: str, beneficiary: str, binding_id: str, start: str, end: str,
         timeout_s: float,

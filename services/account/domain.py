@@ -73,6 +73,41 @@ class Entry:
         )
 
 
+_CANCEL = "cancel "
+
+
+def cancel_reference(payment_id: str) -> str:
+    """The reference of the refunds a cancel writes (S9; lua/cancel_payment.lua writes the
+    same): they name the payment they undo."""
+    return _CANCEL + payment_id
+
+
+def payment_of(e: Entry) -> str:
+    """The payment an entry moves money for, as a watcher sees it (A10): a settlement's or a
+    premium's share (its reference is the payment id), or the refund of a cancelled share;
+    '' for every other entry (credits, commercial insurance and its refunds, closures)."""
+    if e.kind in HOLD_KINDS:
+        return e.reference
+    if e.kind == EntryKind.REFUND and e.reference.startswith(_CANCEL):
+        return e.reference[len(_CANCEL) :]
+    return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PaidFor:
+    """Whose payment an entry belongs to, as its record (or, while it is made in steps, its
+    journal) says: the payment's kind, patient and the details its caller keeps with it."""
+
+    payment_id: str
+    kind: int
+    patient_id: str
+    details: str
+
+    @classmethod
+    def from_script(cls, d: dict[str, Any]) -> PaidFor:
+        return cls(d["payment_id"], int(d["kind"] or 0), d["patient_id"], d["details"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Hold:
     hold_id: str

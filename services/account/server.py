@@ -12,6 +12,7 @@ from services.account.base import Context, ServicerBase
 from services.account.contributing import ContributionMethods
 from services.account.convert import account_pb, entry_pb
 from services.account.events import Relay
+from services.account.following import FollowMethods
 from services.account.grants import GrantMethods
 from services.account.holds import HoldMethods
 from services.account.locks import Locks
@@ -34,8 +35,8 @@ _INSURANCE_TYPES = frozenset(InsuranceType)
 
 
 class AccountServicer(
-    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods, ServicerBase,
-    pb_grpc.AccountServiceServicer,
+    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods,
+    FollowMethods, ServicerBase, pb_grpc.AccountServiceServicer,
 ):  # fmt: skip
     # -- accounts ---------------------------------------------------------------------------
     async def OpenAccount(self, request: pb.OpenAccountRequest, context: Context) -> pb.Account:
@@ -133,9 +134,11 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         registry.load(settings.registry_file),
         stepwise,
     )
+    background.append(servicer.followers.run)
     service = Service(SERVICE_NAME, pb_grpc.add_AccountServiceServicer_to_server, servicer)
     return App(
         services=[service], background=background, close=redis.aclose, fault=fault,
         security=security, redis=redis,
         tracing=Tracing.of(settings.service, settings.traces_exporter),
+        on_drain=[servicer.followers.drain],
     )  # fmt: skip

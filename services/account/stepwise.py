@@ -32,7 +32,7 @@ from typing import Any, cast
 
 import orjson
 
-from services.account.domain import Payment, Source
+from services.account.domain import Payment, Source, cancel_reference
 from services.account.store import (
     AccountStore,
     StaleOrder,
@@ -191,7 +191,7 @@ class Stepwise:
         for i, share in enumerate(record.shares, start=1):
             await self.store.refund(
                 share.person_id, f"{payment_id}:refund:{i}", share.entry_id,
-                f"cancel {payment_id}", (f"{payment_id}-r{i}", f"{payment_id}-p{i}"),
+                cancel_reference(payment_id), (f"{payment_id}-r{i}", f"{payment_id}-p{i}"),
             )  # fmt: skip
         keys = [payment_key(payment_id), cancel_journal_key(payment_id)]
         await self.store.call("cancel_finish", keys, [""])

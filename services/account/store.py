@@ -18,7 +18,15 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.account.contributions import Contribution
-from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment, Source
+from services.account.domain import (
+    Account,
+    Entry,
+    FamilyAidGrant,
+    Hold,
+    PaidFor,
+    Payment,
+    Source,
+)
 from services.common.enums import (
     AccountStatus,
     EntryKind,
@@ -27,7 +35,7 @@ from services.common.enums import (
     lua_constants,
 )
 from services.common.errors import DomainError
-from services.common.redisdb import get_many, run_each
+from services.common.redisdb import get_many, hget_many, run_each
 
 _LUA = pathlib.Path(__file__).with_name("lua")
 _HEAD = (
@@ -300,6 +308,37 @@ class AccountStore:
         start = max(0, top - page_size)
         raws = await self.redis.lrange(keys[1], start, top - 1) if top > 0 else []
         return [Entry.from_script(orjson.loads(r)) for r in reversed(raws)], start
+
+    # -- following a ledger (A10) ---------------------------------------------------------
+    async def position(self, pid: str) -> int:
+        """How many entries the account's ledger holds: the position of its last entry."""
+        person, seq = await self.redis.hmget(account_key(pid), ["person_id", "seq"])
+        if person is None:
+            raise DomainError("ACCOUNT_NOT_FOUND", "no such account")
+        return int(seq or 0)
+
+    async def positions(self, pids: Sequence[str]) -> list[int | None]:
+        """The position of each account (None: no such account), in one pipelined read."""
+        found = await hget_many(self.redis, [account_key(p) for p in pids], "seq")
+        return [None if seq is None else int(seq) for seq in found]
+
+    async def entries_after(self, pid: str, after: int, count: int) -> list[Entry]:
+        """Up to `count` entries past position `after`, oldest first (the ledger only grows)."""
+        raws = await self.redis.lrange(f"{account_key(pid)}:ledger", after, after + count - 1)
+        return [Entry.from_script(orjson.loads(r)) for r in raws]
+
+    async def paid_for(self, payment_ids: Sequence[str]) -> dict[str, PaidFor]:
+        """Whose payment each id is, from its record; for a payment still being made in steps
+        (a share is in a payer's ledger a moment before the record), from its journal."""
+        wanted = list(dict.fromkeys(payment_ids))
+        found: dict[str, PaidFor] = {}
+        for key_of in (payment_key, journal_key):
+            missing = [i for i in wanted if i not in found]
+            raws = await get_many(self.redis, [key_of(i) for i in missing])
+            for i, raw in zip(missing, raws, strict=True):
+                if raw:
+                    found[i] = PaidFor.from_script(orjson.loads(raw))
+        return found
 
 
 class StaleOrder(Exception):

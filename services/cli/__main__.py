@@ -14,6 +14,7 @@ import typer
 from services.cli import launcher
 from services.cli.accounts import account, binding
 from services.cli.settlements import premium, premiums, settlement
+from services.cli.watching import watch
 from services.common import logs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -22,6 +23,7 @@ app.add_typer(binding, name="binding")
 app.add_typer(settlement, name="settlement")
 app.command()(premium)
 app.add_typer(premiums, name="premiums")
+app.command()(watch)
 
 
 @app.command()

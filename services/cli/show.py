@@ -12,6 +12,7 @@ from gongji.account.v1 import account_pb2 as apb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
+from services.common.clock import BEIJING
 from services.common.ids import mask
 
 console = Console(highlight=False)
@@ -182,3 +183,15 @@ def deductions(run: spb.PremiumDeductionRun) -> Table:
               for k in run.skipped),
         ],
     )  # fmt: skip
+
+
+def payment_event(e: spb.PaymentEvent) -> str:
+    """One watched payment on one line (Beijing time): cursor, when, what, how much, the
+    balance after, which settlement, whose bill and where."""
+    when = e.occurred_at.ToDatetime(tzinfo=BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    kind = _name(spb.PaymentEventKind, e.kind, "PAYMENT_EVENT_KIND_")
+    return (
+        f"{e.cursor}  {when}  {kind:<10}  {yuan(e.amount_fen):>11}  balance "
+        f"{yuan(e.balance_after_fen)}  {e.settlement_id}  for {mask(e.patient_id)}"
+        f"  at {e.institution_id or '—'}"
+    )

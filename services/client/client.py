@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -24,10 +24,11 @@ import grpc
 
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
-from gongji.settlement.v1 import settlement_pb2_grpc
+from gongji.settlement.v1 import settlement_pb2, settlement_pb2_grpc
 from services.client.errors import GongjiError
 from services.common import channels
 from services.common.config import DEFAULT_ADDRS
+from services.settlement.cursor import START_HEADER
 
 DEFAULT_TIMEOUT_S = 5.0
 _FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.05, 1.0
@@ -36,12 +37,15 @@ Call = Callable[..., Awaitable[Any]]
 
 
 class Service:
-    """One service's RPCs, by their proto names: `await service.Settle(request)`."""
+    """One service's unary RPCs, by their proto names: `await service.Settle(request)`. The
+    streaming one, WatchPayments, is `Client.watch_payments`, which also resumes it."""
 
     def __init__(self, stub: Any, timeout_s: float) -> None:
         self._stub, self._timeout_s = stub, timeout_s
 
     def __getattr__(self, method: str) -> Call:
+        if method == "WatchPayments":
+            raise AttributeError("a stream: use Client.watch_payments")
         rpc = getattr(self._stub, method)  # AttributeError for a name the service lacks
 
         async def call(request: Any, timeout_s: float | None = None) -> Any:
@@ -74,9 +78,8 @@ class Client:
         self.binding = Service(
             binding_pb2_grpc.BindingServiceStub(self._channels["binding"]), timeout_s
         )
-        self.settlement = Service(
-            settlement_pb2_grpc.SettlementServiceStub(self._channels["settlement"]), timeout_s
-        )
+        self._settlement = settlement_pb2_grpc.SettlementServiceStub(self._channels["settlement"])
+        self.settlement = Service(self._settlement, timeout_s)
 
     @classmethod
     def connect(
@@ -95,6 +98,32 @@ class Client:
             for name in DEFAULT_ADDRS
         }
         return cls(made, timeout_s)
+
+    async def watch_payments(
+        self, person_id: str, cursor: str = ""
+    ) -> AsyncIterator[settlement_pb2.PaymentEvent]:
+        """The person's payment events (rule A10) from `cursor` on ("" = from now), for as long
+        as the caller reads. When the stream ends for a reason that says "again" (a server
+        draining, a part of the stack down) or the connection is lost, it is opened again after
+        the last event (or at its start), with back-off: nothing lost, nothing twice. A refusal
+        ends it."""
+        backoff = _FIRST_BACKOFF_S
+        while True:
+            request = settlement_pb2.WatchPaymentsRequest(person_id=person_id, cursor=cursor)
+            call = self._settlement.WatchPayments(request)  # no deadline: it lasts while read
+            try:
+                cursor = dict(await call.initial_metadata()).get(START_HEADER, cursor)
+                async for event in call:
+                    cursor, backoff = event.cursor, _FIRST_BACKOFF_S
+                    yield event
+            except grpc.aio.AioRpcError as e:
+                error = GongjiError.of(e)
+                if not (error.retryable or error.code == grpc.StatusCode.UNAVAILABLE):
+                    raise error from None
+            finally:
+                call.cancel()
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -10,8 +10,9 @@ from services.common.rpc import reason_of
 # Refused before anything changed, or still running under the same key: the same call again is
 # safe and may get through (API "Error reasons and codes": ABORTED and UNAVAILABLE).
 RETRYABLE_REASONS = frozenset(
-    {"LOCK_TIMEOUT", "SETTLEMENT_IN_PROGRESS", "REQUEST_IN_PROGRESS", "DEPENDENCY_UNAVAILABLE"}
-)
+    {"LOCK_TIMEOUT", "SETTLEMENT_IN_PROGRESS", "REQUEST_IN_PROGRESS", "DEPENDENCY_UNAVAILABLE",
+     "SERVER_DRAINING"}
+)  # fmt: skip
 
 # What a person at a terminal should do about the reasons they are likely to meet.
 ADVICE = {
@@ -32,6 +33,7 @@ ADVICE = {
     "SETTLEMENT_IN_PROGRESS": "the same settlement is still running: try again in a moment",
     "REQUEST_IN_PROGRESS": "the same request is still running: try again in a moment",
     "DEPENDENCY_UNAVAILABLE": "a part of the stack is down: is it running (make run)?",
+    "SERVER_DRAINING": "the service is stopping: call again (a watch: with its last cursor)",
 }
 
 _CODE_ADVICE = {

@@ -12,7 +12,8 @@ without an entry is refused (PERMISSION_DENIED), as is an RPC without a row. The
 
 `service` (the services calling each other) may call everything. `operator` (counter staff) may
 call every public RPC for anyone; the hold RPCs and the account service's payment and family-aid
-RPCs are how the services move money between themselves, so only services call them.
+RPCs are how the services move money between themselves, so only services call them, and
+FollowEntries is the settlement service's way into a ledger for WatchPayments.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ TABLE: dict[str, Rules] = {
     "GrantFamilyAid": _SERVICES_ONLY,
     "RevokeFamilyAid": _SERVICES_ONLY,
     "SetFamilyAidOrder": _SERVICES_ONLY,
+    "FollowEntries": _SERVICES_ONLY,
     # BindingService
     "CreateBinding": {"citizen": (Own("binder_id"),), "operator": ANYONE},
     "RemoveBinding": {"citizen": (Owners(),), "operator": ANYONE},
@@ -131,6 +133,7 @@ TABLE: dict[str, Rules] = {
     "SetPremiumAutoPay": {"citizen": (Own("payer_id"),), "operator": ANYONE},
     "GetPremiumAutoPay": _OPERATOR,
     "RunPremiumDeductions": _OPERATOR,
+    "WatchPayments": {"citizen": (Own("person_id"),), "operator": ANYONE},
 }
 
 

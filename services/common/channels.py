@@ -39,7 +39,7 @@ CLIENT_OPTIONS = [
 
 
 class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Sends `authorization: <header()>` with every call."""
+    """Sends `authorization: <header()>` with every unary call."""
 
     def __init__(self, header: Callable[[], str]) -> None:
         self.header = header
@@ -47,8 +47,24 @@ class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
-        metadata = (*(details.metadata or ()), ("authorization", self.header()))
-        return await continuation(details._replace(metadata=metadata), request)
+        return await continuation(_authorized(details, self.header()), request)
+
+
+class StreamBearer(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """The same for server-streaming calls (WatchPayments): a channel files each interceptor
+    under one kind of call only."""
+
+    def __init__(self, header: Callable[[], str]) -> None:
+        self.header = header
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(_authorized(details, self.header()), request)
+
+
+def _authorized(details: Any, header: str) -> Any:
+    return details._replace(metadata=(*(details.metadata or ()), ("authorization", header)))
 
 
 def target(address: str) -> str:
@@ -73,7 +89,7 @@ def channel(
     UNAVAILABLE by default; `tracing`: each call a span, its context sent to the server."""
     chain: list[Any] = tracing.client_interceptors() if tracing else []
     if header:
-        chain.append(Bearer(header))
+        chain += [Bearer(header), StreamBearer(header)]
     if pointed:
         chain.append(PointedCalls())
     interceptors = chain or None

@@ -110,6 +110,12 @@ class LegKind(enum.IntEnum):
     FAMILY_AID = spb.LEG_KIND_FAMILY_AID
 
 
+class PaymentEventKind(enum.IntEnum):
+    SETTLEMENT = spb.PAYMENT_EVENT_KIND_SETTLEMENT
+    REFUND = spb.PAYMENT_EVENT_KIND_REFUND
+    PREMIUM = spb.PAYMENT_EVENT_KIND_PREMIUM
+
+
 class CredentialType(enum.IntEnum):
     MEDICAL_CODE = spb.CREDENTIAL_TYPE_MEDICAL_CODE
     ID_CARD = spb.CREDENTIAL_TYPE_ID_CARD

@@ -1,6 +1,7 @@
 """The edge between gRPC and the domain: the one place where errors become statuses.
 
-Every service method runs inside `ErrorMapper`, an aio server interceptor that
+Every service method (unary, or server-streaming) runs inside `ErrorMapper`, an aio server
+interceptor that
 - names the caller from his token and applies the access table (services.common.access)
   before the method runs and to its answer,
 - turns a DomainError into its status code with a `google.rpc.ErrorInfo` (domain "gongji"),
@@ -12,11 +13,12 @@ Every service method runs inside `ErrorMapper`, an aio server interceptor that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -41,6 +43,7 @@ REDIS_UNAVAILABLE = (
 )  # fmt: skip
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
 _RETRYABLE_PEER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -114,33 +117,69 @@ class Door:
     gate: Gate
 
 
-async def _run(method: str, behavior: Behavior, request: Any, context: Any, door: Door) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _Admitted:
+    """A call let in: its RPC's name and who makes it."""
+
+    rpc: str
+    caller: Caller
+
+
+@contextlib.asynccontextmanager
+async def _answering(
+    method: str, request: Any, context: Any, door: Door
+) -> AsyncIterator[_Admitted]:
+    """Around a method's work: the caller named and the access table applied before it; after
+    it, one log line, and a refusal turned into its status."""
     started = time.perf_counter()
     caller: Caller | None = None
     rpc = rpc_name(method)
     try:
         caller = door.guard.caller(context.invocation_metadata())
         await door.gate.before(rpc, caller, request, context)
-        response = door.gate.after(rpc, caller, await behavior(request, context))
-    except DomainError as e:
-        error = e
-    except grpc.aio.AioRpcError as e:
-        error = error_from_rpc(e)
-    except REDIS_UNAVAILABLE:
-        log.warning("redis unavailable", exc_info=True)
-        error = DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
-    except asyncio.CancelledError:
+        yield _Admitted(rpc, caller)
+    except (asyncio.CancelledError, GeneratorExit):  # the caller went away, or his deadline came
         _log_call(method, request, caller, started, "CANCELLED", "")
         raise
-    except Exception:
-        log.exception("unexpected error", extra={"fields": {"method": method}})
-        error = DomainError("INTERNAL", "internal error")
+    except Exception as e:
+        error = _refusal(e, method)
     else:
         _log_call(method, request, caller, started, "OK", "")
-        return response
+        return
     _log_call(method, request, caller, started, error.code, error.reason)
     status = to_status(error)
     await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+async def _run(method: str, behavior: Behavior, request: Any, context: Any, door: Door) -> Any:
+    async with _answering(method, request, context, door) as call:
+        return door.gate.after(call.rpc, call.caller, await behavior(request, context))
+
+
+async def _stream(
+    method: str, behavior: Streaming, request: Any, context: Any, door: Door
+) -> AsyncIterator[Any]:
+    """`_run` for a server-streaming method: each message through the gate, one log line when
+    the stream ends (OK only if the method ended it itself)."""
+    async with (
+        _answering(method, request, context, door) as call,
+        contextlib.aclosing(behavior(request, context)) as responses,
+    ):
+        async for response in responses:
+            yield door.gate.after(call.rpc, call.caller, response)
+
+
+def _refusal(e: Exception, method: str) -> DomainError:
+    """What an exception out of a method tells its caller."""
+    if isinstance(e, DomainError):
+        return e
+    if isinstance(e, grpc.aio.AioRpcError):
+        return error_from_rpc(e)
+    if isinstance(e, REDIS_UNAVAILABLE):
+        log.warning("redis unavailable", exc_info=True)
+        return DomainError("DEPENDENCY_UNAVAILABLE", "the data store did not answer; retry")
+    log.exception("unexpected error", extra={"fields": {"method": method}})
+    return DomainError("INTERNAL", "internal error")
 
 
 def _log_call(
@@ -162,7 +201,9 @@ def _log_call(
 
 
 class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps the unary methods of our own services (health and reflection pass through)."""
+    """Wraps the unary and server-streaming methods of our own services (health and reflection
+    pass through). A streaming method is an async generator: it yields its messages and raises
+    its refusals like any other method."""
 
     def __init__(self, door: Door, fault: faults.Fault | None = None) -> None:
         self.door, self.fault = door, fault
@@ -178,9 +219,24 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if known is not None:
             return known
         handler = await continuation(details)
-        if handler is None or not method.startswith("/gongji.") or not handler.unary_unary:
+        if handler is None or not method.startswith("/gongji."):
             return handler
-        inner: Behavior = handler.unary_unary
+        codecs = {"request_deserializer": handler.request_deserializer,
+                  "response_serializer": handler.response_serializer}  # fmt: skip
+        if handler.unary_unary:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary), **codecs
+            )
+        elif handler.unary_stream:
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                self._streaming(method, handler.unary_stream), **codecs
+            )
+        else:
+            return handler
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _unary(self, method: str, inner: Behavior) -> Behavior:
         fault, door = self.fault, self.door
 
         async def wrapped(request: Any, context: Any) -> Any:
@@ -188,12 +244,18 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await faults.enter(fault, method)
             return await _run(method, inner, request, context, door)
 
-        self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        return self._wrapped[method]
+        return wrapped
+
+    def _streaming(self, method: str, inner: Streaming) -> Streaming:
+        fault, door = self.fault, self.door
+
+        async def wrapped(request: Any, context: Any) -> AsyncGenerator[Any, None]:
+            if fault is not None:
+                await faults.enter(fault, method)
+            async for response in _stream(method, inner, request, context, door):
+                yield response
+
+        return wrapped
 
 
 def fingerprint(request: Message) -> str:

@@ -73,6 +73,9 @@ class App:
     resolvers: dict[str, Resolver] = dataclasses.field(default_factory=dict)
     redis: aioredis.Redis | None = None  # health says NOT_SERVING while it does not answer
     tracing: Tracing | None = None  # a span per call, joined to the caller's trace
+    # Called when the drain begins, before calls in flight get their grace: what waits on
+    # something (a long poll, a stream) answers now instead of at the end of the grace.
+    on_drain: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -81,9 +84,12 @@ class Running:
     port: int
     health: health.aio.HealthServicer
     tasks: list[asyncio.Task[None]]
+    on_drain: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
     async def stop(self, grace_s: float) -> None:
         await self.health.enter_graceful_shutdown()
+        for drain in self.on_drain:
+            drain()
         await self.server.stop(grace_s)
         for task in self.tasks:
             task.cancel()
@@ -129,7 +135,7 @@ async def create_server(address: str, app: App) -> Running:
     if app.redis is not None:
         jobs.append(functools.partial(status.follow, app.redis))
     tasks = [asyncio.create_task(_forever(job)) for job in jobs]
-    return Running(server, port, health_servicer, tasks)
+    return Running(server, port, health_servicer, tasks, app.on_drain)
 
 
 def _listen(

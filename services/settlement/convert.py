@@ -1,16 +1,28 @@
-"""Payment records -> the settlement service's protos."""
+"""Payment records and followed ledger entries -> the settlement service's protos."""
 
 from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
-from services.common.enums import LegKind, PaymentState, SettlementStatus
+from services.common.enums import (
+    EntryKind,
+    LegKind,
+    PaymentEventKind,
+    PaymentState,
+    SettlementStatus,
+)
 from services.settlement.bill import Bill, PremiumOrder
+from services.settlement.cursor import cursor
 
 _STATUS = {
     PaymentState.QUOTED: SettlementStatus.QUOTED,
     PaymentState.PAID: SettlementStatus.SETTLED,
     PaymentState.CANCELLED: SettlementStatus.CANCELLED,
+}
+_EVENT_KIND = {
+    EntryKind.SETTLEMENT: PaymentEventKind.SETTLEMENT,
+    EntryKind.REFUND: PaymentEventKind.REFUND,
+    EntryKind.PREMIUM: PaymentEventKind.PREMIUM,
 }
 
 
@@ -46,4 +58,19 @@ def premium_pb(p: apb.Payment) -> pb.PremiumPayment:
         payment_id=p.payment_id, payer_id=order.payer_id, beneficiary_id=order.beneficiary_id,
         year=order.year, amount_fen=order.amount_fen, entry_id=p.shares[0].entry_id,
         paid_at=p.paid_at,
+    )  # fmt: skip
+
+
+def payment_event_pb(person_id: str, f: apb.FollowedEntry) -> pb.PaymentEvent:
+    """One entry of the watched person's ledger as his watch shows it (A10). The patient is
+    the payment's (a premium's beneficiary); the institution comes from a settlement's bill."""
+    e = f.entry
+    settled = EntryKind(f.payment_kind or 0) == EntryKind.SETTLEMENT and f.details
+    return pb.PaymentEvent(
+        cursor=cursor(person_id, f.position), entry_id=e.entry_id, person_id=person_id,
+        kind=_EVENT_KIND[EntryKind(e.kind)], amount_fen=e.amount_fen,  # type: ignore[arg-type]
+        balance_after_fen=e.balance_after_fen, settlement_id=f.payment_id,
+        patient_id=f.patient_id,
+        institution_id=Bill.from_details(f.details).institution_id if settled else "",
+        occurred_at=e.created_at,
     )  # fmt: skip

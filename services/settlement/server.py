@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.settlement.autopaying import AutoPayMethods
 from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
 from services.settlement.convert import premium_pb, settlement_pb
 from services.settlement.coordinator import Coordinator
+from services.settlement.watching import WatchMethods
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 Context = Any
@@ -42,7 +44,7 @@ def _not_designated() -> DomainError:
     )
 
 
-class SettlementServicer(AutoPayMethods, pb_grpc.SettlementServiceServicer):
+class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementServiceServicer):
     """Validates bills and premiums (S1, S7, dates, credentials) and hands each to one atomic
     step at the account service; keeps the request records of cancels, reversals, premiums."""
 
@@ -52,6 +54,7 @@ class SettlementServicer(AutoPayMethods, pb_grpc.SettlementServiceServicer):
     ) -> None:  # fmt: skip
         self.coordinator, self.requests, self.clock = coordinator, requests, clock
         self.registry = registry
+        self.draining = asyncio.Event()
         self.autopays = AutoPays(requests.redis)
         self.deductions = Deductions(coordinator, self.autopays, policy)
 
@@ -232,4 +235,5 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     return App(
         services=[service], close=close, fault=fault, security=security,
         resolvers={"CancelSettlement": servicer.institution_of}, redis=redis, tracing=tracing,
+        on_drain=[servicer.draining.set],
     )  # fmt: skip

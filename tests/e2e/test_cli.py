@@ -1,11 +1,16 @@
 """The `gongji` command as counter staff and a new user meet it, against the services running as
 their own processes: the demo plays the whole story and exits 0; each command shows what it did;
-a refusal prints its reason and what to do, never a traceback; person ids appear only masked."""
+a refusal prints its reason and what to do, never a traceback; person ids appear only masked;
+`gongji watch` follows a person's payments until Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
 import re
+import signal
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +18,10 @@ from typer.testing import CliRunner
 from services.cli.__main__ import app
 from services.common.ids import mask
 from services.common.redisdb import free_port
+from services.settlement.cursor import START_HEADER
+from tests.integration.bindings import person
+from tests.integration.test_settlement import HOSPITAL, bill
+from tests.integration.watching import READ_S, watch
 from tests.support import new_pid
 
 UNMASKED_ID = re.compile(r"\b[0-9]{17}[0-9X]\b")
@@ -123,3 +132,37 @@ def test_gongji_health_says_serving_for_each_service_and_fails_for_one_that_is_g
     gone = {**env, "GONGJI_BINDING_ADDR": f"127.0.0.1:{free_port()}"}
     done = runner.invoke(app, ["health", "account", "binding"], env=gone)
     assert done.exit_code == 1 and "binding" in done.output and "UNREACHABLE" in done.output
+
+
+async def test_gongji_watch_prints_each_payment_with_its_cursor_until_ctrl_c(
+    processes, account, settlement
+):  # rule A10
+    father = await person(account, 1965, 20_000)
+    probe = await watch(settlement, father)  # where his ledger stands now
+    start = dict(await probe.initial_metadata())[START_HEADER]
+    probe.cancel()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
+           **{f"GONGJI_{n.upper()}_ADDR": a for n, a in processes.items()}}  # fmt: skip
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "watch", father, "--cursor", start,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    try:
+        paid = [await settlement.Settle(bill(father, fen), timeout=10) for fen in (1_250, 99)]
+        lines = [(await asyncio.wait_for(cli.stdout.readline(), READ_S)).decode()
+                 for _ in range(3)]  # fmt: skip
+        cli.send_signal(signal.SIGINT)
+        rest = (await asyncio.wait_for(cli.communicate(), READ_S))[0].decode()
+    finally:
+        if cli.returncode is None:
+            cli.kill()
+    assert cli.returncode == 0, rest
+    assert lines[0].startswith(f"watching {mask(father)}")
+    for line, s, amount, after in zip(lines[1:], paid, ("-¥12.50", "-¥0.99"),
+                                      ("¥187.50", "¥186.51"), strict=True):  # fmt: skip
+        assert f" settlement  {amount:>11}  balance {after}  {s.settlement_id}" in line, line
+        assert f"for {mask(father)}  at {HOSPITAL}" in line
+    last = lines[2].split()[0]
+    assert f"stopped; resume with --cursor {last}" in rest
+    assert "Traceback" not in rest
+    assert not UNMASKED_ID.search("".join(lines) + rest)

@@ -1,5 +1,5 @@
-"""The settlement rules (S1-S13, A2) and the seeds' scenarios again, this time through three
-real service processes (fixtures in this folder's conftest)."""
+"""The settlement rules (S1-S13, A2), the watch (A10) and the seeds' scenarios again, this time
+through three real service processes (fixtures in this folder's conftest)."""
 
 from tests.integration.test_settlement import (  # noqa: F401 - collected here as well
     test_a2_a_resident_child_s_premium_paid_whole_from_one_account,
@@ -15,4 +15,8 @@ from tests.integration.test_settlement import (  # noqa: F401 - collected here a
     test_s13_a_payer_lists_what_relatives_spent_from_his_account,
     test_the_changsha_family_pays_own_then_payers_in_order_then_cash,
     test_xianyang_the_second_payer_pays_when_the_first_is_spent,
+)
+from tests.integration.test_watch import (  # noqa: F401 - collected here as well
+    test_a10_a_binder_sees_his_own_and_his_relatives_payments_refunds_and_premiums,
+    test_a10_a_cursor_resumes_right_after_its_event,
 )

@@ -1,7 +1,7 @@
 """With an exporter configured (OTEL_TRACES_EXPORTER), one Settle is one trace across the
 services: the settlement server's span, its call to the account service and the account
-server's span share a trace id, each span the child of the one before. Health checks make no
-spans."""
+server's span share a trace id, each span the child of the one before. A watch (a stream) is one
+span too, its polls of the account service its children. Health checks make no spans."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from services.common.redisdb import free_port
 from tests import support
 from tests.integration.bindings import person
 from tests.integration.test_settlement import bill
+from tests.integration.watching import events, watch
 
 SETTLE = "/gongji.settlement.v1.SettlementService/Settle"
 PAY = "/gongji.account.v1.AccountService/PayFromAccounts"
+WATCH = "/gongji.settlement.v1.SettlementService/WatchPayments"
+FOLLOW = "/gongji.account.v1.AccountService/FollowEntries"
 
 
 def spans_in(text: str) -> list[dict]:
@@ -47,9 +50,11 @@ async def test_one_settle_is_one_trace_across_the_services(tmp_path):
         async with support.channel(stack.address("account")) as a:
             patient = await person(account_pb2_grpc.AccountServiceStub(a), 1990, 2_000)
         async with support.channel(stack.address("settlement")) as s:
-            settled = await settlement_pb2_grpc.SettlementServiceStub(s).Settle(
-                bill(patient, 500), timeout=10
-            )
+            settlement = settlement_pb2_grpc.SettlementServiceStub(s)
+            watching = await watch(settlement, patient)
+            settled = await settlement.Settle(bill(patient, 500), timeout=10)
+            [event] = await events(watching, 1)
+            watching.cancel()
     finally:
         stack.stop()  # a drain ends with the buffered spans written out
     found = spans_in((tmp_path / "spans.json").read_text())
@@ -66,6 +71,10 @@ async def test_one_settle_is_one_trace_across_the_services(tmp_path):
     assert server["parent_id"] == client["context"]["span_id"]
     assert settle["resource"]["attributes"]["service.name"] == "gongji-settlement"
     assert server["resource"]["attributes"]["service.name"] == "gongji-account"
+    assert event.settlement_id == settled.settlement_id
+    streamed = next(s for s in by_name[WATCH] if s["kind"] == "SpanKind.SERVER")
+    polls = [s for s in by_name[FOLLOW] if s["kind"] == "SpanKind.CLIENT"]
+    assert polls and all(p["parent_id"] == streamed["context"]["span_id"] for p in polls)
     assert not any("Health" in name for name in by_name)
     text = json.dumps(found)  # no token and no person in any span
     assert "Bearer" not in text and patient not in text

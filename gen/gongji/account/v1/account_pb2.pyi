@@ -1602,3 +1602,104 @@ class ContributionRecord(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContributionRecord: _TypeAlias = ContributionRecord  # noqa: Y015
+
+@_typing.final
+class FollowEntriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    WAIT_MS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    after: _builtins.int
+    """A ledger position: the number of entries read so far (1 = after the first entry). Unset:
+    the ledger's position now, answered at once with no entries.
+    """
+    wait_ms: _builtins.int
+    """How long to wait when the ledger ends at `after`: 0..20000 ms, and never past the deadline."""
+    limit: _builtins.int
+    """How many ledger entries past `after` to read: 1..500 (0 = 100). Only the payments' are
+    answered, so a page may hold fewer, or none.
+    """
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        after: _builtins.int | None = ...,
+        wait_ms: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after", b"_after", "after", b"after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after", b"_after", "after", b"after", "limit", b"limit", "person_id", b"person_id", "wait_ms", b"wait_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__after: _TypeAlias = _typing.Literal["after"]  # noqa: Y015
+    _WhichOneofArgType__after: _TypeAlias = _typing.Literal["_after", b"_after"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after) -> _WhichOneofReturnType__after | None: ...
+
+Global___FollowEntriesRequest: _TypeAlias = FollowEntriesRequest  # noqa: Y015
+
+@_typing.final
+class FollowedEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_KIND_FIELD_NUMBER: _builtins.int
+    PATIENT_ID_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The entry's position in the ledger (1 = the first entry)."""
+    payment_id: _builtins.str
+    """The payment the entry moves money for (a refund's: the cancelled payment), its kind
+    (SETTLEMENT or PREMIUM), its patient and the details its caller keeps with it; kind,
+    patient and details are empty for a share made without a payment record (the hold RPCs).
+    """
+    payment_kind: Global___EntryKind.ValueType
+    patient_id: _builtins.str
+    details: _builtins.bytes
+    @_builtins.property
+    def entry(self) -> Global___LedgerEntry: ...
+    def __init__(
+        self,
+        *,
+        position: _builtins.int = ...,
+        entry: Global___LedgerEntry | None = ...,
+        payment_id: _builtins.str = ...,
+        payment_kind: Global___EntryKind.ValueType = ...,
+        patient_id: _builtins.str = ...,
+        details: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "entry", b"entry", "patient_id", b"patient_id", "payment_id", b"payment_id", "payment_kind", b"payment_kind", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowedEntry: _TypeAlias = FollowedEntry  # noqa: Y015
+
+@_typing.final
+class FollowEntriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """How far the ledger was read: the next call's `after`."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___FollowedEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___FollowedEntry] | None = ...,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowEntriesResponse: _TypeAlias = FollowEntriesResponse  # noqa: Y015

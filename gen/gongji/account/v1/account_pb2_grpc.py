@@ -170,6 +170,11 @@ class AccountServiceStub:
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.FromString,
                 _registered_method=True)
+        self.FollowEntries = channel.unary_unary(
+                '/gongji.account.v1.AccountService/FollowEntries',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -353,6 +358,17 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FollowEntries(self, request, context):
+        """A10, for the settlement service's WatchPayments: the entries of a person's ledger after a
+        position that a payment made (a settlement's or a premium's share, or the refund of a
+        cancelled share), oldest first, each with the payment's patient and details. Reads at most
+        `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
+        for one (a long poll).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -490,6 +506,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.SetFamilyAidOrder,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.SerializeToString,
+            ),
+            'FollowEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowEntries,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1222,6 +1243,33 @@ class AccountService:
             '/gongji.account.v1.AccountService/SetFamilyAidOrder',
             gongji_dot_account_dot_v1_dot_account__pb2.SetFamilyAidOrderRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.FamilyAidOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/FollowEntries',
+            gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

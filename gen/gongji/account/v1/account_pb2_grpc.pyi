@@ -78,6 +78,13 @@ class AccountServiceStub:
     """A beneficiary's payers in their order (B10), as the binding service last set it; a version
     not above the stored one changes nothing, so a late copy never overwrites a newer one.
     """
+    FollowEntries: _grpc.UnaryUnaryMultiCallable[_account_pb2.FollowEntriesRequest, _account_pb2.FollowEntriesResponse]
+    """A10, for the settlement service's WatchPayments: the entries of a person's ledger after a
+    position that a payment made (a settlement's or a premium's share, or the refund of a
+    cancelled share), oldest first, each with the payment's patient and details. Reads at most
+    `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
+    for one (a long poll).
+    """
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -128,6 +135,13 @@ class AccountServiceAsyncStub(AccountServiceStub):
     SetFamilyAidOrder: _aio.UnaryUnaryMultiCallable[_account_pb2.SetFamilyAidOrderRequest, _account_pb2.FamilyAidOrder]  # type: ignore[assignment]
     """A beneficiary's payers in their order (B10), as the binding service last set it; a version
     not above the stored one changes nothing, so a late copy never overwrites a newer one.
+    """
+    FollowEntries: _aio.UnaryUnaryMultiCallable[_account_pb2.FollowEntriesRequest, _account_pb2.FollowEntriesResponse]  # type: ignore[assignment]
+    """A10, for the settlement service's WatchPayments: the entries of a person's ledger after a
+    position that a payment made (a settlement's or a premium's share, or the refund of a
+    cancelled share), oldest first, each with the payment's patient and details. Reads at most
+    `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
+    for one (a long poll).
     """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -338,6 +352,19 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_account_pb2.FamilyAidOrder, _abc.Awaitable[_account_pb2.FamilyAidOrder]]:
         """A beneficiary's payers in their order (B10), as the binding service last set it; a version
         not above the stored one changes nothing, so a late copy never overwrites a newer one.
+        """
+
+    @_abc_1.abstractmethod
+    def FollowEntries(
+        self,
+        request: _account_pb2.FollowEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.FollowEntriesResponse, _abc.Awaitable[_account_pb2.FollowEntriesResponse]]:
+        """A10, for the settlement service's WatchPayments: the entries of a person's ledger after a
+        position that a payment made (a settlement's or a premium's share, or the refund of a
+        cancelled share), oldest first, each with the payment's patient and details. Reads at most
+        `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
+        for one (a long poll).
         """
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
