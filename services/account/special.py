@@ -134,7 +134,7 @@ class SpecialMethods(ServicerBase):
         reason = ids.enum_value(request.reason, set(StopReason), "reason")
 
         async def run(fp: str, marker: str) -> pb.Account:
-            return account_pb(await self.store.stop(pid, reason, fp, marker))
+            return account_pb(await self._announcing(pid, self.store.stop(pid, reason, fp, marker)))
 
         return await self.requests.once("StopInsurance", request, pb.Account, run, context)
 

@@ -3,9 +3,9 @@ the services that consume it (the binding service lapses bindings on CLOSED and
 TRANSFERRED_OUT, and a binder's on TYPE_CHANGED to resident). One place for its name and its
 events' shape.
 
-Each change of an account's status, region or insurance type is one entry of
-`events:account`, published from the account's outbox (services.account.events) with the
-fields below, all strings:
+Each change of an account's status, region or insurance type, and a stop of its insurance
+(A9), is one entry of `events:account`, published from the account's outbox
+(services.account.events) with the fields below, all strings:
 
     event_id        `<person_id>:<n>`, n the account's own event number (1, 2, ...; events
                     made before it was kept carry their outbox entry id instead), stable: a
@@ -26,7 +26,7 @@ STREAM = "events:account"
 STREAM_MAXLEN = 1_000_000
 TYPES = frozenset(
     {"OPENED", "REOPENED", "SUSPENDED", "RESUMED", "REGION_CHANGED", "CLOSED", "TRANSFERRED_OUT",
-     "TYPE_CHANGED"}
+     "TYPE_CHANGED", "STOPPED"}
 )  # fmt: skip
 CLOSING = frozenset({"CLOSED", "TRANSFERRED_OUT"})  # the account is gone for every use
 

@@ -36,9 +36,10 @@ async def test_changes_are_published_in_order_with_stable_ids(account, redis):  
         ("SUSPENDED", "2", "430102"),
         ("RESUMED", "1", "430102"),
         ("REGION_CHANGED", "1", "430600"),
+        ("STOPPED", "1", "430600"),
         ("CLOSED", "3", "430600"),
     ]
-    assert len({e["event_id"] for e in events}) == 5
+    assert len({e["event_id"] for e in events}) == 6
     assert not await redis.exists(outbox_key(pid))  # deleted with its last entry
 
 

@@ -17,4 +17,5 @@ if is_stopped(a) then
 end
 a.stop, a.stopped_ms = ARGV[2], I(NOW)
 redis.call('HSET', KEYS[1], 'stop', a.stop, 'stopped_ms', a.stopped_ms)
+emit(a, 'STOPPED')
 return finish(MARKER, FP, view(a))
