@@ -39,7 +39,7 @@ from tests.integration.bindings import CHILD, create
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.rpc_cases import CASES, World, answer
 
-EXAMPLES_PER_RPC = 30  # x 37 RPCs: about 1,100 requests
+EXAMPLES_PER_RPC = 30  # x every RPC of tests.rpc_cases.CASES (45): about 1,350 requests
 SERVICES = {
     "account": (pb, "AccountService", account_pb2_grpc.AccountServiceStub),
     "binding": (bpb, "BindingService", binding_pb2_grpc.BindingServiceStub),
