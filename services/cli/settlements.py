@@ -155,11 +155,27 @@ def autopay(
                                          enabled=not off, request_id=request_id())  # fmt: skip
 
     async def go(c: Client) -> None:
-        got = await c.settlement.SetPremiumAutoPay(asked)
-        show.console.print(f"auto-pay {'on' if got.enabled else 'off'}: {mask(got.payer_id)} "
-                           f"pays for {mask(got.beneficiary_id)}")  # fmt: skip
+        _said(await c.settlement.SetPremiumAutoPay(asked))
 
     run(go)
+
+
+@premiums.command("show")
+def show_autopay(
+    beneficiary: Annotated[str, typer.Argument(help="the resident whose premium is paid")],
+) -> None:
+    """Who pays a resident's premium at month end, and whether it is on."""
+    asked = spb.GetPremiumAutoPayRequest(beneficiary_id=beneficiary)
+
+    async def go(c: Client) -> None:
+        _said(await c.settlement.GetPremiumAutoPay(asked))
+
+    run(go)
+
+
+def _said(got: spb.PremiumAutoPay) -> None:
+    show.console.print(f"auto-pay {'on' if got.enabled else 'off'}: {mask(got.payer_id)} "
+                       f"pays for {mask(got.beneficiary_id)}")  # fmt: skip
 
 
 @premiums.command("run")

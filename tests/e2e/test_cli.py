@@ -84,6 +84,7 @@ def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # ru
     gongji("account", "open", kid, "--name", "赵小五", "--region", "430102", "--resident")
     gongji("binding", "bind", father, kid, "--as", "child")
     assert "auto-pay on" in gongji("premiums", "autopay", kid, father)
+    assert f"auto-pay on: {mask(father)} pays for {mask(kid)}" in gongji("premiums", "show", kid)
     year = str(dt.date.today().year + 1)
     ran = " ".join(gongji("premiums", "run", "--year", year).split())
     assert f"{mask(kid)} │ {mask(father)} │ paid ¥400.00" in ran, ran
