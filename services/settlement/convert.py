@@ -65,7 +65,7 @@ def payment_event_pb(person_id: str, f: apb.FollowedEntry) -> pb.PaymentEvent:
     """One entry of the watched person's ledger as his watch shows it (A10). The patient is
     the payment's (a premium's beneficiary); the institution comes from a settlement's bill."""
     e = f.entry
-    settled = EntryKind(f.payment_kind or 0) == EntryKind.SETTLEMENT and f.details
+    settled = int(f.payment_kind) == EntryKind.SETTLEMENT and f.details  # 0: no record
     return pb.PaymentEvent(
         cursor=cursor(person_id, f.position), entry_id=e.entry_id, person_id=person_id,
         kind=_EVENT_KIND[EntryKind(e.kind)], amount_fen=e.amount_fen,  # type: ignore[arg-type]
