@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from services.account.store import outbox_key
 from services.common import account_events, metrics
+from services.common.redisdb import spread
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,14 @@ def pending_bucket(n: int) -> str:
     return f"acct:{{outbox:{n}}}:pending"
 
 
+def _counter(n: int) -> str:
+    """The numbers the marks of the n-th part are taken from (its slot)."""
+    return f"acct:{{outbox:{n}}}:seq"
+
+
 def pending_key(pid: str) -> str:
     """The part of the pending index that marks this account's outbox."""
-    return pending_bucket(zlib.crc32(pid.encode()) % BUCKETS)
-
-
-def _counter_key(pending: str) -> str:
-    return pending.replace(":pending", ":seq")
+    return pending_bucket(spread(pid, BUCKETS))
 
 
 # KEYS[1] counter, KEYS[2] pending zset; ARGV[1] person_id. Marks the account with a fresh number.
@@ -76,13 +77,13 @@ class Relay:
         self._published = redis.register_script(_PUBLISHED)
 
     async def mark(self, pid: str) -> None:
-        pending = pending_key(pid)
-        await self._mark(keys=[_counter_key(pending), pending], args=[pid])
+        n = spread(pid, BUCKETS)
+        await self._mark(keys=[_counter(n), pending_bucket(n)], args=[pid])
 
     async def relay(self, pid: str) -> int:
         """Publish this account's outbox; returns how many events went out."""
-        pending = pending_key(pid)
-        began = int(await self.redis.get(_counter_key(pending)) or 0)
+        n = spread(pid, BUCKETS)
+        began = int(await self.redis.get(_counter(n)) or 0)
         key, sent = outbox_key(pid), 0
         while True:
             batch = await self.redis.xrange(key, count=100)
@@ -100,7 +101,7 @@ class Relay:
                 )  # fmt: skip
                 await self._published(keys=[key], args=[entry_id])
                 sent += 1
-        await self._unmark(keys=[pending], args=[pid, began])
+        await self._unmark(keys=[pending_bucket(n)], args=[pid, began])
         return sent
 
     async def relay_quietly(self, pid: str) -> None:

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -36,6 +35,7 @@ import redis.asyncio as aioredis
 
 from services.account.store import account_key
 from services.common import metrics
+from services.common.backoff import Backoff
 from services.common.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Locks:
     async def _acquire_all(self, ids: list[str], held: LockSet, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
         for pid in ids:
-            delay = 0.002
+            backoff = Backoff(0.002, 0.05)
             while True:
                 keys = [lock_key(pid), fence_key(pid), account_key(pid)]
                 fence = int(await self._acquire(keys=keys, args=[held.owner, self.lease_ms]))
@@ -130,8 +130,7 @@ class Locks:
                     raise DomainError(
                         "LOCK_TIMEOUT", "an account is busy with another payment; retry"
                     )
-                await asyncio.sleep(min(left, delay * (0.5 + random.random())))
-                delay = min(delay * 2, 0.05)
+                await asyncio.sleep(min(left, backoff.pause()))
 
     async def _keep(self, held: LockSet) -> None:
         """Extend every lease each third of a lease while the holder works."""

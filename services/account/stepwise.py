@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -47,6 +46,7 @@ from services.account.store import (
 from services.common import metrics
 from services.common.enums import EntryKind, PaymentState
 from services.common.errors import DomainError
+from services.common.redisdb import spread
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def pending_bucket(n: int) -> str:
 
 
 def pending_key(payment_id: str) -> str:
-    return pending_bucket(zlib.crc32(payment_id.encode()) % PENDING_BUCKETS)
+    return pending_bucket(spread(payment_id, PENDING_BUCKETS))
 
 
 class Stepwise:

@@ -324,7 +324,8 @@ class AccountStore:
 
     async def entries_after(self, pid: str, after: int, count: int) -> list[Entry]:
         """Up to `count` entries past position `after`, oldest first (the ledger only grows)."""
-        raws = await self.redis.lrange(f"{account_key(pid)}:ledger", after, after + count - 1)
+        ledger = account_keys(pid)[1]
+        raws = await self.redis.lrange(ledger, after, after + count - 1)
         return [Entry.from_script(orjson.loads(r)) for r in raws]
 
     async def paid_for(self, payment_ids: Sequence[str]) -> dict[str, PaidFor]:

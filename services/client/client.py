@@ -14,7 +14,6 @@ with exponential back-off and jitter until the call's deadline. Nothing else is 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
@@ -27,6 +26,7 @@ from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2, settlement_pb2_grpc
 from services.client.errors import GongjiError
 from services.common import channels
+from services.common.backoff import Backoff
 from services.common.config import DEFAULT_ADDRS
 from services.settlement.cursor import START_HEADER
 
@@ -50,17 +50,16 @@ class Service:
 
         async def call(request: Any, timeout_s: float | None = None) -> Any:
             deadline = time.monotonic() + (timeout_s or self._timeout_s)
-            backoff = _FIRST_BACKOFF_S
+            backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
             while True:
                 try:
                     return await rpc(request, timeout=max(0.001, deadline - time.monotonic()))
                 except grpc.aio.AioRpcError as e:
                     error = GongjiError.of(e)
-                pause = backoff * (0.5 + random.random())
+                pause = backoff.pause()
                 if not error.retryable or time.monotonic() + pause >= deadline:
                     raise error
                 await asyncio.sleep(pause)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
         call.__name__ = method
         return call
@@ -107,14 +106,15 @@ class Client:
         draining, a part of the stack down) or the connection is lost, it is opened again after
         the last event (or at its start), with back-off: nothing lost, nothing twice. A refusal
         ends it."""
-        backoff = _FIRST_BACKOFF_S
+        backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
         while True:
             request = settlement_pb2.WatchPaymentsRequest(person_id=person_id, cursor=cursor)
             call = self._settlement.WatchPayments(request)  # no deadline: it lasts while read
             try:
                 cursor = dict(await call.initial_metadata()).get(START_HEADER, cursor)
                 async for event in call:
-                    cursor, backoff = event.cursor, _FIRST_BACKOFF_S
+                    cursor = event.cursor
+                    backoff.reset()
                     yield event
             except grpc.aio.AioRpcError as e:
                 error = GongjiError.of(e)
@@ -122,8 +122,7 @@ class Client:
                     raise error from None
             finally:
                 call.cancel()
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+            await asyncio.sleep(backoff.pause())
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -92,6 +93,12 @@ def connect(url: str, pointed: bool = False, mode: str = "single") -> aioredis.R
         return cast(aioredis.Redis, cluster)
     cls = PointedRedis if pointed else aioredis.Redis
     return cls.from_url(url, connection_class=HiredisPacking, **options)
+
+
+def spread(member: str, parts: int) -> int:
+    """Which of `parts` parts of an index holds `member`: an index kept as several keys, each on
+    a slot of its own, so that no one key of a Redis Cluster carries it all."""
+    return zlib.crc32(member.encode()) % parts
 
 
 def clustered(redis: aioredis.Redis) -> bool:

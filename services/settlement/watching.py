@@ -29,6 +29,7 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
+from services.common.backoff import Backoff
 from services.common.errors import DomainError
 from services.common.rpc import reason_of
 from services.settlement import cursor
@@ -83,7 +84,8 @@ class WatchMethods:
         again for up to PEER_RETRY_S before the stream gives up; a drain of this server ends
         the wait at once."""
         timeout_s = FOLLOW_WAIT_MS / 1000 + _PEER_SLACK_S
-        give_up, pause = time.monotonic() + PEER_RETRY_S, _FIRST_PAUSE_S
+        give_up = time.monotonic() + PEER_RETRY_S
+        backoff = Backoff(_FIRST_PAUSE_S, _MAX_PAUSE_S, jitter=False)
         while True:
             poll = self.coordinator.accounts.follow(
                 pid, after, FOLLOW_WAIT_MS, FOLLOW_LIMIT, timeout_s
@@ -91,10 +93,10 @@ class WatchMethods:
             try:
                 return await self._unless_draining(poll)
             except grpc.aio.AioRpcError as e:
+                pause = backoff.pause()
                 if e.code() not in _AGAIN or time.monotonic() + pause > give_up:
                     raise
             await self._unless_draining(asyncio.sleep(pause))
-            pause = min(pause * 2, _MAX_PAUSE_S)
 
     async def _unless_draining(self, work: Awaitable[T]) -> T:
         """`work`'s result, unless this server begins to drain first (SERVER_DRAINING). When
