@@ -10,7 +10,7 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid, stop
-from tests.integration.bindings import CHILD, create, listed, person
+from tests.integration.bindings import CHILD, create, days_from_today, listed, person
 from tests.integration.test_binding_events import eventually, lapsed
 from tests.integration.test_contributions import month_of
 from tests.integration.test_settlement import bill, legs
@@ -236,6 +236,31 @@ async def test_an_employee_who_becomes_resident_keeps_his_account_for_himself(
     assert (await refused(account.RecordContribution(month_of(father, "2025-04"))))[1] == (
         "NOT_EMPLOYEE"
     )
+
+
+async def test_a_resident_pays_for_no_relative_from_the_moment_his_type_changes(account):
+    # rules A9, S4: decided in the payment itself, whether or not his bindings have lapsed yet
+    father, wife = await person(account, 1970, 9_000), await person(account, 1972, 0)
+    kid = await person(account, 2012, 0, resident=True)
+    grants = {who: "B" + rid()[:20] for who in (wife, kid)}
+    for who, binding_id in grants.items():
+        await account.GrantFamilyAid(pb.GrantFamilyAidRequest(
+            binder_id=father, beneficiary_id=who, binding_id=binding_id,
+            start_date=days_from_today(0)), timeout=10)  # fmt: skip
+    await account.ChangeInsuranceType(change(father, RESIDENT))
+
+    def paying(patient: str, kind: int, amount: int) -> pb.PayFromAccountsRequest:
+        return pb.PayFromAccountsRequest(
+            payment_id=rid(), kind=kind, patient_id=patient, amount_fen=amount,
+            sources=[pb.PaySource(person_id=father, binding_id=grants[patient])],
+            on_date=days_from_today(0), premium_year=dt.date.today().year,
+        )  # fmt: skip
+
+    settled = await account.PayFromAccounts(paying(wife, pb.ENTRY_KIND_SETTLEMENT, 500))
+    assert list(settled.shares) == []  # skipped: the bill goes to cash
+    premium = account.PayFromAccounts(paying(kid, pb.ENTRY_KIND_PREMIUM, 3_800))
+    assert (await refused(premium))[1] == "NOT_BOUND"
+    assert (await get(account, father)).balance_fen == 9_000
 
 
 async def test_a_resident_who_becomes_employee_gets_an_active_account(account, binding):  # A9
