@@ -4,6 +4,7 @@ pure, no I/O."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from services.common.enums import CreditKind, EntryKind, HoldState, PaymentState
@@ -201,3 +202,13 @@ class FamilyAidGrant:
             d["binder_id"], d["beneficiary_id"], d["binding_id"], d["start_date"],
             d["end_date"], bool(d.get("active")),
         )  # fmt: skip
+
+
+_PLACED = re.compile(r"e[0-9a-f]+\.([0-9]{1,15})")
+
+
+def place_in_id(entry_id: str) -> int | None:
+    """The 1-based ledger place an entry id carries (lib.lua `placed`), or None: an id a
+    payment names, or one made before ids carried their place, is found by the entry index."""
+    found = _PLACED.fullmatch(entry_id)
+    return int(found.group(1)) if found else None

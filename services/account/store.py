@@ -85,6 +85,8 @@ def outbox_key(pid: str) -> str:
 
 
 def new_entry_id() -> str:
+    """An id for an entry this service makes; the script that writes the entry appends its
+    place in the ledger (`.<place>`: lib.lua `placed`), so such an entry needs no index."""
     return "e" + secrets.token_hex(12)
 
 

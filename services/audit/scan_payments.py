@@ -7,7 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.account.domain import Payment, Share
+from services.account.domain import Payment, Share, place_in_id
 from services.account.store import cancel_journal_key, payment_key, year_key
 from services.audit import checks
 from services.audit.model import Json, Leg, PaymentBundle
@@ -88,7 +88,16 @@ async def _entries(
 async def _entries_by_id(
     redis: aioredis.Redis, wanted: dict[Label, tuple[str, str]]
 ) -> dict[Label, Json]:
-    """The ledger entry of each (person, entry id), found through his entry index."""
-    got = await ask(redis, {key: ("HGET", parts(pid)["eidx"], entry_id)
-                            for key, (pid, entry_id) in wanted.items()})  # fmt: skip
+    """The ledger entry of each (person, entry id), at the place the id carries or else
+    through his entry index."""
+    carried = {key: place_in_id(entry_id) for key, (_, entry_id) in wanted.items()}
+    got = await ask(
+        redis,
+        {
+            key: ("HGET", parts(pid)["eidx"], entry_id)
+            for key, (pid, entry_id) in wanted.items()
+            if carried[key] is None
+        },
+    )
+    got |= {key: str(place) for key, place in carried.items() if place is not None}
     return await _entries(redis, {key: (wanted[key][0], place) for key, place in got.items()})

@@ -28,8 +28,16 @@ def used_memory(nodes: list[redis.Redis]) -> int:
     return sum(int(n.info("memory")["used_memory"]) for n in nodes)
 
 
+def family(key: bytes) -> str:
+    """A key's family: its name without hash tags and without the parts that hold ids
+    (`acct:{4401...}:grants` -> `acct:grants`)."""
+    parts = key.decode(errors="replace").split(":")
+    return ":".join(p for p in parts if not p.startswith("{") and not any(c.isdigit() for c in p))
+
+
 def key_bytes(nodes: list[redis.Redis]) -> dict[str, int]:
-    """Bytes by kind of key: `ledger`, `7-day` (keys with a lifetime), `kept`."""
+    """Bytes by kind of key: `ledger`, `7-day` (keys with a lifetime), `kept`; and the kept
+    bytes by family of key (`kept acct:grants`, ...)."""
     found = {"ledger": 0, "7-day": 0, "kept": 0}
     for node in nodes:
         for key in node.scan_iter(count=1000):
@@ -40,6 +48,8 @@ def key_bytes(nodes: list[redis.Redis]) -> dict[str, int]:
                 found["7-day"] += size
             else:
                 found["kept"] += size
+                name = f"kept {family(key)}"
+                found[name] = found.get(name, 0) + size
     return found
 
 
@@ -90,7 +100,7 @@ def _per(
     before: tuple[int, dict[str, int]], after: tuple[int, dict[str, int]], n: int
 ) -> dict[str, int]:
     """Bytes per item: Redis's own growth, and the growth of the keys by kind."""
-    grown = {k: (after[1][k] - before[1][k]) / n for k in after[1]}
+    grown = {k: (v - before[1].get(k, 0)) / n for k, v in after[1].items()}
     return {"used_memory": round((after[0] - before[0]) / n)} | {
-        k: round(v) for k, v in grown.items()
+        k: round(v) for k, v in sorted(grown.items()) if round(v)
     }

@@ -139,8 +139,9 @@ class World:
         await s.pay("PAID2", EntryKind.SETTLEMENT, self.p, [Source(self.e, "B-e")], 1_000,
                     "2026-01-01", False, "fp")  # fmt: skip
         await s.cancel_payment("PAID2", "x", "cancel-1", False)
-        await s.pay("PREMIUM1", EntryKind.PREMIUM, self.r, [Source(self.e, "B-er")], 100,
-                    "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
+        premium = await s.pay("PREMIUM1", EntryKind.PREMIUM, self.r, [Source(self.e, "B-er")],
+                              100, "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
+        self.premium_debit = premium.shares[0].entry_id
         self.credit_entry = (await s.credit(self.e, 1, EntryKind.ADJUSTMENT, "m", "", "")).entry_id
         await s.refund(self.e, "rf-1", self.debit, "cancel")
         await s.purchase(self.f, 100, 40, "PICC-HN", "pol-1", 7, 2026, True, 1, "", "")
@@ -357,13 +358,15 @@ async def test_every_refusal_of_every_account_script_changes_nothing(db):
 
 
 async def broken_index_cases(w: World, raw: aioredis.Redis) -> list[tuple[str, str, Call]]:
-    """An entry index that no longer agrees with the ledger is refused, not followed."""
-    eidx = account_keys(w.e)[2]
-    committed = await w.s.redis.hget(account_keys(w.e)[3], "h-done")
-    await w.s.redis.hset(eidx, w.credit_entry, 1)  # points at another entry
-    await w.s.redis.hset(eidx, json.loads(committed)["entry_id"], 10**6)  # past the end
+    """An entry index that no longer agrees with the ledger is refused, not followed; so is a
+    recorded entry id whose place holds another entry."""
+    eidx, holds = account_keys(w.e)[2], account_keys(w.e)[3]
+    await w.s.redis.hset(eidx, w.premium_debit, 1)  # a payment's leg, indexed: at another entry
+    committed = json.loads(await w.s.redis.hget(holds, "h-done"))
+    committed["entry_id"] = committed["entry_id"].split(".")[0] + ".1"  # the place of another
+    await w.s.redis.hset(holds, "h-done", json.dumps(committed))
     cases: list[tuple[str, str, Call]] = [
-        ("refund", "INTERNAL", lambda: w.s.refund(w.e, "rf-9", w.credit_entry, "x")),
+        ("refund", "INTERNAL", lambda: w.s.refund(w.e, "rf-9", w.premium_debit, "x")),
         ("commit_hold", "INTERNAL", lambda: w.s.commit_hold(w.e, "h-done")),
     ]
     for _, reason, call in cases:

@@ -13,6 +13,6 @@ local e = credit_back(a, ARGV[3], N(p.amount), p.insurer .. ':' .. ARGV[2] .. ':
 p.state = 'CANCELLED'
 redis.call('HSET', key(a, 6), ARGV[2], cjson.encode(p))
 redis.call('HSET', key(a, 5), p.entry_id, cjson.encode({refund_id = 'policy:' .. ARGV[2],
-           entry_id = ARGV[3]}))
+           entry_id = e.entry_id}))
 save(a)
 return finish(MARKER, FP, e)

@@ -15,7 +15,7 @@ local amount = N(h.amount)
 a.held = a.held - amount
 redis.call('ZREM', key(a, 4), ARGV[2])
 local e = append(a, ARGV[3], h.kind, -amount, h.reference)
-h.state, h.entry_id = 'COMMITTED', ARGV[3]
+h.state, h.entry_id = 'COMMITTED', e.entry_id
 redis.call('HSET', key(a, 3), ARGV[2], cjson.encode(h))
 save(a)
 return cjson.encode(e)

@@ -206,8 +206,24 @@ local function refuse_fence(a, token)
   return nil
 end
 
+-- An entry id the account service makes (`e` and hex digits: store.new_entry_id) gets the
+-- entry's place in the ledger after a dot (`e...<hex>.<place>`), so it is found without an
+-- index; the ids a payment names (`<payment id>-<n>`, `-r<n>`, `-p<n>`) and the ids made before
+-- this form are kept in the entry index (PARTS[2]).
+local function placed(entry_id, seq)
+  if string.match(entry_id, '^e%x+$') then return entry_id .. '.' .. I(seq), true end
+  return entry_id, false
+end
+
 -- The entry, or nil; and a refusal when the index and the ledger disagree.
 local function entry_by_id(a, entry_id)
+  local place = string.match(entry_id, '^e%x+%.(%d+)$')
+  if place then
+    local raw = #place <= 15 and redis.call('LINDEX', key(a, 1), N(place) - 1)
+    local e = raw and cjson.decode(raw)
+    if e and e.entry_id == entry_id then return e end
+    return nil
+  end
   local seq = redis.call('HGET', key(a, 2), entry_id)
   if not seq then return nil end
   local raw = redis.call('LINDEX', key(a, 1), N(seq) - 1)
@@ -255,10 +271,11 @@ end
 local function append(a, entry_id, kind, amount, reference)
   a.seq = a.seq + 1
   a.balance = a.balance + amount
-  local e = {entry_id = entry_id, person_id = a.person_id, kind = kind, amount = I(amount),
+  local id, has_place = placed(entry_id, a.seq)
+  local e = {entry_id = id, person_id = a.person_id, kind = kind, amount = I(amount),
              balance_after = I(a.balance), reference = reference, created_ms = I(NOW)}
   redis.call('RPUSH', key(a, 1), cjson.encode(e))
-  redis.call('HSET', key(a, 2), entry_id, I(a.seq))
+  if not has_place then redis.call('HSET', key(a, 2), id, I(a.seq)) end
   return e
 end
 

@@ -31,6 +31,6 @@ expire_due(a)
 a.fence = math.max(a.fence, N(ARGV[6]))
 local e = append(a, ARGV[7], ENTRY_KIND_COMMERCIAL_INSURANCE, -amount, ARGV[4] .. ':' .. policy_no)
 redis.call('HSET', key(a, 6), policy_no, cjson.encode({amount = I(amount), insurer = ARGV[4],
-           entry_id = ARGV[7], state = 'ACTIVE', year = year, kind = N(ARGV[10])}))
+           entry_id = e.entry_id, state = 'ACTIVE', year = year, kind = N(ARGV[10])}))
 save(a)
 return finish(MARKER, FP, e)

@@ -20,6 +20,6 @@ if (debit.kind ~= ENTRY_KIND_SETTLEMENT and debit.kind ~= ENTRY_KIND_PREMIUM)
 end
 expire_due(a)
 local e = credit_back(a, ARGV[4], -N(debit.amount), ARGV[5], ARGV[6])
-redis.call('HSET', key(a, 5), ARGV[3], cjson.encode({refund_id = ARGV[2], entry_id = ARGV[4]}))
+redis.call('HSET', key(a, 5), ARGV[3], cjson.encode({refund_id = ARGV[2], entry_id = e.entry_id}))
 save(a)
 return cjson.encode(e)

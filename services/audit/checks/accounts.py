@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from services.account.domain import Entry, Hold, Payment
+from services.account.domain import Entry, Hold, Payment, place_in_id
 from services.audit.model import AccountBundle, Json, Violation, problems, violation
 from services.common.enums import BindingStatus, EntryKind, HoldState
 from services.common.ids import mask
@@ -89,11 +89,13 @@ def _negative(balance: int, entries: list[Entry | None]) -> list[str]:
 
 
 def _sequence(a: AccountBundle, seq: int, entries: list[Entry | None]) -> list[str]:
-    """Entries 1..seq in order, each indexed at its place, each balance_after the one before
-    plus its amount (an account starts at 0: open.lua)."""
+    """Entries 1..seq in order, each found at its place (by the place its id carries, else by
+    the entry index), each balance_after the one before plus its amount (an account starts at
+    0: open.lua)."""
     found = [] if len(entries) == seq else [f"seq is {seq}, the ledger holds {len(entries)}"]
-    if len(a.index) != len(entries):
-        found.append(f"the entry index names {len(a.index)} entries")
+    indexed = sum(1 for e in entries if e is None or place_in_id(e.entry_id) is None)
+    if len(a.index) != indexed:
+        found.append(f"the entry index names {len(a.index)} entries, not {indexed}")
     before = 0
     for place, e in enumerate(entries, start=1):
         if e is None:
@@ -104,7 +106,10 @@ def _sequence(a: AccountBundle, seq: int, entries: list[Entry | None]) -> list[s
         if e.balance_after_fen != before + e.amount_fen:
             found.append(f"entry {place} ({e.entry_id}) leaves {e.balance_after_fen} fen after "
                          f"{before} {e.amount_fen:+d}")  # fmt: skip
-        if a.index.get(e.entry_id) != str(place):
+        carried = place_in_id(e.entry_id)
+        if carried is not None and carried != place:
+            found.append(f"entry {place} ({e.entry_id}) names place {carried}")
+        if carried is None and a.index.get(e.entry_id) != str(place):
             found.append(f"entry {place} ({e.entry_id}) is indexed at {a.index.get(e.entry_id)}")
         before = e.balance_after_fen
     repeated = [i for i, n in Counter(e.entry_id for e in entries if e).items() if n > 1]
