@@ -29,6 +29,7 @@ from services.account.locks import lock_key
 from services.account.store import account_key, account_keys, journal_key, payment_key
 from services.audit import checks
 from services.audit.model import AccountBundle, Json, LockRecord, RequestRecord
+from services.binding.domain import record_fields
 from services.binding.store import Keys, provinces_of
 from services.common.redisdb import clustered, get_many
 
@@ -163,15 +164,27 @@ def binding_key(binding_id: str) -> str:
     return Keys.record(binding_id)
 
 
+def binding_record(binding_id: str, raw: Any) -> Json:
+    """A binding record by name, whichever form it is kept in ({} for one unreadable)."""
+    try:
+        kept = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return record_fields(binding_id, kept) if isinstance(kept, list | dict) else {}
+
+
 async def records(
-    redis: aioredis.Redis, ids: set[str], key_of: Callable[[str], str]
-) -> dict[str, Json | None]:
+    redis: aioredis.Redis, ids: set[str], key_of: Callable[[str], str],
+    parse: Callable[[str, Any], Json] = lambda _, raw: obj(raw),
+) -> dict[str, Json | None]:  # fmt: skip
     """JSON records by id, in one MGET; None: no record (or an id no key holds)."""
     keyed = {i: key_of(i) for i in sorted(ids)}
     wanted = [i for i, k in keyed.items() if k]
     raws = await get_many(redis, [keyed[i] for i in wanted])
     found: dict[str, Json | None] = dict.fromkeys(keyed)
-    found |= {i: obj(raw) if raw is not None else None for i, raw in zip(wanted, raws, strict=True)}
+    found |= {
+        i: parse(i, raw) if raw is not None else None for i, raw in zip(wanted, raws, strict=True)
+    }
     return found
 
 
@@ -231,7 +244,7 @@ async def _with_named_records(
     refs = {a.person_id: checks.payment_references(a) for a in found}
     grants = {a.person_id: checks.granted_bindings(a) for a in found}
     payments = await records(redis, set().union(*refs.values()), payment_key)
-    bindings = await records(redis, set().union(*grants.values()), binding_key)
+    bindings = await records(redis, set().union(*grants.values()), binding_key, binding_record)
     unrecorded = sorted(r for r, rec in payments.items() if rec is None)
     journals = await get_many(redis, [journal_key(r) for r in unrecorded])
     making = {r for r, j in zip(unrecorded, journals, strict=True) if j is not None}

@@ -7,7 +7,8 @@ than his balance, so his own account and his spouse's each pay a leg; the spouse
 three (family aid). Redis `used_memory` (summed over
 every node) is read before and after each part, and every key's `MEMORY USAGE` sorts the growth
 into what the figures name: the ledger entries themselves, what lasts 7 days (idempotency
-markers, request records), and everything else, which is kept for good.
+markers, request records), the account event stream (trimmed to a fixed length), and
+everything else, which is kept for good.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import redis
 
 from services.bench import scenarios
 from services.bench.scenarios import People, Stubs
+from services.common import account_events
 
+_TRIMMED = account_events.STREAM.encode()
 MONTHLY_FEN = 10_000
 BATCH = 32
 
@@ -36,9 +39,10 @@ def family(key: bytes) -> str:
 
 
 def key_bytes(nodes: list[redis.Redis]) -> dict[str, int]:
-    """Bytes by kind of key: `ledger`, `7-day` (keys with a lifetime), `kept`; and the kept
-    bytes by family of key (`kept acct:grants`, ...)."""
-    found = {"ledger": 0, "7-day": 0, "kept": 0}
+    """Bytes by kind of key: `ledger`, `7-day` (keys with a lifetime), `trimmed` (the account
+    event stream, kept to about STREAM_MAXLEN entries whatever the number of accounts), `kept`;
+    and the kept bytes by family of key (`kept acct:grants`, ...)."""
+    found = {"ledger": 0, "7-day": 0, "trimmed": 0, "kept": 0}
     for node in nodes:
         for key in node.scan_iter(count=1000):
             size = int(node.memory_usage(key, samples=0) or 0)
@@ -46,6 +50,8 @@ def key_bytes(nodes: list[redis.Redis]) -> dict[str, int]:
                 found["ledger"] += size
             elif node.pttl(key) > 0:
                 found["7-day"] += size
+            elif key == _TRIMMED:
+                found["trimmed"] += size
             else:
                 found["kept"] += size
                 name = f"kept {family(key)}"

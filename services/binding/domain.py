@@ -30,6 +30,19 @@ class Party:
     stopped: bool = False  # insurance stopped (A9)
 
 
+# A binding's record as Redis keeps it (store.Keys.record): a JSON array of these, in this
+# order; its id is its key's. A record kept before in named form (a JSON object) reads the same.
+RECORD = ("binder_id", "beneficiary_id", "relationship", "start_date", "end_date", "status",
+          "created_ms", "ended_ms", "phone")  # fmt: skip
+
+
+def record_fields(binding_id: str, kept: Any) -> dict[str, Any]:
+    """A kept record (decoded JSON, either form) by name, with its id."""
+    if isinstance(kept, list):
+        return dict(zip(RECORD, kept, strict=False)) | {"binding_id": binding_id}
+    return dict(kept) | {"binding_id": binding_id}
+
+
 @dataclasses.dataclass(frozen=True)
 class Binding:
     binding_id: str
@@ -50,7 +63,8 @@ class Binding:
         return self.start_date <= iso and (not self.end_date or iso <= self.end_date)
 
     @classmethod
-    def from_record(cls, d: dict[str, Any], priority: int = 0) -> Binding:
+    def from_record(cls, binding_id: str, kept: Any, priority: int = 0) -> Binding:
+        d = record_fields(binding_id, kept)
         return cls(
             binding_id=d["binding_id"], binder_id=d["binder_id"],
             beneficiary_id=d["beneficiary_id"], relationship=int(d["relationship"]),
@@ -60,10 +74,8 @@ class Binding:
             phone=d.get("phone") or "",
         )  # fmt: skip
 
-    def record(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("priority")
-        return d
+    def record(self) -> list[Any]:
+        return [getattr(self, name) for name in RECORD]
 
 
 def check_creation(

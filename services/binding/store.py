@@ -1,44 +1,84 @@
 """Every Redis key and script of the binding service.
 
-Keys carry a province hash tag: the binder's views and the binding record under the binder's
-province, the beneficiary's views under the beneficiary's. Under the default policy (B5) both are
-one province, so one script updates both views atomically on one shard; across two provinces (a
-profile without B5) the two sides are two steps, finished by the relay loop if cut off. Each
-person's provinces (`bind:where:{<person_id>}`) are recorded before that script, so a binding is
-never left where its people's views cannot find it. The binding id names both provinces, so any
-binding can be found from its id alone.
+Keys carry a province hash tag: the binding record and the binder's views under the binder's
+province, the beneficiary's views under the beneficiary's. A person's views in a province are one
+hash (Keys.person); a record is a JSON array (domain.RECORD). Under the default policy (B5) both
+people are in one province, so one script updates both views atomically on one shard; across two
+provinces (a profile without B5) the two sides are two steps, finished by the relay loop if cut
+off. Each person's provinces (`bind:where:{<person_id>}`) are recorded before that script, so a
+binding is never left where its people's views cannot find it. The binding id names both
+provinces, so any binding can be found from its id alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
 
-from services.binding.domain import Binding
+from services.binding.domain import RECORD, Binding
 from services.common.enums import BindingStatus, lua_constants
 from services.common.errors import DomainError
-from services.common.redisdb import get_many
+from services.common.redisdb import get_many, hget_many
 
 IDEM_TTL_S = 7 * 24 * 3600
 
-# Every change of a beneficiary's payer list also bumps the list's version and marks it in the
+# Each person's views in a province are one hash (Keys.person), so that a person's bindings cost
+# one small key, not seven:
+#   a:<binding id>      created ms   every binding he made (his history as binder)
+#   pair:<beneficiary>  binding id   his ACTIVE binding of that beneficiary (B7); these are his
+#                                    active bindings as binder, counted against his limit (B4)
+#   e:<binding id>      created ms   every binding of which he is the beneficiary (his history)
+#   payers              ids, comma-separated: his ACTIVE bindings as beneficiary, in payer order
+#   v                   the payer list's version
+# Every change of a beneficiary's payer list also bumps its version and marks it in the
 # province's order outbox (`order-pending`), in the same script: the new order then reaches the
 # account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
 _HEAD = (
     lua_constants(BindingStatus)
+    + f"""
+local RECORD_STATUS, RECORD_ENDED_MS = {RECORD.index("status") + 1}, {RECORD.index("ended_ms") + 1}
+"""
     + """
-local function changed_order(version_key, pending_key, beneficiary)
-  local version = redis.call('INCR', version_key)
+local function ids_of(views)
+  local ids, listed = {}, redis.call('HGET', views, 'payers')
+  if listed then
+    for id in string.gmatch(listed, '[^,]+') do ids[#ids + 1] = id end
+  end
+  return ids
+end
+
+local function set_payers(views, ids)
+  if #ids == 0 then redis.call('HDEL', views, 'payers')
+  else redis.call('HSET', views, 'payers', table.concat(ids, ',')) end
+end
+
+local function position(ids, id)
+  for i, listed in ipairs(ids) do if listed == id then return i end end
+  return nil
+end
+
+local function changed_order(views, pending_key, beneficiary)
+  local version = redis.call('HINCRBY', views, 'v', 1)
   redis.call('ZADD', pending_key, version, beneficiary)
+end
+
+-- His ACTIVE bindings as binder: one `pair:` field each.
+local function active_count(views)
+  local n, all = 0, redis.call('HKEYS', views)
+  for _, field in ipairs(all) do
+    if string.sub(field, 1, 5) == 'pair:' then n = n + 1 end
+  end
+  return n
 end
 
 -- The answer of an earlier creation under this request (`idem`), or a refusal: the pair's
 -- binding exists (B7), the binder is at his limit (B4); nil when the binding may be made.
 -- Checked before any write, atomically with it, so concurrent creations cannot exceed them.
-local function refuse_create(idem, pair, active, fp, limit)
+local function refuse_create(idem, binder_views, beneficiary, fp, limit)
   local prior = redis.call('GET', idem)
   if prior then
     local rec = cjson.decode(prior)
@@ -48,31 +88,41 @@ local function refuse_create(idem, pair, active, fp, limit)
     end
     return rec.result
   end
-  if redis.call('EXISTS', pair) == 1 then
+  if redis.call('HEXISTS', binder_views, 'pair:' .. beneficiary) == 1 then
     return cjson.encode({error='BINDING_EXISTS',
                          message='this pair already has an active binding'})
   end
-  if redis.call('SCARD', active) >= tonumber(limit) then
+  if active_count(binder_views) >= tonumber(limit) then
     return cjson.encode({error='BINDING_LIMIT_REACHED',
                          message='binder already has ' .. limit .. ' active bindings'})
   end
   return nil
 end
 
--- The binder's side of a new binding: its record, his active set and history, the pair.
-local function add_binder_side(record, active, history, pair, id, rec_json, created_ms)
+-- The binder's side of a new binding: its record; in his views, his history and the pair.
+local function add_binder_side(record, binder_views, id, rec_json, created_ms, beneficiary)
   redis.call('SET', record, rec_json)
-  redis.call('SADD', active, id)
-  redis.call('ZADD', history, created_ms, id)
-  redis.call('SET', pair, id)
+  redis.call('HSET', binder_views, 'a:' .. id, created_ms, 'pair:' .. beneficiary, id)
 end
 
 -- The beneficiary's side of a new binding: in his history, last on his payer list; its priority.
-local function add_view(history, payers, version, outbox, id, created_ms, beneficiary)
-  redis.call('ZADD', history, created_ms, id)
-  local priority = redis.call('RPUSH', payers, id)
-  changed_order(version, outbox, beneficiary)
-  return priority
+local function add_view(views, outbox, id, created_ms, beneficiary)
+  redis.call('HSET', views, 'e:' .. id, created_ms)
+  local ids = ids_of(views)
+  ids[#ids + 1] = id
+  set_payers(views, ids)
+  changed_order(views, outbox, beneficiary)
+  return #ids
+end
+
+-- Off his payer list; whether it was on it.
+local function drop_payer(views, id)
+  local ids = ids_of(views)
+  local at = position(ids, id)
+  if not at then return false end
+  table.remove(ids, at)
+  set_payers(views, ids)
+  return true
 end
 
 -- A creation's answer, kept under its request for a repeat.
@@ -82,50 +132,54 @@ local function created(idem, fp, rec_json, priority, ttl_s)
   return result
 end
 
--- An ACTIVE binding ended on the binder's side (its record, his active set, the pair): the
--- record JSON, and whether it ended now; any other state is returned unchanged; '' when there
--- is no such binding.
-local function end_binder_side(record, active, pair, id, status, ended_ms)
+-- An ACTIVE binding ended on the binder's side (its record, his pair): the record JSON, and
+-- whether it ended now; any other state is returned unchanged; '' when there is no such
+-- binding. A record kept in named form (before records were arrays) ends in that form.
+local function end_binder_side(record, binder_views, id, beneficiary, status, ended_ms)
   local raw = redis.call('GET', record)
   if not raw then return '', false end
   local b = cjson.decode(raw)
-  if tostring(b.status) ~= BINDING_STATUS_ACTIVE then return raw, false end
-  b.status = tonumber(status)
-  b.ended_ms = tonumber(ended_ms)
+  local named = b[1] == nil
+  local now = named and b.status or b[RECORD_STATUS]
+  if tostring(now) ~= BINDING_STATUS_ACTIVE then return raw, false end
+  if named then
+    b.status, b.ended_ms = tonumber(status), tonumber(ended_ms)
+  else
+    b[RECORD_STATUS], b[RECORD_ENDED_MS] = tonumber(status), tonumber(ended_ms)
+  end
   raw = cjson.encode(b)
   redis.call('SET', record, raw)
-  redis.call('SREM', active, id)
-  if redis.call('GET', pair) == id then redis.call('DEL', pair) end
+  local pair = 'pair:' .. beneficiary
+  if redis.call('HGET', binder_views, pair) == id then redis.call('HDEL', binder_views, pair) end
   return raw, true
 end
 """
 )
-# KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 beneficiary history,
-#       6 payer list, 7 idempotency record, 8 payer list version, 9 order outbox
+# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 idempotency record, 5 order outbox
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
 #       7 beneficiary
 # Returns {binding=record, priority=n} or {error=...}.
 _CREATE = (
     _HEAD
     + """
-local refused = refuse_create(KEYS[7], KEYS[4], KEYS[2], ARGV[1], ARGV[4])
+local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
-add_binder_side(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[5])
-local priority = add_view(KEYS[5], KEYS[6], KEYS[8], KEYS[9], ARGV[2], ARGV[5], ARGV[7])
-return created(KEYS[7], ARGV[1], ARGV[3], priority, ARGV[6])
+add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
+local priority = add_view(KEYS[3], KEYS[5], ARGV[2], ARGV[5], ARGV[7])
+return created(KEYS[4], ARGV[1], ARGV[3], priority, ARGV[6])
 """
 )
-# KEYS: 1 record, 2 binder active set, 3 pair, 4 payer list, 5 payer list version, 6 order outbox
+# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox
 # ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary
 # Ends an ACTIVE binding and closes the gap in the payer order (B10, B11); any other state is
 # returned unchanged. Returns the record JSON, or '' when there is no such binding.
 _END = (
     _HEAD
     + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[2], ARGV[3])
 if ended then
-  redis.call('LREM', KEYS[4], 0, ARGV[1])
-  changed_order(KEYS[5], KEYS[6], ARGV[4])
+  drop_payer(KEYS[3], ARGV[1])
+  changed_order(KEYS[3], KEYS[4], ARGV[4])
 end
 return raw
 """
@@ -135,65 +189,62 @@ return raw
 # binder's side, with the binding marked in the binder's province as `views-due`; then the
 # beneficiary's side; then the mark is taken off. The relay loop finishes every mark a crash left
 # (Lifecycle.relay): each step can run again and again with the same outcome.
-# KEYS: 1 record, 2 binder active set, 3 binder history, 4 pair, 5 idempotency record, 6 views due
-# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s
+# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due
+# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
+#       7 beneficiary
 # Returns {binding=record, priority=0} or {error=...}, as _CREATE does (the priority is the
 # beneficiary side's to give).
 _CREATE_BINDER_SIDE = (
     _HEAD
     + """
-local refused = refuse_create(KEYS[5], KEYS[4], KEYS[2], ARGV[1], ARGV[4])
+local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
-add_binder_side(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[5])
-redis.call('ZADD', KEYS[6], ARGV[5], ARGV[2])
-return created(KEYS[5], ARGV[1], ARGV[3], 0, ARGV[6])
+add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+return created(KEYS[3], ARGV[1], ARGV[3], 0, ARGV[6])
 """
 )
-# KEYS: 1 record, 2 binder active set, 3 pair, 4 views due; ARGV: 1 binding id, 2 new status,
-# 3 ended ms, 4 the time of the mark (ms). The binder's side of an end; as _END otherwise.
+# KEYS: 1 record, 2 binder's views, 3 views due; ARGV: 1 binding id, 2 new status, 3 ended ms,
+# 4 the time of the mark (ms), 5 beneficiary. The binder's side of an end; as _END otherwise.
 _END_BINDER_SIDE = (
     _HEAD
     + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
-if ended then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[2], ARGV[3])
+if ended then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
 return raw
 """
 )
-# The beneficiary's side. KEYS: 1 beneficiary history, 2 payer list, 3 payer list version,
-# 4 order outbox; ARGV: 1 binding id, 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE
-# (add it to the payer list), '0' = it has ended (take it off).
+# The beneficiary's side. KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 binding id,
+# 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE (add it to the payer list),
+# '0' = it has ended (take it off).
 # Once a binding is in the beneficiary's history it is never added to his payers again, so a
 # late add after the end changes nothing. Returns the binding's priority (0 = not a payer).
 _BENEFICIARY_SIDE = (
     _HEAD
     + """
-local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local known = redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1
 if ARGV[4] == '1' then
-  if not known then
-    return add_view(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
-  end
-  local at = redis.call('LPOS', KEYS[2], ARGV[1])
-  return at and at + 1 or 0
+  if not known then return add_view(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) end
+  return position(ids_of(KEYS[1]), ARGV[1]) or 0
 end
-if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
-if redis.call('LREM', KEYS[2], 0, ARGV[1]) > 0 then changed_order(KEYS[3], KEYS[4], ARGV[3]) end
+if not known then redis.call('HSET', KEYS[1], 'e:' .. ARGV[1], ARGV[2]) end
+if drop_payer(KEYS[1], ARGV[1]) then changed_order(KEYS[1], KEYS[2], ARGV[3]) end
 return 0
 """
 )
-# KEYS: 1 payer list, 2 payer list version, 3 order outbox; ARGV: 1 beneficiary, then the
-# binding ids in the new order. Refused (returns 0) unless they are exactly the ids on the list.
+# KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 beneficiary, then the binding ids in the
+# new order. Refused (returns 0) unless they are exactly the ids on the list.
 _REORDER = (
     _HEAD
     + """
 local ids = {unpack(ARGV, 2)}
-local now = redis.call('LRANGE', KEYS[1], 0, -1)
+local now = ids_of(KEYS[1])
 if #now ~= #ids then return 0 end
 local wanted = {}
 for _, id in ipairs(ids) do wanted[id] = true end
 for _, id in ipairs(now) do if not wanted[id] then return 0 end end
-redis.call('DEL', KEYS[1])
-redis.call('RPUSH', KEYS[1], unpack(ids))
-changed_order(KEYS[2], KEYS[3], ARGV[1])
+set_payers(KEYS[1], ids)
+changed_order(KEYS[1], KEYS[2], ARGV[1])
 return 1
 """
 )
@@ -231,32 +282,13 @@ class Keys:
         return f"{_tag(provinces_of(binding_id)[0])}:rec:{binding_id}"
 
     @staticmethod
-    def binder_active(province: str, pid: str) -> str:
-        return f"{_tag(province)}:binder-active:{pid}"
-
-    @staticmethod
-    def binder_all(province: str, pid: str) -> str:
-        return f"{_tag(province)}:binder:{pid}"
-
-    @staticmethod
-    def pair(province: str, binder: str, beneficiary: str) -> str:
-        return f"{_tag(province)}:pair:{binder}:{beneficiary}"
-
-    @staticmethod
-    def beneficiary_all(province: str, pid: str) -> str:
-        return f"{_tag(province)}:bene:{pid}"
-
-    @staticmethod
-    def payers(province: str, pid: str) -> str:
-        return f"{_tag(province)}:payers:{pid}"
+    def person(province: str, pid: str) -> str:
+        """A person's views in a province: one hash (the fields are listed at the top)."""
+        return f"{_tag(province)}:p:{pid}"
 
     @staticmethod
     def idem(province: str, key: str) -> str:
         return f"{_tag(province)}:idem:{key}"
-
-    @staticmethod
-    def order_version(province: str, pid: str) -> str:
-        return f"{_tag(province)}:payers-v:{pid}"
 
     @staticmethod
     def order_outbox(province: str) -> str:
@@ -266,6 +298,34 @@ class Keys:
     def views_due(province: str) -> str:
         """Bindings from this province to another whose beneficiary's side is still due."""
         return f"{_tag(province)}:views-due"
+
+
+@dataclasses.dataclass(frozen=True)
+class Views:
+    """One person's views in one province (Keys.person), as read."""
+
+    binder_all: list[str]  # every binding he made, oldest first
+    pairs: dict[str, str]  # beneficiary -> his ACTIVE binding of him
+    beneficiary_all: list[str]  # every binding of which he is the beneficiary, oldest first
+    payers: list[str]  # his ACTIVE bindings as beneficiary, in payer order
+    version: int  # of the payer list
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> Views:
+        def history(prefix: str) -> list[str]:
+            made = [(int(ms), f[len(prefix) :]) for f, ms in fields.items() if f.startswith(prefix)]
+            return [i for _, i in sorted(made)]
+
+        listed = fields.get("payers") or ""
+        return cls(
+            history("a:"),
+            {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
+            history("e:"), listed.split(",") if listed else [], int(fields.get("v") or 0),
+        )  # fmt: skip
+
+    @property
+    def binder_active(self) -> set[str]:
+        return set(self.pairs.values())
 
 
 class BindingStore:
@@ -283,6 +343,10 @@ class BindingStore:
         """The provinces under which this person has binding views (one, unless he moved)."""
         return sorted(cast(set[str], await self.redis.smembers(Keys.where(pid))))
 
+    async def views(self, province: str, pid: str) -> Views:
+        fields = await self.redis.hgetall(Keys.person(province, pid))
+        return Views.parse(cast(dict[str, str], fields))
+
     async def create(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
         """The binding and both people's views in one script. Each person's provinces are
         recorded first (each under his own hash tag, so not in that script): should the script
@@ -296,11 +360,8 @@ class BindingStore:
         if pb_ != pe:
             return await self._create_across(b, limit, fp, marker)
         keys = [
-            Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
-            Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
-            Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
-            Keys.idem(pb_, marker), Keys.order_version(pe, b.beneficiary_id),
-            Keys.order_outbox(pe),
+            Keys.record(b.binding_id), Keys.person(pb_, b.binder_id),
+            Keys.person(pe, b.beneficiary_id), Keys.idem(pb_, marker), Keys.order_outbox(pe),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
@@ -309,32 +370,30 @@ class BindingStore:
         d = orjson.loads(await self._create(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
-        return Binding.from_record(d["binding"], int(d["priority"]))
+        return Binding.from_record(b.binding_id, d["binding"], int(d["priority"]))
 
     async def _create_across(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
         pb_, _ = provinces_of(b.binding_id)
         keys = [
-            Keys.record(b.binding_id), Keys.binder_active(pb_, b.binder_id),
-            Keys.binder_all(pb_, b.binder_id), Keys.pair(pb_, b.binder_id, b.beneficiary_id),
-            Keys.idem(pb_, marker), Keys.views_due(pb_),
+            Keys.record(b.binding_id), Keys.person(pb_, b.binder_id), Keys.idem(pb_, marker),
+            Keys.views_due(pb_),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
-        args: list[str | int] = [fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S]
+        args: list[str | int] = [
+            fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, b.beneficiary_id,
+        ]  # fmt: skip
         d = orjson.loads(await self._create_binder_side(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
-        made = Binding.from_record(d["binding"])
+        made = Binding.from_record(b.binding_id, d["binding"])
         priority = await self.finish_across(made)
-        return Binding.from_record(d["binding"], priority)
+        return Binding.from_record(b.binding_id, d["binding"], priority)
 
     async def finish_across(self, b: Binding) -> int:
         """The beneficiary's side of a binding across provinces, as its record now is, then
         its mark off; the binding's priority (0 once it has ended)."""
         pb_, pe = provinces_of(b.binding_id)
-        keys = [
-            Keys.beneficiary_all(pe, b.beneficiary_id), Keys.payers(pe, b.beneficiary_id),
-            Keys.order_version(pe, b.beneficiary_id), Keys.order_outbox(pe),
-        ]  # fmt: skip
+        keys = [Keys.person(pe, b.beneficiary_id), Keys.order_outbox(pe)]
         active = int(b.status == BindingStatus.ACTIVE)
         args: list[str | int] = [b.binding_id, b.created_ms, b.beneficiary_id, active]
         priority = int(await self._beneficiary_side(keys=keys, args=args))
@@ -350,28 +409,24 @@ class BindingStore:
         if current is None:
             return None
         pb_, pe = provinces_of(binding_id)
+        binder, beneficiary = current.binder_id, current.beneficiary_id
         if pb_ != pe:
-            keys = [
-                Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
-                Keys.pair(pb_, current.binder_id, current.beneficiary_id), Keys.views_due(pb_),
-            ]  # fmt: skip
+            keys = [Keys.record(binding_id), Keys.person(pb_, binder), Keys.views_due(pb_)]
             raw = await self._end_binder_side(
-                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms]
+                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms, beneficiary]
             )
             if not raw:
                 return None
-            ended = Binding.from_record(orjson.loads(raw))
+            ended = Binding.from_record(binding_id, orjson.loads(raw))
             await self.finish_across(ended)
             return ended
         keys = [
-            Keys.record(binding_id), Keys.binder_active(pb_, current.binder_id),
-            Keys.pair(pb_, current.binder_id, current.beneficiary_id),
-            Keys.payers(pe, current.beneficiary_id),
-            Keys.order_version(pe, current.beneficiary_id), Keys.order_outbox(pe),
+            Keys.record(binding_id), Keys.person(pb_, binder), Keys.person(pe, beneficiary),
+            Keys.order_outbox(pe),
         ]  # fmt: skip
-        args: list[str | int] = [binding_id, int(status), ended_ms, current.beneficiary_id]
+        args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary]
         raw = await self._end(keys=keys, args=args)
-        return Binding.from_record(orjson.loads(raw)) if raw else None
+        return Binding.from_record(binding_id, orjson.loads(raw)) if raw else None
 
     async def get(self, binding_id: str) -> Binding | None:
         try:
@@ -381,28 +436,29 @@ class BindingStore:
         raw = await self.redis.get(key)
         if raw is None:
             return None
-        b = Binding.from_record(orjson.loads(raw))
+        b = Binding.from_record(binding_id, orjson.loads(raw))
         if b.status != BindingStatus.ACTIVE:
             return b
         order = await self.payer_ids(provinces_of(binding_id)[1], b.beneficiary_id)
         if binding_id not in order:  # it ended between the two reads: read it again
             raw = await self.redis.get(key)
-            return Binding.from_record(orjson.loads(raw)) if raw else None
-        return Binding.from_record(orjson.loads(raw), order.index(binding_id) + 1)
+            return Binding.from_record(binding_id, orjson.loads(raw)) if raw else None
+        return Binding.from_record(binding_id, orjson.loads(raw), order.index(binding_id) + 1)
 
     async def payer_ids(self, province: str, beneficiary: str) -> list[str]:
-        return cast(list[str], await self.redis.lrange(Keys.payers(province, beneficiary), 0, -1))
+        listed = await self.redis.hget(Keys.person(province, beneficiary), "payers")
+        return str(listed).split(",") if listed else []
 
     async def payers_of(self, beneficiary: str) -> list[Binding]:
         """The beneficiary's ACTIVE bindings in payer order, with priorities: two round trips
-        per province (on the settlement hot path)."""
+        per province."""
         out: list[Binding] = []
         for province in await self.provinces(beneficiary):
             order = await self.payer_ids(province, beneficiary)
-            raws = await self.redis.mget([Keys.record(i) for i in order]) if order else []
+            raws = await get_many(self.redis, [Keys.record(i) for i in order]) if order else []
             out.extend(
-                Binding.from_record(orjson.loads(raw), priority)
-                for priority, raw in enumerate(raws, start=1)
+                Binding.from_record(i, orjson.loads(raw), priority)
+                for priority, (i, raw) in enumerate(zip(order, raws, strict=True), start=1)
                 if raw is not None
             )
         return [b for b in out if b.status == BindingStatus.ACTIVE]
@@ -410,10 +466,13 @@ class BindingStore:
     async def bindings_of(self, pid: str, as_binder: bool, include_inactive: bool) -> list[Binding]:
         out: list[Binding] = []
         for province in await self.provinces(pid):
+            v = await self.views(province, pid)
             if as_binder:
-                found = await self.binder_ids(province, pid, include_inactive)
+                found = v.binder_all if include_inactive else [
+                    i for i in v.binder_all if i in v.binder_active
+                ]  # fmt: skip
             else:
-                found = await self.beneficiary_ids(province, pid, include_inactive)
+                found = v.beneficiary_all if include_inactive else v.payers
             out.extend(await self.many(found))
         return out
 
@@ -422,24 +481,8 @@ class BindingStore:
         found = [await self.get(i) for i in binding_ids]
         return [b for b in found if b is not None]
 
-    async def binder_ids(self, province: str, pid: str, include_inactive: bool) -> list[str]:
-        if include_inactive:
-            return cast(list[str], await self.redis.zrange(Keys.binder_all(province, pid), 0, -1))
-        active = await self.redis.smembers(Keys.binder_active(province, pid))
-        by_time = cast(list[str], await self.redis.zrange(Keys.binder_all(province, pid), 0, -1))
-        return [i for i in by_time if i in active]
-
-    async def beneficiary_ids(self, province: str, pid: str, include_inactive: bool) -> list[str]:
-        if not include_inactive:
-            return await self.payer_ids(province, pid)
-        key = Keys.beneficiary_all(province, pid)
-        return cast(list[str], await self.redis.zrange(key, 0, -1))
-
     async def reorder(self, province: str, beneficiary: str, binding_ids: list[str]) -> bool:
-        keys = [
-            Keys.payers(province, beneficiary), Keys.order_version(province, beneficiary),
-            Keys.order_outbox(province),
-        ]  # fmt: skip
+        keys = [Keys.person(province, beneficiary), Keys.order_outbox(province)]
         return bool(await self._reorder(keys=keys, args=[beneficiary, *binding_ids]))
 
     async def order_of(self, beneficiary: str) -> tuple[list[Binding], dict[str, int]]:
@@ -450,7 +493,7 @@ class BindingStore:
         provinces = await self.provinces(beneficiary)
         if not provinces:
             return [], {}
-        raw = await get_many(self.redis, [Keys.order_version(p, beneficiary) for p in provinces])
+        raw = await hget_many(self.redis, [Keys.person(p, beneficiary) for p in provinces], "v")
         versions = {p: int(v or 0) for p, v in zip(provinces, raw, strict=True)}
         return await self.payers_of(beneficiary), versions
 
