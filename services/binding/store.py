@@ -32,8 +32,10 @@ IDEM_TTL_S = 7 * 24 * 3600
 #   pair:<beneficiary>  binding id   his ACTIVE binding of that beneficiary (B7); these are his
 #                                    active bindings as binder, counted against his limit (B4)
 #   e:<binding id>      created ms   every binding of which he is the beneficiary (his history)
-#   payers              ids, comma-separated: his ACTIVE bindings as beneficiary, in payer order
+#   q:<binding id>      its priority: his ACTIVE bindings as beneficiary, his payer list (1..n)
 #   v                   the payer list's version
+# (one field per payer, not one list: a value over 64 bytes would take the hash out of Redis's
+# compact encoding, at two to three times the bytes).
 # Every change of a beneficiary's payer list also bumps its version and marks it in the
 # province's order outbox (`order-pending`), in the same script: the new order then reaches the
 # account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
@@ -43,17 +45,23 @@ _HEAD = (
 local RECORD_STATUS, RECORD_ENDED_MS = {RECORD.index("status") + 1}, {RECORD.index("ended_ms") + 1}
 """
     + """
+-- His payer list, 1st payer first.
 local function ids_of(views)
-  local ids, listed = {}, redis.call('HGET', views, 'payers')
-  if listed then
-    for id in string.gmatch(listed, '[^,]+') do ids[#ids + 1] = id end
+  local found, all = {}, redis.call('HGETALL', views)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'q:' then
+      found[#found + 1] = {tonumber(all[i + 1]), string.sub(all[i], 3)}
+    end
   end
+  table.sort(found, function(x, y) return x[1] < y[1] end)
+  local ids = {}
+  for i, f in ipairs(found) do ids[i] = f[2] end
   return ids
 end
 
-local function set_payers(views, ids)
-  if #ids == 0 then redis.call('HDEL', views, 'payers')
-  else redis.call('HSET', views, 'payers', table.concat(ids, ',')) end
+-- Each of these ids at its place in the list (ids[from] onwards).
+local function place_payers(views, ids, from)
+  for i = from, #ids do redis.call('HSET', views, 'q:' .. ids[i], i) end
 end
 
 local function position(ids, id)
@@ -110,7 +118,7 @@ local function add_view(views, outbox, id, created_ms, beneficiary)
   redis.call('HSET', views, 'e:' .. id, created_ms)
   local ids = ids_of(views)
   ids[#ids + 1] = id
-  set_payers(views, ids)
+  place_payers(views, ids, #ids)
   changed_order(views, outbox, beneficiary)
   return #ids
 end
@@ -121,7 +129,8 @@ local function drop_payer(views, id)
   local at = position(ids, id)
   if not at then return false end
   table.remove(ids, at)
-  set_payers(views, ids)
+  redis.call('HDEL', views, 'q:' .. id)
+  place_payers(views, ids, at)
   return true
 end
 
@@ -243,7 +252,7 @@ if #now ~= #ids then return 0 end
 local wanted = {}
 for _, id in ipairs(ids) do wanted[id] = true end
 for _, id in ipairs(now) do if not wanted[id] then return 0 end end
-set_payers(KEYS[1], ids)
+place_payers(KEYS[1], ids, 1)
 changed_order(KEYS[1], KEYS[2], ARGV[1])
 return 1
 """
@@ -312,15 +321,15 @@ class Views:
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> Views:
-        def history(prefix: str) -> list[str]:
-            made = [(int(ms), f[len(prefix) :]) for f, ms in fields.items() if f.startswith(prefix)]
-            return [i for _, i in sorted(made)]
+        def ordered(prefix: str) -> list[str]:
+            """The ids of the fields with this prefix, by their value (a time, a priority)."""
+            found = [(int(n), f[len(prefix) :]) for f, n in fields.items() if f.startswith(prefix)]
+            return [i for _, i in sorted(found)]
 
-        listed = fields.get("payers") or ""
         return cls(
-            history("a:"),
+            ordered("a:"),
             {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
-            history("e:"), listed.split(",") if listed else [], int(fields.get("v") or 0),
+            ordered("e:"), ordered("q:"), int(fields.get("v") or 0),
         )  # fmt: skip
 
     @property
@@ -446,8 +455,7 @@ class BindingStore:
         return Binding.from_record(binding_id, orjson.loads(raw), order.index(binding_id) + 1)
 
     async def payer_ids(self, province: str, beneficiary: str) -> list[str]:
-        listed = await self.redis.hget(Keys.person(province, beneficiary), "payers")
-        return str(listed).split(",") if listed else []
+        return (await self.views(province, beneficiary)).payers
 
     async def payers_of(self, beneficiary: str) -> list[Binding]:
         """The beneficiary's ACTIVE bindings in payer order, with priorities: two round trips

@@ -32,7 +32,7 @@ async def test_a_person_s_views_are_one_compact_hash(redis):  # rules B7, B10
     }  # one hash per person, one record per binding: nothing else names them
     assert await redis.hgetall(Keys.person("43", mum)) == {
         f"a:{by_mum.binding_id}": "10", f"pair:{child}": by_mum.binding_id,
-        f"e:{for_mum.binding_id}": "30", "payers": for_mum.binding_id, "v": "1",
+        f"e:{for_mum.binding_id}": "30", f"q:{for_mum.binding_id}": "1", "v": "1",
     }  # fmt: skip
     for pid in (mum, dad, child):
         assert await redis.object("encoding", Keys.person("43", pid)) in ("ziplist", "listpack")
@@ -68,3 +68,21 @@ async def test_a_record_kept_in_named_form_still_reads_and_ends(redis):  # rule 
     assert kept == named | {"status": BindingStatus.LAPSED, "ended_ms": 99}
     assert await store.payers_of(child) == []
     assert await store.create(made(binder, child, 100), 5, "fp", f"CreateBinding:{run}-r2")
+
+
+async def test_three_payers_keep_the_hash_compact_through_reorder_and_end(redis):  # rule B10
+    store, run = BindingStore(redis), new_pid()
+    child = new_pid()
+    payers = [
+        await store.create(made(new_pid(), child, at), 5, "fp", f"CreateBinding:{run}-{at}")
+        for at in (1, 2, 3)
+    ]
+    a, b, c = (p.binding_id for p in payers)
+    assert await store.reorder("43", child, [c, a, b])
+    assert await store.payer_ids("43", child) == [c, a, b]
+    assert not await store.reorder("43", child, [c, a, a])  # not exactly the list: refused
+    await store.end(a, BindingStatus.REMOVED, 9)
+    assert [(x.binding_id, x.priority) for x in await store.payers_of(child)] == [(c, 1), (b, 2)]
+    views = await redis.hgetall(Keys.person("43", child))
+    assert {f: v for f, v in views.items() if f.startswith("q:")} == {f"q:{c}": "1", f"q:{b}": "2"}
+    assert await redis.object("encoding", Keys.person("43", child)) in ("ziplist", "listpack")
