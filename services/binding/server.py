@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import time
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from gongji.binding.v1 import binding_pb2 as pb
 from gongji.binding.v1 import binding_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
-from services.binding import domain
+from services.binding import domain, upgrade
 from services.binding.convert import binding_pb, party, payer_pb
 from services.binding.events import Lapser
 from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore, new_binding_id, provinces_of
 from services.common import channels, ids, policy, redisdb
+from services.common.backoff import Backoff
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
-from services.common.rpc import remaining
+from services.common.rpc import REDIS_UNAVAILABLE, remaining
 from services.common.security import Security
 from services.common.server import App, Service
 from services.common.tracing import Tracing
@@ -167,6 +172,23 @@ def _a_year_after(day: dt.date) -> dt.date:
         return day.replace(year=day.year + 1, day=28)
 
 
+log = logging.getLogger(__name__)
+
+
+async def converted(redis: aioredis.Redis) -> None:
+    """Views kept in the earlier layout converted (services.binding.upgrade) before the service
+    serves: until Redis answers, the start waits."""
+    backoff = Backoff(0.1, 2.0)
+    while True:
+        try:
+            await upgrade.convert(redis)
+            return
+        except REDIS_UNAVAILABLE as e:
+            log.warning("redis unreachable at start; binding views not yet checked",
+                        extra={"fields": {"error": type(e).__name__}})  # fmt: skip
+            await asyncio.sleep(backoff.pause())
+
+
 async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
@@ -175,6 +197,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     channel = channels.peer_channel(
         settings.account_addr, security, pointed=fault is not None, tracing=tracing
     )
+    await converted(redis)
     store = BindingStore(redis)
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()

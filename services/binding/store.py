@@ -39,7 +39,7 @@ IDEM_TTL_S = 7 * 24 * 3600
 # Every change of a beneficiary's payer list also bumps its version and marks it in the
 # province's order outbox (`order-pending`), in the same script: the new order then reaches the
 # account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
-_HEAD = (
+LUA_HEAD = (
     lua_constants(BindingStatus)
     + f"""
 local RECORD_STATUS, RECORD_ENDED_MS = {RECORD.index("status") + 1}, {RECORD.index("ended_ms") + 1}
@@ -169,7 +169,7 @@ end
 #       7 beneficiary
 # Returns {binding=record, priority=n} or {error=...}.
 _CREATE = (
-    _HEAD
+    LUA_HEAD
     + """
 local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
@@ -183,7 +183,7 @@ return created(KEYS[4], ARGV[1], ARGV[3], priority, ARGV[6])
 # Ends an ACTIVE binding and closes the gap in the payer order (B10, B11); any other state is
 # returned unchanged. Returns the record JSON, or '' when there is no such binding.
 _END = (
-    _HEAD
+    LUA_HEAD
     + """
 local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[2], ARGV[3])
 if ended then
@@ -204,7 +204,7 @@ return raw
 # Returns {binding=record, priority=0} or {error=...}, as _CREATE does (the priority is the
 # beneficiary side's to give).
 _CREATE_BINDER_SIDE = (
-    _HEAD
+    LUA_HEAD
     + """
 local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
@@ -216,7 +216,7 @@ return created(KEYS[3], ARGV[1], ARGV[3], 0, ARGV[6])
 # KEYS: 1 record, 2 binder's views, 3 views due; ARGV: 1 binding id, 2 new status, 3 ended ms,
 # 4 the time of the mark (ms), 5 beneficiary. The binder's side of an end; as _END otherwise.
 _END_BINDER_SIDE = (
-    _HEAD
+    LUA_HEAD
     + """
 local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[2], ARGV[3])
 if ended then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
@@ -229,7 +229,7 @@ return raw
 # Once a binding is in the beneficiary's history it is never added to his payers again, so a
 # late add after the end changes nothing. Returns the binding's priority (0 = not a payer).
 _BENEFICIARY_SIDE = (
-    _HEAD
+    LUA_HEAD
     + """
 local known = redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1
 if ARGV[4] == '1' then
@@ -244,7 +244,7 @@ return 0
 # KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 beneficiary, then the binding ids in the
 # new order. Refused (returns 0) unless they are exactly the ids on the list.
 _REORDER = (
-    _HEAD
+    LUA_HEAD
     + """
 local ids = {unpack(ARGV, 2)}
 local now = ids_of(KEYS[1])
@@ -266,7 +266,7 @@ return 0
 """
 
 
-def _tag(province: str) -> str:
+def province_tag(province: str) -> str:
     return f"bind:{{{province}}}"
 
 
@@ -288,25 +288,25 @@ class Keys:
 
     @staticmethod
     def record(binding_id: str) -> str:
-        return f"{_tag(provinces_of(binding_id)[0])}:rec:{binding_id}"
+        return f"{province_tag(provinces_of(binding_id)[0])}:rec:{binding_id}"
 
     @staticmethod
     def person(province: str, pid: str) -> str:
         """A person's views in a province: one hash (the fields are listed at the top)."""
-        return f"{_tag(province)}:p:{pid}"
+        return f"{province_tag(province)}:p:{pid}"
 
     @staticmethod
     def idem(province: str, key: str) -> str:
-        return f"{_tag(province)}:idem:{key}"
+        return f"{province_tag(province)}:idem:{key}"
 
     @staticmethod
     def order_outbox(province: str) -> str:
-        return f"{_tag(province)}:order-pending"
+        return f"{province_tag(province)}:order-pending"
 
     @staticmethod
     def views_due(province: str) -> str:
         """Bindings from this province to another whose beneficiary's side is still due."""
-        return f"{_tag(province)}:views-due"
+        return f"{province_tag(province)}:views-due"
 
 
 @dataclasses.dataclass(frozen=True)
