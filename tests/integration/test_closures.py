@@ -11,11 +11,11 @@ from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid, stop
 from tests.integration.bindings import CHILD, create, days_from_today, listed, person
-from tests.integration.test_binding_events import eventually, lapsed
+from tests.integration.test_binding_events import lapsed
 from tests.integration.test_contributions import month_of
 from tests.integration.test_settlement import bill, legs
 from tests.integration.test_special import purchase, transfer, withdrawal
-from tests.support import new_pid, refused
+from tests.support import eventually, new_pid, refused
 
 DEATH, EMIGRATION = pb.STOP_REASON_DEATH, pb.STOP_REASON_EMIGRATION
 EMPLOYEE, RESIDENT = common_pb2.INSURANCE_TYPE_EMPLOYEE, common_pb2.INSURANCE_TYPE_RESIDENT
@@ -195,6 +195,20 @@ async def test_a_move_to_a_province_that_receives_ignores_the_payee(account):  #
     assert (newest.kind, newest.reference) == (pb.ENTRY_KIND_TRANSFER_OUT, "610400")
 
 
+async def test_a_refund_after_an_ordinary_move_follows_the_balance_there(account):  # A5, S9
+    pid = await open_account(account, 1_000, region="430102")
+    await account.PurchaseCommercialInsurance(purchase(pid, 300, "POL-xian"))
+    await account.TransferAccount(transfer(pid, "610400"))
+    await account.CancelCommercialInsurance(pb.CancelCommercialInsuranceRequest(
+        person_id=pid, policy_no="POL-xian", request_id=rid()))  # fmt: skip
+    refund, paid_on = (await all_entries(account, pid))[1::-1]
+    assert (refund.kind, refund.amount_fen) == (pb.ENTRY_KIND_REFUND, 300)
+    assert (paid_on.kind, paid_on.amount_fen, paid_on.reference) == (
+        pb.ENTRY_KIND_TRANSFER_OUT, -300, "610400",
+    )  # fmt: skip
+    assert (await get(account, pid)).balance_fen == 0
+
+
 async def test_a_stopped_account_may_still_move(account):  # rule A9
     pid = await open_account(account, 400, region="430102")
     await stop(account, pid, EMIGRATION)
@@ -236,6 +250,23 @@ async def test_an_employee_who_becomes_resident_keeps_his_account_for_himself(
     assert (await refused(account.RecordContribution(month_of(father, "2025-04"))))[1] == (
         "NOT_EMPLOYEE"
     )
+
+
+async def test_a_kept_account_moves_out_or_is_withdrawn_with_its_balance(account):
+    # rules A4, A5, A9: the account a former employee keeps pays out like an employee's
+    moving, withdrawn = [await open_account(account, n, region="430102") for n in (5_000, 3_000)]
+    for pid in (moving, withdrawn):
+        await account.ChangeInsuranceType(change(pid, RESIDENT))
+    moved = await account.TransferAccount(transfer(moving, "610400"))
+    assert (moved.status, moved.balance_fen) == (pb.ACCOUNT_STATUS_TRANSFERRED_OUT, 0)
+    newest = (await all_entries(account, moving))[0]
+    assert (newest.kind, newest.amount_fen, newest.reference) == (
+        pb.ENTRY_KIND_TRANSFER_OUT, -5_000, "610400",
+    )  # fmt: skip
+    await stop(account, withdrawn, DEATH)
+    e = await account.WithdrawBalance(withdrawal(withdrawn))
+    assert (e.kind, e.amount_fen, e.balance_after_fen) == (pb.ENTRY_KIND_WITHDRAWAL, -3_000, 0)
+    assert (await get(account, withdrawn)).status == pb.ACCOUNT_STATUS_CLOSED
 
 
 async def test_a_resident_pays_for_no_relative_from_the_moment_his_type_changes(account):
