@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import itertools
 import os
 import pathlib
@@ -134,3 +135,17 @@ def _ids(message: Message) -> set[str]:
             elif isinstance(v, str) and _ID.fullmatch(v):
                 out.add(v)
     return out
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], seconds: float = 10.0,
+    what: str = "condition not reached in time",
+) -> None:  # fmt: skip
+    """Until `check()` (or what it returns, awaited) is true, asked every 50 ms; `what` fails
+    the test after `seconds`."""
+    for _ in range(int(seconds / 0.05)):
+        answer = check()
+        if await answer if inspect.isawaitable(answer) else answer:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(what)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pathlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -78,6 +78,18 @@ def journal_key(payment_id: str) -> str:
 
 def cancel_journal_key(payment_id: str) -> str:
     return f"{payment_key(payment_id)}:cancelling"
+
+
+async def records_and_journals(
+    redis: aioredis.Redis, payment_ids: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Each payment's record and its journal (stepwise.py), read together: the two share the
+    payment's hash tag, so one MGET (one per slot under Redis Cluster) sees a payment finishing
+    in steps (pay_finish writes the record and drops the journal in one script) before or after,
+    never neither."""
+    wanted = list(dict.fromkeys(payment_ids))
+    raws = await get_many(redis, [k for i in wanted for k in (payment_key(i), journal_key(i))])
+    return {i: (raws[2 * n], raws[2 * n + 1]) for n, i in enumerate(wanted)}
 
 
 def outbox_key(pid: str) -> str:
@@ -314,10 +326,10 @@ class AccountStore:
     # -- following a ledger (A10) ---------------------------------------------------------
     async def position(self, pid: str) -> int:
         """How many entries the account's ledger holds: the position of its last entry."""
-        person, seq = await self.redis.hmget(account_key(pid), ["person_id", "seq"])
-        if person is None:
+        [found] = await self.positions([pid])
+        if found is None:
             raise DomainError("ACCOUNT_NOT_FOUND", "no such account")
-        return int(seq or 0)
+        return found
 
     async def positions(self, pids: Sequence[str]) -> list[int | None]:
         """The position of each account (None: no such account), in one pipelined read."""
@@ -333,15 +345,9 @@ class AccountStore:
     async def paid_for(self, payment_ids: Sequence[str]) -> dict[str, PaidFor]:
         """Whose payment each id is, from its record; for a payment still being made in steps
         (a share is in a payer's ledger a moment before the record), from its journal."""
-        wanted = list(dict.fromkeys(payment_ids))
-        found: dict[str, PaidFor] = {}
-        for key_of in (payment_key, journal_key):
-            missing = [i for i in wanted if i not in found]
-            raws = await get_many(self.redis, [key_of(i) for i in missing])
-            for i, raw in zip(missing, raws, strict=True):
-                if raw:
-                    found[i] = PaidFor.from_script(orjson.loads(raw))
-        return found
+        kept = await records_and_journals(self.redis, payment_ids)
+        found = {i: record or journal for i, (record, journal) in kept.items()}
+        return {i: PaidFor.from_script(orjson.loads(raw)) for i, raw in found.items() if raw}
 
 
 class StaleOrder(Exception):

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from services.account.domain import Entry
+from services.binding.domain import Views
 from services.common.logs import mask_ids
 
 Json = dict[str, Any]
@@ -106,16 +107,10 @@ class PaymentBundle:
 
 
 @dataclasses.dataclass(frozen=True)
-class ProvinceViews:
+class ProvinceViews(Views):
     """One person's binding views under one province's hash tag (binding.store.Keys)."""
 
     province: str
-    binder_all: list[str]  # every binding he made here, oldest first
-    binder_active: set[str]
-    pairs: dict[str, str | None]  # beneficiary -> the binding id his pair key holds
-    beneficiary_all: list[str]  # every binding made for him here
-    payers: list[str]  # his payer list, 1st payer first
-    version: int  # of that list
     order_pending: bool  # marked in the province's order outbox: a push is due
 
 

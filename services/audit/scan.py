@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 
 from services.account.domain import grant_fields
 from services.account.locks import lock_key
-from services.account.store import account_key, account_keys, journal_key, payment_key
+from services.account.store import account_key, account_keys, payment_key, records_and_journals
 from services.audit import checks
 from services.audit.model import AccountBundle, Json, LockRecord, RequestRecord
 from services.binding.domain import record_fields
@@ -96,7 +96,8 @@ async def _per_slot(
 ) -> dict[Label, Any]:
     """The questions of each slot in one MULTI of its own. A question without a key (TIME)
     goes with its subject's (the label's first part) first keyed question, and is asked of that
-    node just before the MULTI: the clock is read before the state it judges, never after."""
+    node once, before the first of its MULTIs: the clock is read before the state it judges,
+    never after, and each node is judged by its own."""
     slot_of: dict[Any, int] = {}
     for label, command in questions.items():
         if len(command) > 1:
@@ -106,14 +107,20 @@ async def _per_slot(
         slot = redis.keyslot(command[1]) if len(command) > 1 else slot_of[label[0]]
         groups.setdefault(slot, {})[label] = command
     gate = asyncio.Semaphore(_CLUSTER_READS)
+    asked: dict[tuple[str, tuple[Any, ...]], asyncio.Future[Any]] = {}
+
+    def of_node(node: Any, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+        if (node.name, command) not in asked:
+            reply = redis.execute_command(*command, target_nodes=node)
+            asked[node.name, command] = asyncio.ensure_future(reply)
+        return asked[node.name, command]
 
     async def read(group: dict[Label, tuple[Any, ...]]) -> dict[Label, Any]:
         keyless = {label: c for label, c in group.items() if len(c) == 1}
         keyed = {label: c for label, c in group.items() if len(c) > 1}
         async with gate:
             node = redis.get_node_from_key(str(next(iter(keyed.values()))[1]))
-            got = {label: await redis.execute_command(*c, target_nodes=node)
-                   for label, c in keyless.items()}  # fmt: skip
+            got = {label: await of_node(node, c) for label, c in keyless.items()}
             return got | await _in_one(cast(aioredis.Redis, redis), keyed, atomic=True)
 
     answers: dict[Label, Any] = {}
@@ -243,11 +250,10 @@ async def _with_named_records(
     journal says the payment is still being made in steps (stepwise.py, Redis Cluster)."""
     refs = {a.person_id: checks.payment_references(a) for a in found}
     grants = {a.person_id: checks.granted_bindings(a) for a in found}
-    payments = await records(redis, set().union(*refs.values()), payment_key)
+    kept = await records_and_journals(redis, sorted(set().union(*refs.values())))
+    payments = {r: None if record is None else obj(record) for r, (record, _) in kept.items()}
+    making = {r for r, (record, journal) in kept.items() if record is None and journal is not None}
     bindings = await records(redis, set().union(*grants.values()), binding_key, binding_record)
-    unrecorded = sorted(r for r, rec in payments.items() if rec is None)
-    journals = await get_many(redis, [journal_key(r) for r in unrecorded])
-    making = {r for r, j in zip(unrecorded, journals, strict=True) if j is not None}
     return [
         dataclasses.replace(
             a, payments={r: payments[r] for r in refs[a.person_id]},

@@ -3,6 +3,7 @@ the account service keeps of them (his grants, his payer order), and record by r
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from typing import Any
 
@@ -20,7 +21,8 @@ from services.audit.scan import (
     parts,
     records,
 )
-from services.binding.store import Keys, Views, provinces_of
+from services.binding.domain import Views
+from services.binding.store import Keys, provinces_of
 
 PERSONS = Keys.where("*")
 # Keys.record takes a real binding id only; its form with wildcards, checked against it here.
@@ -66,8 +68,7 @@ def _named(views: list[Views]) -> set[str]:
 
 
 def _province(p: str, v: Views, pending: bool) -> ProvinceViews:
-    return ProvinceViews(p, v.binder_all, v.binder_active, dict(v.pairs), v.beneficiary_all,
-                         v.payers, v.version, pending)  # fmt: skip
+    return ProvinceViews(**dataclasses.asdict(v), province=p, order_pending=pending)
 
 
 async def read_records(redis: aioredis.Redis, keys: list[str]) -> list[RecordBundle]:

@@ -37,10 +37,11 @@ RECORD = ("binder_id", "beneficiary_id", "relationship", "start_date", "end_date
 
 
 def record_fields(binding_id: str, kept: Any) -> dict[str, Any]:
-    """A kept record (decoded JSON, either form) by name, with its id."""
+    """A kept record (decoded JSON, either form) by name, with its id (a named record's own, so
+    that the audit sees one that names another binding)."""
     if isinstance(kept, list):
         return dict(zip(RECORD, kept, strict=False)) | {"binding_id": binding_id}
-    return dict(kept) | {"binding_id": binding_id}
+    return {"binding_id": binding_id} | dict(kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,3 +120,32 @@ def check_creation(
         raise DomainError("CROSS_PROVINCE", "binder and beneficiary are insured in two provinces")
     if binder.balance_fen <= 0:
         raise DomainError("ZERO_BALANCE", "the binder's balance must be above zero to bind")
+
+
+@dataclasses.dataclass(frozen=True)
+class Views:
+    """One person's views in one province, as read from his hash (store.Keys.person, whose
+    fields store.py lists)."""
+
+    binder_all: list[str]  # every binding he made, oldest first
+    pairs: dict[str, str]  # beneficiary -> his ACTIVE binding of him
+    beneficiary_all: list[str]  # every binding of which he is the beneficiary, oldest first
+    payers: list[str]  # his ACTIVE bindings as beneficiary, in payer order
+    version: int  # of the payer list
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> Views:
+        def ordered(prefix: str) -> list[str]:
+            """The ids of the fields with this prefix, by their value (a time, a priority)."""
+            found = [(int(n), f[len(prefix) :]) for f, n in fields.items() if f.startswith(prefix)]
+            return [i for _, i in sorted(found)]
+
+        return cls(
+            ordered("a:"),
+            {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
+            ordered("e:"), ordered("q:"), int(fields.get("v") or 0),
+        )  # fmt: skip
+
+    @property
+    def binder_active(self) -> set[str]:
+        return set(self.pairs.values())

@@ -12,17 +12,16 @@ provinces, so any binding can be found from its id alone.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
 
-from services.binding.domain import RECORD, Binding
+from services.binding.domain import RECORD, Binding, Views
 from services.common.enums import BindingStatus, lua_constants
 from services.common.errors import DomainError
-from services.common.redisdb import get_many, hget_many
+from services.common.redisdb import get_many
 
 IDEM_TTL_S = 7 * 24 * 3600
 
@@ -309,34 +308,6 @@ class Keys:
         return f"{province_tag(province)}:views-due"
 
 
-@dataclasses.dataclass(frozen=True)
-class Views:
-    """One person's views in one province (Keys.person), as read."""
-
-    binder_all: list[str]  # every binding he made, oldest first
-    pairs: dict[str, str]  # beneficiary -> his ACTIVE binding of him
-    beneficiary_all: list[str]  # every binding of which he is the beneficiary, oldest first
-    payers: list[str]  # his ACTIVE bindings as beneficiary, in payer order
-    version: int  # of the payer list
-
-    @classmethod
-    def parse(cls, fields: dict[str, str]) -> Views:
-        def ordered(prefix: str) -> list[str]:
-            """The ids of the fields with this prefix, by their value (a time, a priority)."""
-            found = [(int(n), f[len(prefix) :]) for f, n in fields.items() if f.startswith(prefix)]
-            return [i for _, i in sorted(found)]
-
-        return cls(
-            ordered("a:"),
-            {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
-            ordered("e:"), ordered("q:"), int(fields.get("v") or 0),
-        )  # fmt: skip
-
-    @property
-    def binder_active(self) -> set[str]:
-        return set(self.pairs.values())
-
-
 class BindingStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
@@ -458,26 +429,17 @@ class BindingStore:
         return (await self.views(province, beneficiary)).payers
 
     async def payers_of(self, beneficiary: str) -> list[Binding]:
-        """The beneficiary's ACTIVE bindings in payer order, with priorities: two round trips
-        per province."""
-        out: list[Binding] = []
-        for province in await self.provinces(beneficiary):
-            order = await self.payer_ids(province, beneficiary)
-            raws = await get_many(self.redis, [Keys.record(i) for i in order]) if order else []
-            out.extend(
-                Binding.from_record(i, orjson.loads(raw), priority)
-                for priority, (i, raw) in enumerate(zip(order, raws, strict=True), start=1)
-                if raw is not None
-            )
-        return [b for b in out if b.status == BindingStatus.ACTIVE]
+        """The beneficiary's ACTIVE bindings in payer order, with priorities."""
+        return (await self.order_of(beneficiary))[0]
 
     async def bindings_of(self, pid: str, as_binder: bool, include_inactive: bool) -> list[Binding]:
         out: list[Binding] = []
         for province in await self.provinces(pid):
             v = await self.views(province, pid)
             if as_binder:
+                active = v.binder_active
                 found = v.binder_all if include_inactive else [
-                    i for i in v.binder_all if i in v.binder_active
+                    i for i in v.binder_all if i in active
                 ]  # fmt: skip
             else:
                 found = v.beneficiary_all if include_inactive else v.payers
@@ -494,16 +456,22 @@ class BindingStore:
         return bool(await self._reorder(keys=keys, args=[beneficiary, *binding_ids]))
 
     async def order_of(self, beneficiary: str) -> tuple[list[Binding], dict[str, int]]:
-        """The beneficiary's ACTIVE bindings in payer order, and the order's version in each
-        of his provinces (their sum only grows). The versions are read first: a change in
-        between yields a newer list under an older version, which that change's own push
-        then replaces."""
-        provinces = await self.provinces(beneficiary)
-        if not provinces:
-            return [], {}
-        raw = await hget_many(self.redis, [Keys.person(p, beneficiary) for p in provinces], "v")
-        versions = {p: int(v or 0) for p, v in zip(provinces, raw, strict=True)}
-        return await self.payers_of(beneficiary), versions
+        """The beneficiary's ACTIVE bindings in payer order, with priorities, and the order's
+        version in each of his provinces (their sum only grows): each province's list and its
+        version read together (one hash), then the records it names; two round trips per
+        province."""
+        out: list[Binding] = []
+        versions: dict[str, int] = {}
+        for province in await self.provinces(beneficiary):
+            v = await self.views(province, beneficiary)
+            versions[province] = v.version
+            raws = await get_many(self.redis, [Keys.record(i) for i in v.payers])
+            out.extend(
+                Binding.from_record(i, orjson.loads(raw), priority)
+                for priority, (i, raw) in enumerate(zip(v.payers, raws, strict=True), start=1)
+                if raw is not None
+            )
+        return [b for b in out if b.status == BindingStatus.ACTIVE], versions
 
     async def order_pushed(self, beneficiary: str, versions: dict[str, int]) -> None:
         for province, version in versions.items():

@@ -158,7 +158,7 @@ async def _run(method: str, behavior: Behavior, request: Any, context: Any, door
 
 async def _stream(
     method: str, behavior: Streaming, request: Any, context: Any, door: Door
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """`_run` for a server-streaming method: each message through the gate, one log line when
     the stream ends (OK only if the method ended it itself)."""
     async with (
@@ -252,8 +252,11 @@ class ErrorMapper(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapped(request: Any, context: Any) -> AsyncGenerator[Any, None]:
             if fault is not None:
                 await faults.enter(fault, method)
-            async for response in _stream(method, inner, request, context, door):
-                yield response
+            # Closed here when gRPC stops reading (the caller went away), so the stream's own
+            # cleanup and log line run then, not whenever the generator is collected.
+            async with contextlib.aclosing(_stream(method, inner, request, context, door)) as out:
+                async for response in out:
+                    yield response
 
         return wrapped
 

@@ -84,8 +84,8 @@ class WatchMethods:
         again for up to PEER_RETRY_S before the stream gives up; a drain of this server ends
         the wait at once."""
         timeout_s = FOLLOW_WAIT_MS / 1000 + _PEER_SLACK_S
-        give_up = time.monotonic() + PEER_RETRY_S
-        backoff = Backoff(_FIRST_PAUSE_S, _MAX_PAUSE_S, jitter=False)
+        give_up: float | None = None  # PEER_RETRY_S from the first failure
+        backoff = Backoff(_FIRST_PAUSE_S, _MAX_PAUSE_S)
         while True:
             poll = self.coordinator.accounts.follow(
                 pid, after, FOLLOW_WAIT_MS, FOLLOW_LIMIT, timeout_s
@@ -93,6 +93,7 @@ class WatchMethods:
             try:
                 return await self._unless_draining(poll)
             except grpc.aio.AioRpcError as e:
+                give_up = give_up or time.monotonic() + PEER_RETRY_S
                 pause = backoff.pause()
                 if e.code() not in _AGAIN or time.monotonic() + pause > give_up:
                     raise
@@ -109,6 +110,8 @@ class WatchMethods:
             done.cancel()
             drained.cancel()
         if self.draining.is_set():
+            if done.done() and not done.cancelled():
+                done.exception()  # what the work ended with is moot now: read, not logged
             raise DomainError("SERVER_DRAINING", "this server is stopping: resume with the last "
                               "cursor")  # fmt: skip
         return done.result()

@@ -18,15 +18,7 @@ from tests.integration.bindings import (
     payers,
     person,
 )
-from tests.support import refused, serving, settings
-
-
-async def eventually(check, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+from tests.support import eventually, refused, serving, settings
 
 
 async def lapsed(binding, binding_id: str) -> bool:

@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -29,7 +29,7 @@ from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.integration.test_special import purchase
 from tests.integration.watching import READ_S, events, watch, watched_entries
-from tests.support import TOKENS, channel, new_pid, refused, settings
+from tests.support import TOKENS, channel, eventually, new_pid, refused, settings
 
 SETTLEMENT, REFUND, PREMIUM = (
     spb.PAYMENT_EVENT_KIND_SETTLEMENT, spb.PAYMENT_EVENT_KIND_REFUND,
@@ -244,22 +244,18 @@ async def _own(redis_url: str) -> AsyncIterator[_Own]:
             await app.close()
 
 
-async def _until(done: Callable[[], bool], what: str) -> None:
-    for _ in range(int(READ_S / 0.02)):
-        if done():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(what)
-
-
 async def test_a10_a_watch_that_goes_away_leaves_nothing_waiting(redis_url):  # rule A10
     async with _own(redis_url) as own:
         me = await person(own.account, 1970, 10_000)
         calls = [await watch(own.settlement, me) for _ in range(5)]
-        await _until(lambda: own.followers.waiting() == 5, "each stream waits at the account")
+        await eventually(
+            lambda: own.followers.waiting() == 5, READ_S, "each stream waits at the account"
+        )
         for call in calls:
             call.cancel()
-        await _until(lambda: own.followers.waiting() == 0, "a cancelled stream's wait is gone")
+        await eventually(
+            lambda: own.followers.waiting() == 0, READ_S, "a cancelled stream's wait is gone"
+        )
 
 
 async def test_a10_a_draining_server_ends_its_streams_with_unavailable(redis_url):  # rule A10
@@ -292,7 +288,9 @@ async def test_a10_a_watch_rides_over_a_restart_of_the_account_service(redis_url
     async with _own(redis_url) as own:  # rule A10
         me = await person(own.account, 1970, 10_000)
         call = await watch(own.settlement, me)
-        await _until(lambda: own.followers.waiting() == 1, "the stream waits at the account")
+        await eventually(
+            lambda: own.followers.waiting() == 1, READ_S, "the stream waits at the account"
+        )
         started = time.monotonic()
         await own.accounts.stop(5)  # the drain answers the waiting long poll at once
         assert time.monotonic() - started < 2, "a long poll does not hold up the drain"

@@ -12,12 +12,8 @@ if a.type == ARGV[2] then return finish(MARKER, FP, view(a)) end
 if is_stopped(a) then
   return fail('INSURANCE_STOPPED', 'the insurance is stopped: its type cannot change')
 end
-if ARGV[2] == INSURANCE_TYPE_RESIDENT then
-  redis.call('HSET', KEYS[1], 'kept', '1')
-else
-  redis.call('HDEL', KEYS[1], 'kept')
-end
-a.type = ARGV[2]
+a.type, a.kept = ARGV[2], ARGV[2] == INSURANCE_TYPE_RESIDENT
 save(a)
+save_marks(a)
 emit(a, 'TYPE_CHANGED')
 return finish(MARKER, FP, view(a))

@@ -2,16 +2,15 @@
 -- balance leaves as one entry (0 fen for an empty account) and the account closes for every use.
 -- ARGV: 2 new status (CLOSED or TRANSFERRED_OUT), 3 entry kind (WITHDRAWAL, or TRANSFER_OUT;
 -- WITHDRAWAL also for a move to a province that cannot receive the balance), 4 where the money
--- went (payee or region), 5 fencing token, 6 entry_id, 7 the stop a withdrawal needs first
--- (StopReason; '' = a transfer, which needs none).
+-- went (payee or region), 5 fencing token, 6 entry_id, 7 the stop a withdrawal (CLOSED) needs
+-- first (StopReason; a transfer needs none).
 -- A later refund to the account is paid on the same way (credit_back: `closed_by`, `closed_to`).
 local stored = replay(MARKER, FP)
 if stored then return stored end
 local a = load(1)
 if not a then return fail('ACCOUNT_NOT_FOUND', 'no such account') end
 if is_closed(a) then return fail('ACCOUNT_CLOSED', 'the account is closed') end
-local withdrawal = ARGV[7] ~= ''
-if withdrawal then
+if ARGV[2] == ACCOUNT_STATUS_CLOSED then  -- a withdrawal
   if not has_personal(a) then
     return fail('NO_PERSONAL_ACCOUNT', 'resident-insured persons have no personal account')
   end
@@ -29,8 +28,8 @@ expire_due(a)
 a.fence = math.max(a.fence, N(ARGV[5]))
 local e = {}
 if has_personal(a) then e = append(a, ARGV[6], ARGV[3], -a.balance, ARGV[4]) end
-a.status, a.closed_to = ARGV[2], ARGV[4]
+a.status, a.closed_to, a.closed_by = ARGV[2], ARGV[4], ARGV[3]
 save(a)
-redis.call('HSET', KEYS[1], 'closed_by', ARGV[3])
+save_marks(a)
 emit(a, ARGV[2] == ACCOUNT_STATUS_CLOSED and 'CLOSED' or 'TRANSFERRED_OUT')
 return finish(MARKER, FP, {entry = e, account = view(a)})

@@ -310,6 +310,18 @@ local function save(a)
              'fence', I(a.fence), 'closed_to', a.closed_to)
 end
 
+-- The marks most accounts never get (a stop: A9; a resident's kept account: A9; how a closed
+-- account's balance went: A4, A5), written where set and removed where not, so an account
+-- without them keeps none in its hash. Not part of `save`: the payment path never changes them.
+local function save_marks(a)
+  local marks = {{'stop', a.stop}, {'stopped_ms', a.stopped_ms}, {'kept', a.kept and '1' or ''},
+                 {'closed_by', a.closed_by}}
+  for _, mark in ipairs(marks) do
+    if mark[2] ~= '' then redis.call('HSET', KEYS[a.at], mark[1], mark[2])
+    else redis.call('HDEL', KEYS[a.at], mark[1]) end
+  end
+end
+
 -- Stores the answer under the call's marker (KEYS[m]) with the change it answers.
 local function finish(m, fp, result)
   local encoded = cjson.encode(result)

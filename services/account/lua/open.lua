@@ -11,9 +11,9 @@ if a then
   redis.call('DEL', key(a, 8))  -- grants of bindings that lapsed with the closure
   a.name, a.type, a.region = ARGV[3], ARGV[4], ARGV[5]
   a.status, a.closed_to = ACCOUNT_STATUS_ACTIVE, ''
-  a.stop, a.stopped_ms, a.kept, a.closed_by = '', '', false, ''
-  redis.call('HDEL', KEYS[1], 'stop', 'stopped_ms', 'kept', 'closed_by')  -- a new start (A9)
+  a.stop, a.stopped_ms, a.kept, a.closed_by = '', '', false, ''  -- a new start (A9)
   save(a)
+  save_marks(a)
   emit(a, 'REOPENED')
   return finish(MARKER, FP, view(a))
 end

@@ -16,6 +16,6 @@ if is_stopped(a) then
   return fail('INSURANCE_STOPPED', 'the insurance is already stopped for another reason')
 end
 a.stop, a.stopped_ms = ARGV[2], I(NOW)
-redis.call('HSET', KEYS[1], 'stop', a.stop, 'stopped_ms', a.stopped_ms)
+save_marks(a)
 emit(a, 'STOPPED')
 return finish(MARKER, FP, view(a))
