@@ -16,7 +16,7 @@ from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import SystemClock, beijing_today
 from services.settlement.cursor import cursor
-from tests.integration.accounts import hold, rid, stop
+from tests.integration.accounts import rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.support import new_pid
@@ -126,51 +126,6 @@ async def c_credit(w: World) -> Case:
 async def c_entries(w: World) -> Case:
     pid = await person(w.account)
     return Case("account", pb.ListEntriesRequest(person_id=pid), pid)
-
-
-async def c_place(w: World) -> Case:
-    pid = await person(w.account)
-    return Case(
-        "account",
-        pb.PlaceHoldsRequest(
-            holds=[pb.HoldSpec(hold_id=rid(), person_id=pid, amount_fen=100, fencing_token=1)],
-            kind=pb.ENTRY_KIND_SETTLEMENT,
-            reference="S-access",
-            request_id=rid(),
-        ),
-        pid,
-    )
-
-
-async def c_commit(w: World) -> Case:
-    pid = await person(w.account)
-    h = await hold(w.account, pid, 100)
-    ref = pb.HoldRef(hold_id=h.hold_id, person_id=pid)
-    return Case("account", pb.CommitHoldsRequest(holds=[ref], request_id=rid()), pid)
-
-
-async def c_void(w: World) -> Case:
-    pid = await person(w.account)
-    h = await hold(w.account, pid, 100)
-    ref = pb.HoldRef(hold_id=h.hold_id, person_id=pid)
-    return Case("account", pb.VoidHoldsRequest(holds=[ref], request_id=rid()), pid)
-
-
-async def c_refund(w: World) -> Case:
-    pid = await person(w.account)
-    h = await hold(w.account, pid, 100)
-    committed = await w.account.CommitHolds(
-        pb.CommitHoldsRequest(
-            holds=[pb.HoldRef(hold_id=h.hold_id, person_id=pid)], request_id=rid()
-        ),
-        timeout=10,
-    )
-    spec = pb.RefundSpec(entry_id=committed.entries[0].entry_id, person_id=pid, refund_id=rid())
-    return Case(
-        "account",
-        pb.RefundEntriesRequest(refunds=[spec], reference="S-access", request_id=rid()),
-        pid,
-    )
 
 
 async def c_suspend(w: World) -> Case:
@@ -484,10 +439,6 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "BatchGetAccounts": c_batch,
     "Credit": c_credit,
     "ListEntries": c_entries,
-    "PlaceHolds": c_place,
-    "CommitHolds": c_commit,
-    "VoidHolds": c_void,
-    "RefundEntries": c_refund,
     "SuspendAccount": c_suspend,
     "ResumeAccount": c_resume,
     "PurchaseCommercialInsurance": c_purchase,

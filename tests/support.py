@@ -112,16 +112,30 @@ _GLOB = re.compile(r"([*?\[\]\\])")
 _ID = re.compile(r"[\x21-\x7e]{8,64}")
 
 
-async def footprint(raw: Any, request: Message, *more: str) -> dict[bytes, bytes | None]:
+# What background loops write on their own time, never a call: the binding service's marks of
+# the account events it has applied (`bind:seen:<person>:<n>`) and the account outboxes the
+# event relay empties. A snapshot taken while they run must not count them as the call's.
+_BACKGROUND = (b"bind:seen:", b":outbox")
+# An account's lock and its fencing token: taking and giving back a lock (an account's own
+# deduction refused under it) moves the fence, which is bookkeeping, not data.
+_LOCK_FIELDS = (b"lock", b"fence")
+
+
+async def footprint(raw: Any, request: Message, *more: str) -> dict[bytes, object]:
     """Every key whose name holds one of the ids the request names (its people, its request
-    id, its records' ids) or `more`, with its serialized value: what a call with this request
-    could have written. Lock keys are left out: taking and giving back a lock moves its fence,
-    which is bookkeeping, not data."""
-    found: dict[bytes, bytes | None] = {}
+    id, its records' ids) or `more`, with its serialized value (an account's hash without its
+    lock fields): what a call with this request could have written. Keys that background loops
+    write are left out."""
+    found: dict[bytes, object] = {}
     for value in _ids(request) | set(more):
         pattern = "*" + _GLOB.sub(r"[\1]", value) + "*"
         async for key in raw.scan_iter(match=pattern, count=10_000):
-            if not key.startswith(b"lock:"):
+            if key.startswith(b"lock:") or any(b in key for b in _BACKGROUND):
+                continue
+            if key.startswith(b"acct:{") and key.endswith(b"}"):
+                fields = await raw.hgetall(key)
+                found[key] = {f: v for f, v in fields.items() if f not in _LOCK_FIELDS}
+            else:
                 found[key] = await raw.dump(key)
     return found
 

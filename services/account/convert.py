@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.contributions import Contribution, Summary
-from services.account.domain import Account, Entry, FamilyAidGrant, Hold, Payment
+from services.account.domain import Account, Entry, FamilyAidGrant, Payment
 from services.common.clock import timestamp
 
 
@@ -61,16 +61,6 @@ def record_pb(person_id: str, s: Summary) -> pb.ContributionRecord:
         first_month=s.first_month,
         last_month=s.last_month,
         gaps=[pb.MonthRange(first_month=a, last_month=b) for a, b in s.gaps],
-    )
-
-
-def hold_pb(h: Hold) -> pb.Hold:
-    return pb.Hold(
-        hold_id=h.hold_id,
-        person_id=h.person_id,
-        amount_fen=h.amount_fen,
-        state=h.state,  # type: ignore[arg-type]
-        expires_at=timestamp(h.expires_ms),
     )
 
 

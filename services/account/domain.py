@@ -1,5 +1,5 @@
-"""Accounts, entries, holds, payments and family-aid grants as the account scripts return them;
-pure, no I/O."""
+"""Accounts, entries, payments and family-aid grants as the account scripts return them; pure,
+no I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import re
 from typing import Any
 
-from services.common.enums import CreditKind, EntryKind, HoldState, PaymentState
+from services.common.enums import CreditKind, EntryKind, PaymentState
 
 # A monthly allocation is an ALLOCATION entry, and so on.
 ENTRY_KIND_OF_CREDIT = {
@@ -15,7 +15,7 @@ ENTRY_KIND_OF_CREDIT = {
     CreditKind.ADJUSTMENT: EntryKind.ADJUSTMENT,
     CreditKind.TRANSFER_IN: EntryKind.TRANSFER_IN,
 }
-HOLD_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
+PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +87,7 @@ def payment_of(e: Entry) -> str:
     """The payment an entry moves money for, as a watcher sees it (A10): a settlement's or a
     premium's share (its reference is the payment id), or the refund of a cancelled share;
     '' for every other entry (credits, commercial insurance and its refunds, closures)."""
-    if e.kind in HOLD_KINDS:
+    if e.kind in PAYMENT_KINDS:
         return e.reference
     if e.kind == EntryKind.REFUND and e.reference.startswith(_CANCEL):
         return e.reference[len(_CANCEL) :]
@@ -107,27 +107,6 @@ class PaidFor:
     @classmethod
     def from_script(cls, d: dict[str, Any]) -> PaidFor:
         return cls(d["payment_id"], int(d["kind"] or 0), d["patient_id"], d["details"])
-
-
-@dataclasses.dataclass(frozen=True)
-class Hold:
-    hold_id: str
-    person_id: str
-    amount_fen: int
-    state: int
-    expires_ms: int
-    placed_now: bool = False
-
-    @classmethod
-    def from_script(cls, d: dict[str, Any]) -> Hold:
-        return cls(
-            hold_id=d["hold_id"],
-            person_id=d["person_id"],
-            amount_fen=int(d["amount"]),
-            state=HoldState[d["state"]],
-            expires_ms=int(d["expires_ms"]),
-            placed_now=bool(d.get("placed_now", False)),
-        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Family-aid grants and payer orders: how the binding service tells the account service which
 binder may pay for whom (GrantFamilyAid, RevokeFamilyAid) and in which order (SetFamilyAidOrder,
-rule B10). The payment script checks a payer's grant at the moment of payment (S4)."""
+rule B10). The payment checks a payer's grant at the moment of payment (S4): a grant changes
+under the binder's account lock, so a payment planned under that lock is never overtaken by a
+revoke (once RemoveBinding has answered, no payment takes his money for that relative)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from services.account.convert import grant_pb
 from services.account.domain import Source
 from services.common import ids
 from services.common.errors import DomainError
+from services.common.rpc import remaining
 
 
 class GrantMethods(ServicerBase):
@@ -21,7 +24,8 @@ class GrantMethods(ServicerBase):
         binding_id = ids.token(request.binding_id, "binding_id")
         start = ids.date(request.start_date, "start_date").isoformat()
         end = ids.date(request.end_date, "end_date").isoformat() if request.end_date else ""
-        grant = await self.store.grant(binder, beneficiary, binding_id, start, end)
+        async with self.locks.hold([binder], remaining(context)):
+            grant = await self.store.grant(binder, beneficiary, binding_id, start, end)
         return grant_pb(grant)
 
     async def RevokeFamilyAid(
@@ -29,7 +33,8 @@ class GrantMethods(ServicerBase):
     ) -> pb.FamilyAidGrant:
         binder = self._pid(request.binder_id, "binder_id")
         binding_id = ids.token(request.binding_id, "binding_id")
-        return grant_pb(await self.store.revoke(binder, binding_id))
+        async with self.locks.hold([binder], remaining(context)):
+            return grant_pb(await self.store.revoke(binder, binding_id))
 
     async def SetFamilyAidOrder(
         self, request: pb.SetFamilyAidOrderRequest, context: Context

@@ -1,9 +1,12 @@
 """Payments: how the settlement service pays a bill or a premium from a family's accounts, and
-cancels or reverses it, each in one atomic step, and reads them back (DESIGN "The settlement
-service coordinates"). The payment's record is the settlement's record: written by the script
-that debits, so nothing is ever half done."""
+cancels or reverses it, and reads them back: the one way money leaves an account for a bill, a
+premium or (later) a quota draw, and the one way a share is refunded. On one Redis each is one
+script (lua/pay.lua, cancel_payment.lua); under Redis Cluster the same steps run one slot at a
+time under the family's locks (stepwise.py). The payment's record is the settlement's record."""
 
 from __future__ import annotations
+
+import functools
 
 from gongji.account.v1 import account_pb2 as pb
 from services.account.base import Context, ServicerBase
@@ -15,7 +18,7 @@ from services.common import ids
 from services.common.clock import ms_of
 from services.common.enums import EntryKind, PaymentState
 from services.common.errors import DomainError
-from services.common.rpc import fingerprint
+from services.common.rpc import fingerprint, remaining
 
 _PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
 _ORDER_TRIES = 3  # an order changes by a person's act: two changes within one payment are rare
@@ -39,10 +42,12 @@ class PaymentMethods(ServicerBase):
         amount = ids.amount(request.amount_fen, allow_zero=not premium)
         on_date = ids.date(request.on_date, "on_date").isoformat()
         details = _details(request.details)
-        fp = fingerprint(request)
+        fp = _fingerprint(request, premium)
         unbound = any(not s.binding_id and s.person_id != patient for s in sources)
         needs_order = request.family_aid or unbound
-        pay = self.stepwise.pay if self.stepwise else self.store.pay
+        pay = self.store.pay
+        if self.stepwise:
+            pay = functools.partial(self.stepwise.pay, wait_s=remaining(context))
         for _ in range(_ORDER_TRIES):
             version, order = self.orders.get(patient)
             full = with_order(patient, sources, order, request.family_aid)
@@ -120,6 +125,18 @@ class PaymentMethods(ServicerBase):
         if len({s.person_id for s in sources}) != len(sources):
             raise DomainError("INVALID_ARGUMENT", "sources repeats a person")
         return sources
+
+
+def _fingerprint(request: pb.PayFromAccountsRequest, premium: bool) -> str:
+    """A premium is the same payment whatever the day it is paid on (a retry across midnight,
+    the month-end job run again next month): its date only decides whether a binding is valid
+    then, not what is paid."""
+    if not premium:
+        return fingerprint(request)
+    copy = pb.PayFromAccountsRequest()
+    copy.CopyFrom(request)
+    copy.ClearField("on_date")
+    return fingerprint(copy)
 
 
 def _details(raw: bytes) -> str:

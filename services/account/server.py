@@ -14,7 +14,6 @@ from services.account.convert import account_pb, entry_pb
 from services.account.events import Relay
 from services.account.following import FollowMethods
 from services.account.grants import GrantMethods
-from services.account.holds import HoldMethods
 from services.account.locks import Locks
 from services.account.payments import PaymentMethods
 from services.account.special import SpecialMethods
@@ -25,6 +24,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.enums import AccountStatus, CreditKind, InsuranceType
 from services.common.errors import DomainError
+from services.common.rpc import remaining
 from services.common.security import Security
 from services.common.server import App, Service
 from services.common.tracing import Tracing
@@ -35,7 +35,7 @@ _INSURANCE_TYPES = frozenset(InsuranceType)
 
 
 class AccountServicer(
-    HoldMethods, PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods,
+    PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods,
     FollowMethods, ServicerBase, pb_grpc.AccountServiceServicer,
 ):  # fmt: skip
     # -- accounts ---------------------------------------------------------------------------
@@ -82,8 +82,9 @@ class AccountServicer(
         self, method: str, request: Message, context: Context, pid: str, status: int, reason: str
     ) -> pb.Account:
         async def run(fp: str, marker: str) -> pb.Account:
-            change = self.store.set_status(pid, status, reason, fp, marker)
-            return account_pb(await self._announcing(pid, change))
+            async with self.locks.hold([pid], remaining(context)):  # S4: never under a plan
+                change = self.store.set_status(pid, status, reason, fp, marker)
+                return account_pb(await self._announcing(pid, change))
 
         return await self.requests.once(method, request, pb.Account, run, context)
 
@@ -119,16 +120,17 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
     relay = Relay(redis)
-    store = AccountStore(redis, settings.hold_ttl_s)
+    store = AccountStore(redis)
+    locks = Locks(store, settings.lock_lease_ms)
     background = [relay.run]
     stepwise = None
     if settings.redis_mode == "cluster":  # a family's accounts on several slots: in steps
-        stepwise = Stepwise(store, settings.recovery_after_ms)
+        stepwise = Stepwise(store, locks, settings.recovery_after_ms)
         background.append(stepwise.run)
     servicer = AccountServicer(
         store,
         relay,
-        Locks(redis, settings.lock_lease_ms),
+        locks,
         policy.load(settings.policy_file),
         clock or SystemClock(),
         registry.load(settings.registry_file),

@@ -1,8 +1,9 @@
 """Commercial insurance (A3), withdrawal (A4), moving the account (A5), stopping insurance and
 changing its type (A9).
 
-The deductions here take the same per-account lock as settlements, so a settlement's plan is
-never overtaken, and pass its fencing token to the script.
+The deductions here take the account's lock, which payments under Redis Cluster take too, so a
+payment's plan is never overtaken, and pass its fencing token to the script, which refuses it
+once another holder has taken the lock over (locks.py).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class SpecialMethods(ServicerBase):
             async with self.locks.hold([pid], remaining(context)) as held:
                 account = await self.store.get(pid)
                 ratio = self.policy.for_region(account.region_code).commercial_ratio_percent
-                held.check()
                 year = beijing_today(self.clock).year
                 entry = await self.store.purchase(
                     pid, amount, ratio, insurer, policy_no, held.fences[pid], year, partner,
@@ -84,7 +84,6 @@ class SpecialMethods(ServicerBase):
 
         async def run(fp: str, marker: str) -> pb.LedgerEntry:
             async with self.locks.hold([pid], remaining(context)) as held:
-                held.check()
                 change = self.store.close(
                     pid,
                     AccountStatus.CLOSED,
@@ -113,7 +112,6 @@ class SpecialMethods(ServicerBase):
         async def run(fp: str, marker: str) -> pb.Account:
             async with self.locks.hold([pid], remaining(context)) as held:
                 account = await self.store.get(pid)
-                held.check()
                 if ids.province(account.region_code) == ids.province(to_region):
                     moved = await self._announcing(pid, self.store.move(pid, to_region, fp, marker))
                     return account_pb(moved)
@@ -134,7 +132,9 @@ class SpecialMethods(ServicerBase):
         reason = ids.enum_value(request.reason, set(StopReason), "reason")
 
         async def run(fp: str, marker: str) -> pb.Account:
-            return account_pb(await self._announcing(pid, self.store.stop(pid, reason, fp, marker)))
+            async with self.locks.hold([pid], remaining(context)):  # S4: never under a plan
+                change = self.store.stop(pid, reason, fp, marker)
+                return account_pb(await self._announcing(pid, change))
 
         return await self.requests.once("StopInsurance", request, pb.Account, run, context)
 
@@ -145,7 +145,8 @@ class SpecialMethods(ServicerBase):
         new_type = ids.enum_value(request.insurance_type, set(InsuranceType), "insurance_type")
 
         async def run(fp: str, marker: str) -> pb.Account:
-            change = self.store.change_type(pid, new_type, fp, marker)
-            return account_pb(await self._announcing(pid, change))
+            async with self.locks.hold([pid], remaining(context)):  # S4: never under a plan
+                change = self.store.change_type(pid, new_type, fp, marker)
+                return account_pb(await self._announcing(pid, change))
 
         return await self.requests.once("ChangeInsuranceType", request, pb.Account, run, context)

@@ -1,61 +1,62 @@
-"""Payments and cancels in steps, for Redis Cluster (GONGJI_REDIS_MODE=cluster).
+"""Payments and cancels under Redis Cluster (GONGJI_REDIS_MODE=cluster): the family's locks, one
+plan, each account's step once.
 
-On one Redis a payment is one script over every account of the family (lua/pay.lua). Under
-Redis Cluster each account lives on its own slot, and a script reaches one slot only, so the
-same payment is made in steps, each one script on one slot:
+On one Redis a payment is one script over every account of the family (lua/pay.lua), and the
+script is the family's lock. Under Redis Cluster each account lives on its own slot and a
+script reaches one slot only, so the payment runs payment.lua's same steps one slot at a time,
+under the family's locks (locks.py):
 
-1. the record and journal (same slot): an answer if the payment was made; a payment in
-   progress under the key is finished (its journal holds its inputs), not started again;
-2. the patient's checks (S5, A2) and his payer order's version (B10), reading only;
-3. the payment marked in a pending index (`acct:{paying:<n>}`), then its journal written
-   (pay_begin): from here on the recovery loop finishes what a crash leaves;
-4. a premium's year claimed for this payment on the patient's slot (A2: one per year);
-5. each source's share in priority order (pay_share), each written once under a marker on its
-   own account, so that every run of the steps, by the caller's retry or by the recovery loop,
-   takes the same shares in the same order and never more than the bill (S2, S4);
-6. the patient's index (S13), the record PAID and the journal gone (pay_finish), the mark off.
+1. the attempt marked in the pending index (services.common.intents), with the accounts it is
+   about to lock: from here on the recovery loop finishes or gives up whatever a crash leaves;
+2. every account the payment may debit locked, in sorted person order, and read under its lock
+   (lock_read): the payers, the patient when his own account may pay or it is a premium; a
+   patient not locked is read after the locks are held, so what the plan sees is what a single
+   script would have seen at that moment. Whatever a plan relies on changes only under the
+   account's lock (statuses, stops, types and family-aid grants too: server.py, grants.py);
+3. the plan, made once (pay_plan, on the payment's slot) and journaled in the record with the
+   fencing token of each lock it was made under; a payment made is answered instead, one being
+   made (its journal) is finished, not begun again;
+4. each locked account's step (pay_step), in parallel across slots: its share debited once
+   (an entry named by the payment), the patient's marks, its lock released;
+5. the record PAID (pay_done), the mark off.
 
-A premium the one source cannot pay is given up: the year's claim and the journal removed
-before the refusal is answered. A cancel is three steps the same way (cancel_begin, one refund
-per share, cancel_finish). Every step may be cut off; the recovery loop finishes, from the
-pending index, whatever is older than the recovery window.
+Whoever meets a lock whose lease ran out runs that payment's step on that account first (or,
+when its plan was never journaled, gives the attempt up for good), so a plan is never overtaken
+and a holder that lost its lock finds its share written, or is refused. The recovery loop
+finishes, from the pending index, every attempt older than the recovery window: its journal
+finished, or the attempt given up (it can never journal afterwards) and its locks released.
+
+A cancel is three steps the same way (cancel_begin: the cancel journaled in the record; one
+refund per share: refund_step; cancel_done) and takes no lock: refunds only add.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from services.account.domain import Payment, Source, cancel_reference
+from services.account.domain import Payment, Source
+from services.account.locks import Busy, Locks, Read, Wanted, new_token
 from services.account.store import (
     AccountStore,
     StaleOrder,
     account_key,
-    cancel_journal_key,
-    journal_key,
     marker_key,
     payment_key,
     sources_of,
-    year_key,
 )
-from services.common import metrics
-from services.common.enums import EntryKind, PaymentState
+from services.common.enums import EntryKind
 from services.common.errors import DomainError
-from services.common.redisdb import spread
+from services.common.intents import Intents, now_ms
 
 log = logging.getLogger(__name__)
 
 PENDING_BUCKETS = 16  # the pending index, spread over this many slots
-_CANCEL = "cancel:"  # a pending cancel's mark, before its payment id
-_PREMIUM_YEAR_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_TRIES = 3  # a patient whose own account became able to pay while he was not locked: again
 
 
 def pending_bucket(n: int) -> str:
@@ -63,175 +64,296 @@ def pending_bucket(n: int) -> str:
     return f"acct:{{paying:{n}}}"
 
 
-def pending_key(payment_id: str) -> str:
-    return pending_bucket(spread(payment_id, PENDING_BUCKETS))
+def _member(kind: str, payment_id: str, attempt: str, pids: Sequence[str] = ()) -> str:
+    """A mark of the pending index: `pay|cancel <attempt> <person>,... <payment>`, the payment
+    id last (it may hold spaces)."""
+    return " ".join([kind, attempt, ",".join(pids), payment_id])
 
 
 class Stepwise:
-    def __init__(self, store: AccountStore, recovery_after_ms: int, interval_s: float = 1.0):
-        self.store = store
-        self.redis = store.redis
-        self.recovery_after_ms = recovery_after_ms
-        self.interval_s = interval_s
-        self._release_year = self.redis.register_script(_PREMIUM_YEAR_RELEASE)
+    def __init__(
+        self, store: AccountStore, locks: Locks, recovery_after_ms: int, interval_s: float = 1.0
+    ) -> None:
+        self.store, self.locks, self.redis = store, locks, store.redis
+        locks.resolve = self.resolve
+        self.pending = Intents(
+            self.redis, [pending_bucket(n) for n in range(PENDING_BUCKETS)], self._recover,
+            label="payment-finished", due_after_ms=recovery_after_ms, interval_s=interval_s,
+            pending_label="payments",
+        )  # fmt: skip
 
     # -- paying ---------------------------------------------------------------------------
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
         on_date: str, quote: bool, fp: str, details: str = "", premium_year: int = 0,
-        order_version: int | None = None,
+        order_version: int | None = None, wait_s: float = 2.0,
     ) -> Payment:  # fmt: skip
         """What AccountStore.pay does in one script, in the steps above."""
-        keys = [payment_key(payment_id), journal_key(payment_id)]
-        if not quote:
-            found = await self.store.call("pay_begin", keys, [fp, ""])
-            if "state" in found:
-                return Payment.from_script(found)
-            if found:
-                return await self._finish(found)
-        version = "" if order_version is None else order_version
-        d = await self.store.call(
-            "pay_patient", [account_key(patient), marker_key(patient, "-")],
-            ["", int(kind), int(quote), version, premium_year],
-        )  # fmt: skip
+        ask = _Ask(payment_id, kind, patient, list(sources), amount, on_date, quote, fp, details,
+                   premium_year, "" if order_version is None else str(order_version))  # fmt: skip
+        if quote:
+            return await self._quote(ask)
+        lock_patient = ask.premium
+        for _ in range(_TRIES):
+            try:
+                d = await self._attempt(ask, lock_patient, wait_s)
+            except Busy:
+                d = await self._under_way(ask)
+            if d is not None:
+                return await self._answer(d)
+            lock_patient = True
+        raise DomainError("LOCK_TIMEOUT", "the patient's account kept changing; retry")
+
+    async def _under_way(self, ask: _Ask) -> Any:
+        """Another runner of this payment holds the locks: its record answers (made, or being
+        made: its journal, to finish), or it has not planned yet and the caller tries again."""
+        raw = await self.redis.get(payment_key(ask.payment_id))
+        if raw is None or orjson.loads(raw).get("phase") == "void":
+            raise DomainError("SETTLEMENT_IN_PROGRESS", "this payment is being made; retry")
+        nothing: dict[str, Any] = {"patient": {}, "sources": [], "locks": {}}
+        return await self._plan(ask, "", nothing, now_ms())
+
+    async def _attempt(self, ask: _Ask, lock_patient: bool, wait_s: float) -> Any:
+        """One attempt under the family's locks: the journal (or an answer), or None when the
+        patient's own account turned out able to pay while he was not locked."""
+        if not lock_patient:
+            lock_patient = _may_pay(ask, await self._fields(ask.patient))
+        wanted = ask.wanted(lock_patient)
+        attempt, pids = new_token(), sorted({w.person_id for w in wanted})
+        member = _member("pay", ask.payment_id, attempt, pids)
+        await self.pending.mark(member)
+        try:
+            taken = await self.locks.take(wanted, attempt, ask.payment_id, wait_s)
+            if not lock_patient:  # read now, all locks held: the payment's moment
+                now = await self.locks.read(Wanted(ask.patient))
+                assert isinstance(now, Read)  # a read without a lock is never refused
+                if _may_pay(ask, now.fields):
+                    await self._undo(pids, attempt, member)
+                    return None
+                taken[ask.patient] = now
+            read = _what_was_read(ask, taken)
+        except BaseException:
+            await asyncio.shield(self._undo(pids, attempt, member))
+            raise
+        try:
+            d = await self._plan(ask, attempt, *read)
+        except DomainError:  # refused: nothing journaled
+            await asyncio.shield(self._undo(pids, attempt, member))
+            raise
+        # Anything else (cut off, cancelled) may come after the journal was written: the locks
+        # and the mark stay for whoever finishes it (a retry, a resolver, the recovery loop).
+        if d.get("attempt") != attempt:  # answered, or another attempt's journal
+            await asyncio.shield(self._undo(pids, attempt, member))
+        elif "phase" in d:
+            d["_member"] = member
+        return d
+
+    async def _undo(self, pids: list[str], attempt: str, member: str) -> None:
+        """An attempt that journaled nothing: what it locked released, its mark off. (If its
+        plan could still be journaled, the mark stays: the recovery loop decides.)"""
+        await self.locks.release_owned(pids, attempt)
+        await self.pending.clear(member)
+
+    async def _answer(self, d: dict[str, Any]) -> Payment:
         if "stale_order" in d:
             raise StaleOrder(sources_of(d["stale_order"]), int(d["version"]))
-        journal = {
-            "payment_id": payment_id, "kind": str(int(kind)), "patient_id": patient,
-            "details": details, "fp": fp, "cancelled_ms": "0", "cancel_reason": "",
-            "cancel_request_id": "", "at_ms": str(d["at_ms"]),
-            "inputs": {"sources": [[s.person_id, s.binding_id] for s in sources],
-                       "amount": amount, "on_date": on_date, "year": premium_year},
-        }  # fmt: skip
-        if quote:
-            shares = await self._shares(journal, quote=True)
-            quoted = {**journal, "shares": shares, "state": str(int(PaymentState.QUOTED))}
-            return Payment.from_script(quoted)
-        await self.redis.zadd(pending_key(payment_id), {payment_id: _now_ms()})
-        found = await self.store.call("pay_begin", keys, [fp, orjson.dumps(journal).decode()])
-        if "state" in found:  # made meanwhile, by a retry racing this call
-            return Payment.from_script(found)
-        return await self._finish(found)
-
-    async def _finish(self, journal: dict[str, Any]) -> Payment:
-        """Steps 4-6 of a payment whose journal is written; again and again, the same."""
-        payment_id, patient = journal["payment_id"], journal["patient_id"]
-        inputs = journal["inputs"]
-        premium = int(journal["kind"]) == EntryKind.PREMIUM
-        if premium:
-            claim = year_key(patient, int(inputs["year"]))
-            taken = await self.redis.set(claim, payment_id, nx=True)
-            if not taken and await self.redis.get(claim) != payment_id:
-                await self._give_up(journal)
-                raise DomainError("PREMIUM_ALREADY_PAID", "the premium of this year is paid")
-        try:
-            shares = await self._shares(journal, quote=False)
-            if premium and not shares:
-                raise DomainError("NOT_BOUND", "no account to pay the premium from")
-        except DomainError:
-            if premium:
-                await self._give_up(journal)
-            raise
-        if not premium:
-            paid_for = f"{account_key(patient)}:paid-for"
-            await self.redis.zadd(paid_for, {payment_id: int(journal["at_ms"])}, nx=True)
-        keys = [payment_key(payment_id), journal_key(payment_id)]
-        d = await self.store.call("pay_finish", keys, ["", orjson.dumps(shares).decode()])
-        await self.redis.zrem(pending_key(payment_id), payment_id)
+        if d.get("phase") == "paying":
+            return await self._finish(d)
         return Payment.from_script(d)
 
-    async def _shares(self, journal: dict[str, Any], quote: bool) -> list[dict[str, Any]]:
-        """Each source's share, in order, while anything is left to pay."""
-        payment_id, inputs = journal["payment_id"], journal["inputs"]
-        left = int(inputs["amount"])
-        shares: list[dict[str, Any]] = []
-        for person_id, binding_id in inputs["sources"]:
-            if left == 0:
-                break
-            keys = [account_key(person_id), marker_key(person_id, f"pay:{payment_id}")]
-            share = await self.store.call(
-                "pay_share", keys,
-                ["", payment_id, len(shares) + 1, journal["kind"], left, journal["patient_id"],
-                 binding_id, inputs["on_date"], int(quote), journal.get("at_ms", 0)],
-            )  # fmt: skip
-            if int(share["amount"]) > 0:
-                shares.append(share)
-                left -= int(share["amount"])
-        return shares
+    async def _fields(self, pid: str) -> list[Any] | None:
+        """The account's fields, read without its lock (a plain HMGET): only to choose what
+        to lock."""
+        found = await self.store.read_fields(pid)
+        return found if found[0] else None
 
-    async def _give_up(self, journal: dict[str, Any]) -> None:
-        """A premium not paid: its year's claim, its journal and its mark removed, in that
-        order (cut off half-way, the recovery loop runs the steps again and gives up again)."""
+    async def _plan(self, ask: _Ask, attempt: str, read: dict[str, Any], at_ms: int) -> Any:
+        """pay_plan over what was read: the journal, an answer, or a refusal (raised)."""
+        args = [ask.fp, ask.payment_id, int(ask.kind), ask.amount, ask.on_date,
+                int(ask.quote), ask.version, ask.details, ask.premium_year, attempt, at_ms,
+                _json(read)]  # fmt: skip
+        return await self.store.call("pay_plan", [payment_key(ask.payment_id)], args)
+
+    async def _quote(self, ask: _Ask) -> Payment:
+        """S6: the same plan from the accounts as they are, nothing locked, nothing written."""
+        wanted = ask.wanted(True)
+        found = await asyncio.gather(*(self.locks.read(w) for w in wanted))
+        reads = {w.person_id: r for w, r in zip(wanted, found, strict=True) if isinstance(r, Read)}
+        return await self._answer(await self._plan(ask, "", *_what_was_read(ask, reads)))
+
+    # -- finishing a journaled plan ---------------------------------------------------------
+    async def _finish(self, journal: dict[str, Any]) -> Payment:
+        """Every locked account's step, the patient's index, the record PAID; again and again,
+        the same. Run by the attempt that journaled, a retry, the recovery loop or a replica."""
+        member = journal.pop("_member", None)
         payment_id = journal["payment_id"]
-        claim = year_key(journal["patient_id"], int(journal["inputs"]["year"]))
-        await self._release_year(keys=[claim], args=[payment_id])
-        await self.redis.delete(journal_key(payment_id))
-        await self.redis.zrem(pending_key(payment_id), payment_id)
+        locks: dict[str, str] = journal["locks"] or {}
+        entries = dict(zip(locks, await asyncio.gather(*(self._step(journal, p) for p in locks)),
+                           strict=True))  # fmt: skip
+        if journal["patient_id"] not in locks:  # a settlement's patient not locked
+            paid_for = f"{account_key(journal['patient_id'])}:paid-for"
+            await self.redis.zadd(paid_for, {payment_id: int(journal["at_ms"])})
+        shares = [
+            {**s, "entry_id": entries[s["person_id"]]["entry_id"],
+             "balance_after": entries[s["person_id"]]["balance_after"]}
+            for s in journal["shares"] or []
+        ]  # fmt: skip
+        d = await self.store.call("pay_done", [payment_key(payment_id)], ["", _json(shares)])
+        if member:
+            await self.pending.clear(member)
+        return Payment.from_script(d)
+
+    async def _step(self, journal: dict[str, Any], pid: str) -> dict[str, Any]:
+        """The payment's step on one locked account (lua/pay_step.lua)."""
+        shares = journal["shares"] or []
+        n = next((i for i, s in enumerate(shares, start=1) if s["person_id"] == pid), 0)
+        share = shares[n - 1] if n else {"amount": "0", "own": False}
+        premium = int(journal["kind"]) == EntryKind.PREMIUM
+        mark = "" if pid != journal["patient_id"] else (journal["year"] if premium else "S")
+        args = [
+            "",
+            journal["payment_id"],
+            n,
+            journal["kind"],
+            share["amount"],
+            journal["at_ms"],
+            journal["locks"][pid],
+            "1" if share["own"] else "0",
+            mark,
+        ]
+        keys = [account_key(pid), marker_key(pid, "-")]
+        return dict(await self.store.call("pay_step", keys, args))
+
+    async def resolve(self, payment_id: str, pid: str, fence: str, token: str) -> None:
+        """A lock of `payment_id` whose lease ran out, met by whoever wants the account next:
+        the payment's step here if its plan holds this lock; else, if its attempt never
+        journaled, the attempt given up for good; then the lock released."""
+        key = payment_key(payment_id)
+        raw = await self.redis.get(key)
+        rec = orjson.loads(raw) if raw else None
+        if rec is None or rec.get("phase") == "void":
+            rec = await self.store.call("void_attempt", [key], ["", token, payment_id, "0"])
+        if rec.get("phase") == "paying" and (rec.get("locks") or {}).get(pid) == fence:
+            await self._step(rec, pid)
+        await self.locks.release(pid, fence=fence)
 
     # -- cancelling -----------------------------------------------------------------------
     async def cancel(
         self, payment_id: str, reason: str, request_id: str, reversal: bool
     ) -> Payment:
-        """What AccountStore.cancel_payment does in one script, in steps: the journal, each
-        share refunded once (under the ids the one script uses), the record CANCELLED."""
-        keys = [payment_key(payment_id), cancel_journal_key(payment_id)]
-        args: list[str | int] = ["", reason, request_id, int(reversal)]
-        found = await self.store.call("cancel_begin", keys, args)
-        if "state" in found:
+        """What AccountStore.cancel_payment does in one script, in steps: the cancel journaled
+        in the record, each share refunded once, the record CANCELLED."""
+        key, attempt = payment_key(payment_id), new_token()
+        member = _member("cancel", payment_id, attempt)
+        await self.pending.mark(member)
+        try:
+            args = ["", reason, request_id, int(reversal), attempt]
+            found = await self.store.call("cancel_begin", [key], args)
+        except BaseException:
+            await asyncio.shield(self.pending.clear(member))
+            raise
+        if "cancelling" not in found:
+            await self.pending.clear(member)
             return Payment.from_script(found)
-        await self.redis.zadd(pending_key(payment_id), {_CANCEL + payment_id: _now_ms()})
-        await self._refund_all(payment_id)
+        await self._refund_all(found)
+        await self.pending.clear(member)
         # Answered as the one script answers, now that the record decides.
-        return Payment.from_script(await self.store.call("cancel_begin", keys, args))
+        return Payment.from_script(await self.store.call("cancel_begin", [key], args))
 
-    async def _refund_all(self, payment_id: str) -> None:
-        record = await self.store.payment(payment_id)
-        if record is None:
-            raise DomainError("INTERNAL", "a cancel in progress has no record")
-        for i, share in enumerate(record.shares, start=1):
-            await self.store.refund(
-                share.person_id, f"{payment_id}:refund:{i}", share.entry_id,
-                cancel_reference(payment_id), (f"{payment_id}-r{i}", f"{payment_id}-p{i}"),
-            )  # fmt: skip
-        keys = [payment_key(payment_id), cancel_journal_key(payment_id)]
-        await self.store.call("cancel_finish", keys, [""])
-        await self.redis.zrem(pending_key(payment_id), _CANCEL + payment_id)
+    async def _refund_all(self, rec: dict[str, Any]) -> None:
+        payment_id = rec["payment_id"]
+        await asyncio.gather(*(
+            self.store.call("refund_step", [account_key(s["person_id"]),
+                                            marker_key(s["person_id"], "-")],
+                            ["", payment_id, i, _json(s)])
+            for i, s in enumerate(rec["shares"] or [], start=1)
+        ))  # fmt: skip
+        await self.store.call("cancel_done", [payment_key(payment_id)], [""])
 
     # -- finishing what was cut off -------------------------------------------------------
     async def finish_payment(self, payment_id: str) -> None:
-        """The payment under this key made, if it is in progress (a reversal waits for it)."""
-        raw = await self.redis.get(journal_key(payment_id))
-        if raw:
-            await self._finish(orjson.loads(raw))
+        """The payment under this key made, if it is being made (a reversal waits for it)."""
+        raw = await self.redis.get(payment_key(payment_id))
+        found = orjson.loads(raw) if raw else None
+        if found and found.get("phase") == "paying":
+            await self._finish(found)
 
-    async def recover(self, marked: str) -> None:
-        """One entry of the pending index: its payment or cancel finished, or its mark off."""
-        if marked.startswith(_CANCEL):
-            payment_id = marked[len(_CANCEL) :]
-            if await self.redis.exists(cancel_journal_key(payment_id)):
-                await self._refund_all(payment_id)
-            await self.redis.zrem(pending_key(payment_id), marked)
-            return
-        try:
-            await self.finish_payment(marked)
-        except DomainError as e:  # a premium given up: what its caller would have heard
-            log.info("payment given up", extra={"fields": {"reason": e.reason}})
-        await self.redis.zrem(pending_key(marked), marked)
+    async def _recover(self, bucket: str, member: str) -> int:
+        """One mark older than the recovery window: its journal finished, or its attempt given
+        up for good (and what it locked released); then the mark off."""
+        kind, attempt, pids, payment_id = member.split(" ", 3)
+        key = payment_key(payment_id)
+        cancel = kind == "cancel"
+        rec = await self.store.call("void_attempt", [key], ["", attempt, payment_id, int(cancel)])
+        if cancel and "cancelling" in rec:
+            await self._refund_all(rec)
+        elif not cancel and rec.get("phase") == "paying":
+            await self._finish(rec)
+        elif pids:  # given up (or finished by another attempt): what it may still hold, back
+            await self.locks.release_owned(pids.split(","), attempt)
+        await self.pending.clear(member, bucket)
+        return 1
+
+    async def recover(self, member: str) -> None:
+        await self._recover(self.pending.bucket(member), member)
 
     async def run(self) -> None:
-        """Finishes every payment and cancel marked longer ago than the recovery window."""
-        while True:
-            for n in range(PENDING_BUCKETS):
-                key = pending_bucket(n)
-                due = _now_ms() - self.recovery_after_ms
-                for marked in cast(list[str], await self.redis.zrangebyscore(key, 0, due)):
-                    try:
-                        await self.recover(marked)
-                        metrics.RELAYED_LATE.labels("payment-finished").inc()
-                    except Exception:
-                        log.warning("payment not finished yet", exc_info=True)
-            await asyncio.sleep(self.interval_s)
+        await self.pending.run()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class _Ask:
+    """A payment as asked, and what has been read for it."""
+
+    def __init__(
+        self, payment_id: str, kind: int, patient: str, sources: list[Source], amount: int,
+        on_date: str, quote: bool, fp: str, details: str, premium_year: int, version: str,
+    ) -> None:  # fmt: skip
+        self.payment_id, self.kind, self.patient, self.sources = payment_id, kind, patient, sources
+        self.amount, self.on_date, self.quote, self.fp = amount, on_date, quote, fp
+        self.details, self.premium_year, self.version = details, premium_year, version
+        self.premium = kind == EntryKind.PREMIUM
+
+    @property
+    def own_listed(self) -> bool:
+        return any(s.person_id == self.patient and not s.binding_id for s in self.sources)
+
+    def wanted(self, with_patient: bool) -> list[Wanted]:
+        """The accounts to lock: every source, and the patient when he is asked for."""
+        out = [Wanted(s.person_id, s.binding_id) for s in self.sources
+               if s.person_id != self.patient]  # fmt: skip
+        if with_patient:
+            out.append(Wanted(self.patient, "", self.premium_year if self.premium else 0))
+        return out
+
+
+def _may_pay(ask: _Ask, fields: list[Any] | None) -> bool:
+    """Whether the patient's own account, listed as a source, may give anything now: then it is
+    locked like every account the payment may debit. The payment script decides for good."""
+    if not ask.own_listed or fields is None:
+        return False
+    balance = fields[5]
+    return balance is not None and balance is not False and int(balance) > 0
+
+
+def _what_was_read(ask: _Ask, taken: dict[str, Read]) -> tuple[dict[str, Any], int]:
+    """What pay_plan takes: the patient's and each source's fields, grant and premium mark, and
+    the fencing token of every lock the plan is made under; and the payment's time: the Redis
+    clock of the last read (every lock was held then, and nothing the plan relies on changes
+    under a lock; a patient not locked was read then)."""
+    patient = taken.get(ask.patient) or Read(None)
+    at_ms = max((r.at_ms for r in taken.values()), default=0) or now_ms()
+    read = {
+        "patient": {"fields": patient.fields or False, "year_paid": patient.year_paid},
+        "sources": [
+            {"person_id": s.person_id, "binding_id": s.binding_id,
+             "fields": (taken.get(s.person_id) or Read(None)).fields or False,
+             "grant": (taken.get(s.person_id) or Read(None)).grant}
+            for s in ask.sources
+        ],
+        "locks": {pid: r.fence for pid, r in taken.items() if r.fence},
+    }  # fmt: skip
+    return read, at_ms
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -1,10 +1,11 @@
 """Every Redis key and Lua script of the account service.
 
 All keys of one account share the hash tag `{<person_id>}`, so each single-account script runs
-on one shard (also under Redis Cluster) and changes balance, holds, ledger, idempotency marker
+on one shard (also under Redis Cluster) and changes balance, ledger, idempotency marker, lock
 and event outbox of that account atomically. The scripts live in `lua/`; each is the enum
-constants, the shared head (`lua/lib.lua`) and its own body. Every script reads and checks
-before its first write, so a refusal changes nothing.
+constants, the account's FIELDS and PARTS (defined here once, for Python and Lua), the shared
+head (`lua/lib.lua`), the payment steps (`lua/payment.lua`) and its own body. Every script
+reads and checks before its first write, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from services.account.domain import (
     Account,
     Entry,
     FamilyAidGrant,
-    Hold,
     PaidFor,
     Payment,
     Source,
@@ -38,9 +38,26 @@ from services.common.errors import DomainError
 from services.common.redisdb import get_many, hget_many, run_each
 
 _LUA = pathlib.Path(__file__).with_name("lua")
+# The fields of an account's hash that its scripts read (lib.lua `from_fields`, in this order),
+# and the suffixes of its other keys (lib.lua `key(a, n)` is the n-th). `holds` and `hexp` are
+# kept for the holds made before they were retired.
+ACCOUNT_FIELDS = ("person_id", "name", "type", "region", "status", "balance", "held", "seq",
+                  "fence", "opened_ms", "closed_to", "payers_v", "stop", "stopped_ms", "kept",
+                  "closed_by", "lock", "payers")  # fmt: skip
+ACCOUNT_PARTS = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
+                 "paid-for", "paid-by", "contrib")  # fmt: skip
+
+
+def _lua_list(name: str, items: Sequence[str]) -> str:
+    return f"local {name} = {{{', '.join(repr(i) for i in items)}}}\n"
+
+
 _HEAD = (
     lua_constants(AccountStatus, InsuranceType, EntryKind, PaymentState)
+    + _lua_list("FIELDS", ACCOUNT_FIELDS)
+    + _lua_list("PARTS", [f":{p}" for p in ACCOUNT_PARTS])
     + (_LUA / "lib.lua").read_text()
+    + (_LUA / "payment.lua").read_text()
 )
 
 
@@ -51,9 +68,7 @@ def account_key(pid: str) -> str:
 def account_keys(pid: str) -> list[str]:
     """Every key of one account: its hash, then the parts lib.lua derives from its name."""
     a = account_key(pid)
-    parts = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
-             "paid-for", "paid-by", "contrib")  # fmt: skip
-    return [a, *(f"{a}:{p}" for p in parts)]
+    return [a, *(f"{a}:{p}" for p in ACCOUNT_PARTS)]
 
 
 def marker_key(pid: str, marker: str) -> str:
@@ -71,25 +86,18 @@ def year_key(pid: str, year: int) -> str:
     return f"{account_key(pid)}:premium:{year}"
 
 
-def journal_key(payment_id: str) -> str:
-    """A payment in steps (stepwise.py): its inputs, while it is being made."""
-    return f"{payment_key(payment_id)}:journal"
+def is_final(record: dict[str, Any]) -> bool:
+    """A record of a payment made (PAID, CANCELLED) or reversed; not the journal of one being
+    made in steps (`phase`: stepwise.py), nor the mark of attempts given up."""
+    return "phase" not in record
 
 
-def cancel_journal_key(payment_id: str) -> str:
-    return f"{payment_key(payment_id)}:cancelling"
-
-
-async def records_and_journals(
-    redis: aioredis.Redis, payment_ids: Iterable[str]
-) -> dict[str, tuple[str | None, str | None]]:
-    """Each payment's record and its journal (stepwise.py), read together: the two share the
-    payment's hash tag, so one MGET (one per slot under Redis Cluster) sees a payment finishing
-    in steps (pay_finish writes the record and drops the journal in one script) before or after,
-    never neither."""
+async def records(redis: aioredis.Redis, payment_ids: Iterable[str]) -> dict[str, str | None]:
+    """Each payment's record as it is kept (final, or the journal of a payment being made in
+    steps: the record and its journal are one key), in one round trip per slot."""
     wanted = list(dict.fromkeys(payment_ids))
-    raws = await get_many(redis, [k for i in wanted for k in (payment_key(i), journal_key(i))])
-    return {i: (raws[2 * n], raws[2 * n + 1]) for n, i in enumerate(wanted)}
+    raws = await get_many(redis, [payment_key(i) for i in wanted])
+    return dict(zip(wanted, raws, strict=True))
 
 
 def outbox_key(pid: str) -> str:
@@ -103,21 +111,20 @@ def new_entry_id() -> str:
 
 
 def script_names() -> list[str]:
-    return sorted(p.stem for p in _LUA.glob("*.lua") if p.stem != "lib")
+    return sorted(p.stem for p in _LUA.glob("*.lua") if p.stem not in ("lib", "payment"))
 
 
 class AccountStore:
-    def __init__(self, redis: aioredis.Redis, hold_ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self.hold_ttl_ms = hold_ttl_s * 1000
         self._scripts = {
             name: redis.register_script(_HEAD + (_LUA / f"{name}.lua").read_text())
             for name in script_names()
         }
 
-    async def call(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
+    async def call(self, script: str, keys: list[str], args: Sequence[object]) -> Any:
         # int(): redis-py would send an IntEnum as its repr
-        plain = [a if isinstance(a, str) else int(a) for a in args]
+        plain = [a if isinstance(a, str) else int(cast(int, a)) for a in args]
         result = orjson.loads(await self._scripts[script](keys=keys, args=plain))
         if isinstance(result, dict) and "error" in result:
             raise DomainError(result["error"], result["message"])
@@ -140,6 +147,12 @@ class AccountStore:
     async def get(self, pid: str) -> Account:
         return Account.from_script(await self._run("get", pid))
 
+    async def read_fields(self, pid: str) -> list[Any]:
+        """The account's FIELDS as a script reads them (a missing one false, as Lua has it),
+        without a script: a plain HMGET."""
+        found = await self.redis.hmget(account_key(pid), ACCOUNT_FIELDS)
+        return [False if v is None else v for v in found]
+
     async def batch_get(self, pids: list[str]) -> list[Account]:
         calls = [([account_key(pid), marker_key(pid, "-")], [""]) for pid in pids]
         raws = await run_each(self.redis, self._scripts["get"], calls)
@@ -161,7 +174,7 @@ class AccountStore:
         return Account.from_script(await self._run("move", pid, region, fp=fp, marker=marker))
 
     async def close(
-        self, pid: str, status: int, kind: int, to: str, fence: int, stop: int | None,
+        self, pid: str, status: int, kind: int, to: str, fence: str, stop: int | None,
         fp: str, marker: str,
     ) -> tuple[Entry | None, Account]:  # fmt: skip
         """Pay out the whole balance to `to` and close (withdrawal, transfer out). `stop`: the
@@ -197,7 +210,7 @@ class AccountStore:
         return {m: orjson.loads(c)["region_code"] for m, c in raw.items()}
 
     async def purchase(
-        self, pid: str, amount: int, ratio: int, insurer: str, policy_no: str, fence: int,
+        self, pid: str, amount: int, ratio: int, insurer: str, policy_no: str, fence: str,
         year: int, partner: bool, kind: int, fp: str, marker: str,
     ) -> Entry:  # fmt: skip
         d = await self._run(
@@ -211,33 +224,6 @@ class AccountStore:
             "cancel_policy", pid, policy_no, new_entry_id(), new_entry_id(), fp=fp, marker=marker
         )
         return Entry.from_script(d)
-
-    async def refund(
-        self, pid: str, refund_id: str, entry_id: str, reference: str,
-        entry_ids: tuple[str, str] | None = None,
-    ) -> Entry:  # fmt: skip
-        """`entry_ids`: of the refund and of its paying on (S9), when the caller names them."""
-        credit, pay_on = entry_ids or (new_entry_id(), new_entry_id())
-        d = await self._run("refund", pid, refund_id, entry_id, credit, reference, pay_on)
-        return Entry.from_script(d)
-
-    # -- holds ----------------------------------------------------------------------------
-    async def place_hold(
-        self, pid: str, hold_id: str, amount: int, fence: int, kind: int, reference: str
-    ) -> Hold:
-        d = await self._run(
-            "place_hold", pid, hold_id, amount, fence, kind, reference, self.hold_ttl_ms
-        )
-        return Hold.from_script(d)
-
-    async def unplace_hold(self, pid: str, hold_id: str) -> None:
-        await self._run("unplace_hold", pid, hold_id)
-
-    async def commit_hold(self, pid: str, hold_id: str) -> Entry:
-        return Entry.from_script(await self._run("commit_hold", pid, hold_id, new_entry_id()))
-
-    async def void_hold(self, pid: str, hold_id: str) -> Hold:
-        return Hold.from_script(await self._run("void_hold", pid, hold_id))
 
     # -- family payments ------------------------------------------------------------------
     async def pay(
@@ -262,8 +248,10 @@ class AccountStore:
         return Payment.from_script(d)
 
     async def payment(self, payment_id: str) -> Payment | None:
+        """The payment's final record; None while there is none (or it is being made)."""
         raw = await self.redis.get(payment_key(payment_id))
-        return Payment.from_script(orjson.loads(raw)) if raw else None
+        found = orjson.loads(raw) if raw else None
+        return Payment.from_script(found) if found and is_final(found) else None
 
     async def cancel_payment(
         self, payment_id: str, reason: str, request_id: str, reversal: bool
@@ -277,8 +265,7 @@ class AccountStore:
 
     async def reverse_payment(self, payment_id: str) -> Payment:
         """A payment not made is REVERSED for good; one made is returned as it is."""
-        keys = [payment_key(payment_id), journal_key(payment_id)]
-        d = await self.call("reverse_payment", keys, ["", payment_id])
+        d = await self.call("reverse_payment", [payment_key(payment_id)], ["", payment_id])
         return Payment.from_script(d)
 
     async def payments(
@@ -291,7 +278,8 @@ class AccountStore:
         if not ids:
             return []
         raws = await get_many(self.redis, [payment_key(str(i)) for i in ids])
-        return [Payment.from_script(orjson.loads(r)) for r in raws if r]
+        found = (orjson.loads(r) for r in raws if r)
+        return [Payment.from_script(d) for d in found if is_final(d)]
 
     async def grant(
         self, binder: str, beneficiary: str, binding_id: str, start: str, end: str
@@ -343,11 +331,12 @@ class AccountStore:
         return [Entry.from_script(orjson.loads(r)) for r in raws]
 
     async def paid_for(self, payment_ids: Sequence[str]) -> dict[str, PaidFor]:
-        """Whose payment each id is, from its record; for a payment still being made in steps
-        (a share is in a payer's ledger a moment before the record), from its journal."""
-        kept = await records_and_journals(self.redis, payment_ids)
-        found = {i: record or journal for i, (record, journal) in kept.items()}
-        return {i: PaidFor.from_script(orjson.loads(raw)) for i, raw in found.items() if raw}
+        """Whose payment each id is, from its record (for a payment still being made in steps, a
+        share is in a payer's ledger a moment before the record is final: its journal, the same
+        key, already names the patient and the bill)."""
+        found = await records(self.redis, payment_ids)
+        kept = {i: orjson.loads(raw) for i, raw in found.items() if raw}
+        return {i: PaidFor.from_script(d) for i, d in kept.items() if d.get("phase") != "void"}
 
 
 class StaleOrder(Exception):

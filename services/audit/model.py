@@ -22,8 +22,6 @@ RULES: dict[str, tuple[int, str]] = {
     "account.record": (1, "the account hash has every field, as whole numbers"),
     "account.ledger-sum": (1, "balance = the sum of the account's ledger entries"),
     "account.negative": (1, "balance >= 0"),
-    "account.held": (1, "the held counter = the sum of the account's PLACED holds"),
-    "account.available": (1, "held <= balance (available >= 0)"),
     "ledger.sequence": (1, "entries numbered 1..seq, indexed, each balance_after the running sum"),
     "ledger.refund": (2, "each refund entry answers exactly one debit of the same amount"),
     "payment.record": (2, "the payment record is well formed for its state"),
@@ -32,9 +30,9 @@ RULES: dict[str, tuple[int, str]] = {
     "payment.unlisted-debit": (2, "each settlement/premium debit is a leg of its payment"),
     "payment.refund": (2, "a cancelled payment refunded each leg once; a paid one none"),
     "payment.index": (2, "consumption-record indexes and premium-year marker name the payment"),
-    "hold.schedule": (3, "each PLACED hold is scheduled to expire at its expiry"),
+    "payment.in-flight": (3, "no payment is still being made past the recovery window"),
     "request.stuck": (3, "no request claim stands without a lease or past the recovery window"),
-    "lock.stuck": (3, "no account lock stands without a lease"),
+    "lock.stuck": (3, "no payment's account lock outlives its lease and the recovery window"),
     "binding.limit": (4, "a binder's active bindings are within his province's max_bindings"),
     "binding.index": (4, "binding records, binder and beneficiary indexes agree"),
     "binding.grant": (4, "each active binding has its family-aid grant on the binder's account"),
@@ -75,14 +73,14 @@ class AccountBundle:
     fields: dict[str, str]  # the account hash
     ledger: list[Entry | None]  # in order, entry 1 first; None: an entry no script can read
     index: dict[str, str]  # entry_id -> its 1-based place in the ledger
-    holds: dict[str, Json]  # hold_id -> hold
-    schedule: dict[str, int]  # hold_id -> expiry ms, the holds due to expire
+    holds: dict[str, Json]  # hold_id -> hold, kept from before holds were retired
     refunds: dict[str, Json]  # debit entry_id -> {refund_id, entry_id}
     grants: dict[str, Json]  # binding_id -> family-aid grant
     now_ms: int  # the Redis server's clock when the account was read
     payments: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by payment id
     bindings: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by binding id
-    # payments its debits name that are still being made in steps (a journal, no record yet)
+    # payments its debits (or its lock) name that are still being made in steps (their record
+    # is the plan's journal: stepwise.py)
     in_flight: frozenset[str] = frozenset()
 
 
@@ -103,7 +101,7 @@ class PaymentBundle:
     legs: tuple[Leg, ...]  # one per share, in the record's order
     paid_for: bool  # the payment is in the patient's consumption index
     premium_marker: str | None  # what the patient's premium-year key names (premiums only)
-    cancelling: bool = False  # a cancel in steps is under way (its journal, stepwise.py)
+    now_ms: int = 0  # the Redis server's clock when the record was read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,11 +146,3 @@ class RequestRecord:
     value: Json
     ttl_ms: int  # PTTL: -1 = no expiry
     idle_s: int | None  # OBJECT IDLETIME before the audit read it; None = not tracked
-
-
-@dataclasses.dataclass(frozen=True)
-class LockRecord:
-    """An account lock (services.account.locks): an owner token under a lease."""
-
-    key: str
-    ttl_ms: int  # PTTL: -1 = no expiry

@@ -17,12 +17,10 @@ from services.audit import checks
 from services.audit.model import RULES, Violation
 from services.audit.scan import (
     ACCOUNTS,
-    LOCKS,
     PAYMENTS,
     REQUESTS,
     batches,
     read_accounts,
-    read_locks,
     read_requests,
 )
 from services.audit.scan_bindings import PERSONS, RECORDS, read_persons, read_records
@@ -61,10 +59,11 @@ class _Pass:
 
 def _passes(policy: policies.Policy, recovery_after_ms: int) -> list[_Pass]:
     return [
-        _Pass("accounts", ACCOUNTS, "hash", read_accounts, checks.check_account,
-              lambda a: account_key(a.person_id),
-              lambda a: {"ledger entries": len(a.ledger), "holds": len(a.holds)}),
-        _Pass("payments", PAYMENTS, "string", read_payments, checks.check_payment,
+        _Pass("accounts", ACCOUNTS, "hash", read_accounts,
+              lambda a: checks.check_account(a, recovery_after_ms),
+              lambda a: account_key(a.person_id), lambda a: {"ledger entries": len(a.ledger)}),
+        _Pass("payments", PAYMENTS, "string", read_payments,
+              lambda p: checks.check_payment(p, recovery_after_ms),
               lambda p: payment_key(p.payment_id)),
         _Pass("persons with bindings", PERSONS, "set", read_persons,
               lambda p: checks.check_person(p, policy), lambda p: Keys.where(p.person_id)),
@@ -72,7 +71,6 @@ def _passes(policy: policies.Policy, recovery_after_ms: int) -> list[_Pass]:
               lambda r: Keys.record(r.binding_id)),
         _Pass("request records", REQUESTS, "string", read_requests,
               lambda r: checks.check_request(r, recovery_after_ms)),
-        _Pass("locks", LOCKS, "string", read_locks, checks.check_lock),
     ]  # fmt: skip
 
 

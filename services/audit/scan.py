@@ -25,17 +25,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from services.account.domain import grant_fields
-from services.account.locks import lock_key
-from services.account.store import account_key, account_keys, payment_key, records_and_journals
+from services.account.store import account_key, account_keys, payment_key
 from services.audit import checks
-from services.audit.model import AccountBundle, Json, LockRecord, RequestRecord
+from services.audit.model import AccountBundle, Json, RequestRecord
 from services.binding.domain import record_fields
 from services.binding.store import Keys, provinces_of
 from services.common.redisdb import clustered, get_many
 
 BATCH = 256  # subjects per pipelined read
 SCAN_COUNT = 1000  # SCAN's hint of keys looked at per call
-ACCOUNTS, PAYMENTS, LOCKS = account_key("*"), payment_key("*"), lock_key("*")
+ACCOUNTS, PAYMENTS = account_key("*"), payment_key("*")
 # services.common.idempotency keys a request's record `<prefix>:req:<method>:<request_id>`; the
 # prefixes are the account, binding and settlement servers' (`Requests(redis, prefix)`). One
 # SCAN finds all three (each SCAN walks the whole keyspace); read_requests keeps only theirs.
@@ -195,8 +194,9 @@ async def records(
     return found
 
 
-# Parts most accounts never have (store.account_keys): holds and their schedule, refunds, grants.
-_SIDE_PARTS = ("holds", "hexp", "refunds", "grants")
+# Parts most accounts never have (store.account_keys): refunds, grants, and the holds kept from
+# before holds were retired.
+_SIDE_PARTS = ("holds", "refunds", "grants")
 
 
 async def read_accounts(redis: aioredis.Redis, keys: list[str]) -> list[AccountBundle]:
@@ -222,8 +222,7 @@ def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, .
         if not whole:
             questions[pid, "parts"] = ("EXISTS", *(at[part] for part in _SIDE_PARTS))
             continue
-        questions[pid, "hexp"] = ("ZRANGE", at["hexp"], 0, -1, "WITHSCORES")
-        for part in ("holds", "refunds", "grants"):
+        for part in _SIDE_PARTS:
             questions[pid, part] = ("HGETALL", at[part])
     return questions
 
@@ -231,28 +230,25 @@ def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, .
 def _account(pid: str, got: dict[Label, Any]) -> AccountBundle:
     whole = bool(got[pid, "parts"])
     seconds, micros = got[pid, "now"]
-    holds, hexp, refunds, grants = (
-        (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, [], {}, {})
-    )
+    holds, refunds, grants = (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, {}, {})
     return AccountBundle(
         pid, got[pid, "fields"], checks.parsed_entries([obj(e) for e in got[pid, "ledger"]]),
         got[pid, "eidx"], {i: obj(h) for i, h in holds.items()},
-        {str(i): int(score) for i, score in hexp}, {i: obj(r) for i, r in refunds.items()},
-        granted(pid, grants), int(seconds) * 1000 + int(micros) // 1000,
+        {i: obj(r) for i, r in refunds.items()}, granted(pid, grants),
+        int(seconds) * 1000 + int(micros) // 1000,
     )  # fmt: skip
 
 
 async def _with_named_records(
     redis: aioredis.Redis, found: list[AccountBundle]
 ) -> list[AccountBundle]:
-    """The payment records the accounts' debits name and the binding records their active
-    grants name, each read once per batch; for a debit whose payment has no record, whether a
-    journal says the payment is still being made in steps (stepwise.py, Redis Cluster)."""
+    """The payment records the accounts' debits (and locks) name and the binding records their
+    active grants name, each read once per batch; and which of those payments are still being
+    made in steps (their record is the plan's journal: stepwise.py, Redis Cluster)."""
     refs = {a.person_id: checks.payment_references(a) for a in found}
     grants = {a.person_id: checks.granted_bindings(a) for a in found}
-    kept = await records_and_journals(redis, sorted(set().union(*refs.values())))
-    payments = {r: None if record is None else obj(record) for r, (record, _) in kept.items()}
-    making = {r for r, (record, journal) in kept.items() if record is None and journal is not None}
+    payments = await records(redis, set().union(*refs.values()), payment_key)
+    making = {r for r, rec in payments.items() if rec and rec.get("phase") == "paying"}
     bindings = await records(redis, set().union(*grants.values()), binding_key, binding_record)
     return [
         dataclasses.replace(
@@ -277,8 +273,3 @@ async def read_requests(redis: aioredis.Redis, keys: list[str]) -> list[RequestR
         RequestRecord(key, obj(got[key, "value"]), int(got[key, "ttl"]), got[key, "idle"])
         for key in keys
     ]  # fmt: skip
-
-
-async def read_locks(redis: aioredis.Redis, keys: list[str]) -> list[LockRecord]:
-    got = await ask(redis, {(key,): ("PTTL", key) for key in keys})
-    return [LockRecord(key, int(got[key,])) for key in keys]

@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.account.domain import Payment, Share, place_in_id
-from services.account.store import cancel_journal_key, payment_key, year_key
+from services.account.store import payment_key, year_key
 from services.audit import checks
 from services.audit.model import Json, Leg, PaymentBundle
 from services.audit.scan import PAYMENTS, Label, ask, inner, obj, parts
@@ -16,6 +16,8 @@ from services.common.redisdb import get_many
 
 
 def _shares(record: Json) -> tuple[Share, ...]:
+    if "phase" in record:  # being made in steps, or attempts given up: no legs to read yet
+        return ()
     try:
         return Payment.from_script(record).shares
     except (KeyError, ValueError, TypeError):
@@ -46,7 +48,7 @@ async def read_payments(redis: aioredis.Redis, keys: list[str]) -> list[PaymentB
                       refund_entries.get((pid, n)), got[pid, n, "paid-by"] is not None)
                   for n in range(len(shares[pid]))),
             got.get((pid, "paid-for")) is not None, got.get((pid, "marker")),
-            bool(got[pid, "cancelling"]),
+            int(got[pid, "now"][0]) * 1000 + int(got[pid, "now"][1]) // 1000,
         )
         for pid in found if got[pid, "record"]  # else gone since (only a bug deletes one)
     ]  # fmt: skip
@@ -57,8 +59,8 @@ def _questions(
 ) -> dict[Label, tuple[Any, ...]]:
     questions: dict[Label, tuple[Any, ...]] = {}
     for pid, rec in found.items():
+        questions[pid, "now"] = ("TIME",)
         questions[pid, "record"] = ("GET", payment_key(pid))
-        questions[pid, "cancelling"] = ("EXISTS", cancel_journal_key(pid))
         patient, year = str(rec.get("patient_id") or ""), checks.premium_year(rec)
         if patient:
             questions[pid, "paid-for"] = ("ZSCORE", parts(patient)["paid-for"], pid)

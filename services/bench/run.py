@@ -200,7 +200,7 @@ async def _load_by_scripts(t: Target, n: int, console: Console) -> None:
     read them all; and two markers for 7 days. Ids from region 440103, which the scenarios
     never use."""
     redis = connect(t.redis_url, mode=t.redis_mode)
-    store = AccountStore(redis, 600)
+    store = AccountStore(redis)
     gate = asyncio.Semaphore(256)
 
     async def one(i: int) -> None:

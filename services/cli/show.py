@@ -27,7 +27,7 @@ def _name(enum: Any, number: int, prefix: str) -> str:
     return str(enum.Name(number)).removeprefix(prefix).lower().replace("_", " ")
 
 
-MONEY = frozenset({"balance", "held", "available", "amount", "balance after", "burden",
+MONEY = frozenset({"balance", "available", "amount", "balance after", "burden",
                    "accounts", "cash"})  # fmt: skip
 
 
@@ -47,15 +47,14 @@ def accounts(title: str, found: Iterable[apb.Account], who: dict[str, str] | Non
     who = who or {}
     return table(
         f"{title} (¥)",
-        ["who", "person", "insurance", "status", "balance", "held", "available"],
+        ["who", "person", "insurance", "status", "balance", "available"],
         [
             [who.get(a.person_id, a.name), mask(a.person_id),
              _name(common_pb2.InsuranceType, a.insurance_type, "INSURANCE_TYPE_"),
              _name(apb.AccountStatus, a.status, "ACCOUNT_STATUS_")
              + (f", stopped: {_name(apb.StopReason, a.stopped_reason, 'STOP_REASON_')}"
                 if a.stopped_reason else ""),
-             yuan(a.balance_fen),
-             yuan(a.held_fen), yuan(a.available_fen)]
+             yuan(a.balance_fen), yuan(a.available_fen)]
             for a in found
         ],
     )  # fmt: skip

@@ -11,9 +11,9 @@ without an entry is refused (PERMISSION_DENIED), as is an RPC without a row. The
 - `Keep(field, subject)`: a listing keeps only the caller's own records.
 
 `service` (the services calling each other) may call everything. `operator` (counter staff) may
-call every public RPC for anyone; the hold RPCs and the account service's payment and family-aid
-RPCs are how the services move money between themselves, so only services call them, and
-FollowEntries is the settlement service's way into a ledger for WatchPayments.
+call every public RPC for anyone; the account service's payment and family-aid RPCs are how the
+services move money between themselves, so only services call them, and FollowEntries is the
+settlement service's way into a ledger for WatchPayments.
 """
 
 from __future__ import annotations
@@ -84,10 +84,6 @@ TABLE: dict[str, Rules] = {
     "BatchGetAccounts": {"citizen": (Own("person_ids"),), "operator": ANYONE},
     "Credit": _OPERATOR,
     "ListEntries": {"citizen": (Own("person_id"),), "operator": ANYONE},
-    "PlaceHolds": _SERVICES_ONLY,
-    "CommitHolds": _SERVICES_ONLY,
-    "VoidHolds": _SERVICES_ONLY,
-    "RefundEntries": _SERVICES_ONLY,
     "SuspendAccount": _OPERATOR,
     "ResumeAccount": _OPERATOR,
     "PurchaseCommercialInsurance": _OPERATOR,

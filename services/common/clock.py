@@ -33,6 +33,9 @@ class FixedClock:
     def advance(self, seconds: float) -> None:
         self._at += dt.timedelta(seconds=seconds)
 
+    def move_to(self, at: dt.datetime) -> None:
+        self._at = at
+
 
 def beijing_today(clock: Clock) -> dt.date:
     return clock.now().astimezone(BEIJING).date()

@@ -68,7 +68,6 @@ class Settings:
     settlement_addr: str
     redis_url: str
     redis_mode: str = "single"  # or "cluster": GONGJI_REDIS_URL names any node of a cluster
-    hold_ttl_s: int = 600
     recovery_after_ms: int = 30_000  # in-flight work older than this is finished by recovery
     lock_lease_ms: int = 5000
     policy_file: str = ""
@@ -126,7 +125,6 @@ class Settings:
             settlement_addr=addr["settlement"],
             redis_url=redis_url,
             redis_mode=_redis_mode(env.get("GONGJI_REDIS_MODE", "")),
-            hold_ttl_s=_positive_int(env, "GONGJI_HOLD_TTL_S", 600),
             recovery_after_ms=_positive_int(env, "GONGJI_RECOVERY_AFTER_MS", 30_000),
             lock_lease_ms=_positive_int(env, "GONGJI_LOCK_LEASE_MS", 5000),
             policy_file=env.get("GONGJI_POLICY_FILE", ""),

@@ -76,13 +76,6 @@ class CommercialInsuranceKind(enum.IntEnum):
     ACCIDENT = apb.COMMERCIAL_INSURANCE_KIND_ACCIDENT
 
 
-class HoldState(enum.IntEnum):
-    PLACED = apb.HOLD_STATE_PLACED
-    COMMITTED = apb.HOLD_STATE_COMMITTED
-    VOIDED = apb.HOLD_STATE_VOIDED
-    EXPIRED = apb.HOLD_STATE_EXPIRED
-
-
 class PaymentState(enum.IntEnum):
     QUOTED = apb.PAYMENT_STATE_QUOTED
     PAID = apb.PAYMENT_STATE_PAID

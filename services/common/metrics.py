@@ -26,7 +26,6 @@ LOCK_WAIT_SECONDS = Histogram(
 )  # fmt: skip
 LOCK_TIMEOUTS = Counter("gongji_lock_timeouts", "Operations refused with LOCK_TIMEOUT")
 LOCK_LEASES_LOST = Counter("gongji_lock_leases_lost", "Lock leases that ran out under a holder")
-HOLDS = Counter("gongji_holds", "Holds by what happened to them", ["action"])
 OUTBOX_PENDING = Gauge(
     "gongji_outbox_pending", "Changes whose relay has not run yet (outbox lag)", ["outbox"]
 )

@@ -5,7 +5,8 @@ himself when he has a personal account. The month-end job pays every enabled one
 a year through the same one-step payment as PayResidentPremium, under a payment id made from
 the beneficiary and the year: so a job run twice, or killed half-way and run again, pays no one
 twice (the second finds the payment made, or the year marked paid), and what it could not pay
-is listed with the reason.
+is listed with the reason. A payment's content does not hold the day it is paid on, so the runs
+of every month-end of a year find the year's one payment as made.
 
 Auto-pays are kept per province of the beneficiary's id (`setl:{autopay:<NN>}`, a hash of
 beneficiary -> record): the job reads them with HSCAN, a batch at a time.
@@ -105,7 +106,10 @@ class Deductions:
                 )
             except grpc.aio.AioRpcError as e:
                 reason = error_from_rpc(e).reason
-                if reason == "PREMIUM_ALREADY_PAID":
+                # The run's payment id is the beneficiary's and the year's: a payment under it
+                # with other content was an earlier run's, from another payer or of another
+                # amount: the year is paid.
+                if reason in ("PREMIUM_ALREADY_PAID", "IDEMPOTENCY_CONFLICT"):
                     done.already_paid += 1
                 elif reason in SKIPPED:
                     skip = pb.PremiumSkip(

@@ -9,7 +9,7 @@ import datetime as dt
 import orjson
 
 from gongji.settlement.v1 import settlement_pb2 as spb
-from services.account.store import account_key, journal_key, payment_key
+from services.account.store import account_key, payment_key
 from services.audit import audit, render
 from services.common import policy as policies
 from services.common.ids import mask
@@ -44,12 +44,16 @@ async def test_the_audit_reads_the_cluster_and_finds_a_broken_balance(
     redis = connect(cluster.url, mode="cluster")
     try:
         record = await redis.get(payment_key(family))  # as if its last step were still due
-        await redis.set(journal_key(family), record)
-        await redis.delete(payment_key(family))
+        journal = orjson.loads(record) | {"phase": "paying"}
+        await redis.set(payment_key(family), orjson.dumps(journal))
         in_flight = await audit(cluster.url, policy=policy, redis_mode="cluster")
         assert in_flight.ok, render(in_flight)
+        await redis.set(payment_key(family), orjson.dumps(journal | {"at_ms": "1"}))
+        stuck = await audit(cluster.url, policy=policy, redis_mode="cluster")  # invariant 6
+        assert {(v.rule, v.subject) for v in stuck.violations} == {("payment.in-flight", family)}, (
+            render(stuck)
+        )
         await redis.set(payment_key(family), record)
-        await redis.delete(journal_key(family))
 
         await redis.hincrby(account_key(mum), "balance", 1)
         broken = await audit(cluster.url, policy=policy, redis_mode="cluster")

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from services.account.client import AccountClient
 from services.account.domain import Payment, Source
+from services.account.locks import Locks
 from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
 from services.account.store import AccountStore, year_key
 from services.binding.domain import Binding
@@ -32,23 +33,29 @@ class Cut(Exception):
 
 @pytest.fixture
 async def cutter(cluster: EmbeddedCluster) -> AsyncIterator[tuple[aioredis.Redis, list[int]]]:
-    """A cluster client whose k-th command (k = at[0]; 0 = none) returns, then its caller dies."""
+    """A cluster client whose k-th command (k = at[0]; 0 = none) returns, then its caller is
+    cut off (an exception its clean-up sees, as a cancel is); with `dead[0]`, every command
+    after it fails too until the next arm(), so no clean-up reaches Redis (a kill)."""
     redis = connect(cluster.url, mode="cluster")
-    at, seen = [0], [0]
+    at, seen, dead, killed = [0], [0], [False], [False]
     command = redis.execute_command
 
     async def cut(*args: Any, **options: Any) -> Any:
+        if killed[0]:
+            raise Cut("after the kill")
         result = await command(*args, **options)
         seen[0] += 1
         if seen[0] == at[0]:
+            killed[0] = dead[0]
             raise Cut(args[0])
         return result
 
     redis.execute_command = cut  # type: ignore[method-assign]
 
     def arm(k: int) -> None:
-        at[0], seen[0] = k, 0
+        at[0], seen[0], killed[0] = k, 0, False
 
+    redis.dead = dead  # type: ignore[attr-defined]
     yield redis, at, arm  # type: ignore[misc]
     await redis.aclose()
 
@@ -96,11 +103,18 @@ async def cut_everywhere(
         return k - 1
 
 
-@pytest.mark.parametrize("recovered", [True, False], ids=["by-recovery", "by-retry-alone"])
-async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered):  # rule S2, S8
+@pytest.mark.parametrize(
+    ("recovered", "killed"),
+    [(True, False), (False, False), (True, True)],
+    ids=["by-recovery", "by-retry-alone", "killed-then-recovered"],
+)
+async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered, killed):
+    # rules S2, S8: a caller cut off at any await (its clean-up runs), or killed there (none
+    # does: its locks and mark stay for the recovery loop)
     redis, _, arm = cutter
-    store = AccountStore(redis, 600)
-    steps = Stepwise(store, 0)
+    redis.dead[0] = killed
+    store = AccountStore(redis)
+    steps = Stepwise(store, Locks(store, 5_000), 0)
     patient, first, second, _ = await family(store)
     sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
                Source(second, f"B-{second}-{patient}")]  # fmt: skip
@@ -128,8 +142,8 @@ async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered)
 
 async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  # rule A2
     redis, _, arm = cutter
-    store = AccountStore(redis, 600)
-    steps = Stepwise(store, 0)
+    store = AccountStore(redis)
+    steps = Stepwise(store, Locks(store, 5_000), 0)
     _, _, second, resident = await family(store)
     source = [Source(second, f"B-{second}-{resident}")]
     year = [2030]
@@ -163,8 +177,8 @@ async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  #
 
 async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
     redis, _, arm = cutter
-    store = AccountStore(redis, 600)
-    steps = Stepwise(store, 0)
+    store = AccountStore(redis)
+    steps = Stepwise(store, Locks(store, 5_000), 0)
     patient, first, second, _ = await family(store)
     sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
                Source(second, f"B-{second}-{patient}")]  # fmt: skip
@@ -197,11 +211,11 @@ async def test_a_binding_across_provinces_cut_anywhere_ends_with_both_sides_agre
 ):  # rules B5, B10, B11 (a Guizhou binder, tests/policy.toml)
     redis, _, arm = cutter
     store = BindingStore(redis)
-    relay = Lifecycle(store, cast(AccountClient, None))  # its views loop reads the store only
+    relay = Lifecycle(store, cast(AccountClient, None), views_due_after_ms=0)  # views: store only
 
     async def finish(call: Callable[[], Awaitable[object]]) -> None:
         if finished_by == "relay":
-            await relay.finish_views("52", after_ms=0)
+            await relay.views.sweep()
         else:
             await call()
 

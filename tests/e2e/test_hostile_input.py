@@ -34,7 +34,7 @@ from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common.ids import mask
 from tests import support
 from tests.e2e.stack import Process, addresses, env_for, wait_serving
-from tests.integration.accounts import hold, open_account, rid
+from tests.integration.accounts import open_account, pay, rid
 from tests.integration.bindings import CHILD, create
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.rpc_cases import CASES, World, answer
@@ -95,7 +95,7 @@ async def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Asy
 
 
 async def _seed(s: Stack) -> None:
-    """Accounts, a binding, a hold, a settlement and a premium whose ids the fuzz draws."""
+    """Accounts, a binding, a payment, a settlement and a premium whose ids the fuzz draws."""
     account, binding, settlement = s.stubs["account"], s.stubs["binding"], s.stubs["settlement"]
     parent = await _named(account, NAMES[0], 1960, 100_000)
     child = await _named(account, NAMES[1], 1990, 5_000)
@@ -104,11 +104,11 @@ async def _seed(s: Stack) -> None:
     with_phone.beneficiary_phone = PHONE
     b1 = await binding.CreateBinding(with_phone, timeout=10)
     await binding.CreateBinding(create(parent, kid, CHILD), timeout=10)
-    h = await hold(account, child, 10)
+    paid = await pay(account, child, 10)
     settled = await settlement.Settle(bill(child, 7_000), timeout=10)
     s.people = [parent, child, kid]
     s.pool = [
-        parent, child, kid, parent.lower(), b1.binding_id, h.hold_id, settled.settlement_id,
+        parent, child, kid, parent.lower(), b1.binding_id, paid.payment_id, settled.settlement_id,
         settled.medins_setl_id, settled.legs[0].entry_id, HOSPITAL, "P43010500003",
         "H43019999999", "PICC-HN", "430102", "430103", "610402", "110000", rid(),
     ]  # fmt: skip

@@ -7,6 +7,7 @@ import uuid
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
 from gongji.common.v1 import common_pb2
+from services.common.clock import SystemClock, beijing_today
 from services.common.enums import STOP_FOR_WITHDRAWAL, WithdrawalReason
 from tests.support import new_pid
 
@@ -61,19 +62,17 @@ async def all_entries(stub: Stub, pid: str) -> list[pb.LedgerEntry]:
             return out
 
 
-async def hold(
-    stub: Stub, pid: str, amount: int, fence: int = 1, hold_id: str | None = None,
-    kind: int = pb.ENTRY_KIND_SETTLEMENT,
-) -> pb.Hold:  # fmt: skip
-    response = await stub.PlaceHolds(
-        pb.PlaceHoldsRequest(
-            holds=[pb.HoldSpec(hold_id=hold_id or rid(), person_id=pid, amount_fen=amount,
-                               fencing_token=fence)],
-            kind=kind, reference="S-test", request_id=rid(),
+async def pay(stub: Stub, pid: str, amount: int, payment_id: str = "") -> pb.Payment:
+    """A settlement's payment from the patient's own account alone (the rest cash), made as the
+    settlement service makes one (PayFromAccounts, a service's call)."""
+    today = beijing_today(SystemClock()).isoformat()
+    return await stub.PayFromAccounts(
+        pb.PayFromAccountsRequest(
+            payment_id=payment_id or f"T{rid()}", kind=pb.ENTRY_KIND_SETTLEMENT, patient_id=pid,
+            sources=[pb.PaySource(person_id=pid)], amount_fen=amount, on_date=today,
         ),
         timeout=5,
     )  # fmt: skip
-    return response.holds[0]
 
 
 async def stop(stub: Stub, pid: str, reason: int = pb.STOP_REASON_DEATH) -> pb.Account:

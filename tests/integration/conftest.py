@@ -17,9 +17,7 @@ from tests.support import POLICY_FILE, serving, settings
 @pytest.fixture(scope="session")
 async def account_server(redis_url: str, redis: object) -> AsyncIterator[tuple[Any, int]]:
     """The account service on a real gRPC server (port 0) over the test Redis."""
-    app = await build(
-        settings(redis_url, hold_ttl_s=600, lock_lease_ms=2000, policy_file=POLICY_FILE)
-    )
+    app = await build(settings(redis_url, lock_lease_ms=2000, policy_file=POLICY_FILE))
     async with serving(app) as (channel, port):
         yield account_pb2_grpc.AccountServiceStub(channel), port
 

@@ -14,6 +14,7 @@ from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.server import build as build_account
 from services.binding.server import build as build_binding
+from services.common.clock import Clock
 from services.common.redisdb import EmbeddedRedis, free_port
 from services.settlement.server import build as build_settlement
 from tests.support import serving, settings
@@ -29,21 +30,24 @@ class OwnStack:
 
 
 @asynccontextmanager
-async def own_stack(folder: pathlib.Path, policy_file: str = "") -> AsyncIterator[OwnStack]:
+async def own_stack(
+    folder: pathlib.Path, policy_file: str = "", clock: Clock | None = None
+) -> AsyncIterator[OwnStack]:
+    """`clock`: the services' clock (business dates), for tests that move time."""
     server = EmbeddedRedis(folder / "redis", free_port(), fsync="no").start()
     try:
         async with AsyncExitStack() as stack:
             url = server.url
             a_channel, a_port = await stack.enter_async_context(
-                serving(await build_account(settings(url, policy_file=policy_file)))
+                serving(await build_account(settings(url, policy_file=policy_file), clock))
             )
             account_addr = f"127.0.0.1:{a_port}"
             b_channel, b_port = await stack.enter_async_context(serving(await build_binding(
-                settings(url, "binding", account_addr=account_addr, policy_file=policy_file)
+                settings(url, "binding", account_addr=account_addr, policy_file=policy_file), clock
             )))  # fmt: skip
             s_channel, _ = await stack.enter_async_context(serving(await build_settlement(
                 settings(url, "settlement", account_addr=account_addr,
-                         binding_addr=f"127.0.0.1:{b_port}", policy_file=policy_file)
+                         binding_addr=f"127.0.0.1:{b_port}", policy_file=policy_file), clock
             )))  # fmt: skip
             yield OwnStack(
                 url, account_addr, account_pb2_grpc.AccountServiceStub(a_channel),

@@ -22,8 +22,7 @@ from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
-from services.account.locks import lock_key
-from services.account.store import account_key, cancel_journal_key, journal_key, payment_key
+from services.account.store import account_key, payment_key
 from services.audit import RULES, Report, audit, render
 from services.audit.scan import parts
 from services.binding.server import build as build_binding
@@ -33,7 +32,7 @@ from services.common.enums import PaymentState
 from services.common.ids import mask
 from services.common.redisdb import connect, free_port
 from services.settlement.bill import Bill
-from tests.integration.accounts import hold, rid
+from tests.integration.accounts import rid
 from tests.integration.bindings import CHILD, SPOUSE, create, person
 from tests.integration.own_stack import own_stack
 from tests.support import serving, settings
@@ -53,13 +52,12 @@ class World:
     mum: str = ""  # binds child
     child: str = ""  # payers: mum, then dad
     kid: str = ""  # resident; dad pays his premium
-    stranger: str = ""  # holds: one committed and refunded, one PLACED
+    stranger: str = ""  # bought two policies, cancelled one (its refund record)
     own_only: str = ""  # settlement from child's own account
     family: str = ""  # settlement from child's own account, mum's and dad's
     cancelled: str = ""  # settlement from dad's account, cancelled
     cash_only: str = ""  # settlement with no legs
     premium: str = ""  # kid's premium from dad's account
-    placed_hold: str = ""  # stranger's PLACED hold
     policy_file: str = ""  # what the services were started with (GONGJI_POLICY_FILE)
 
     @property
@@ -124,19 +122,17 @@ async def _populate(w: World, account: Any, settlement: Any) -> None:
         request_id=rid(),
     )  # fmt: skip
     w.premium = (await settlement.PayResidentPremium(premium, timeout=10)).payment_id
-    await _holds(w, account)
+    await _policies(w, account)
 
 
-async def _holds(w: World, account: Any) -> None:
-    """The hold RPCs' path: a hold committed, its debit refunded; a hold left PLACED."""
-    committed = await hold(account, w.stranger, 500)
-    ref = pb.HoldRef(hold_id=committed.hold_id, person_id=w.stranger)
-    commit = pb.CommitHoldsRequest(holds=[ref], request_id=rid())
-    debit = (await account.CommitHolds(commit, timeout=10)).entries[0]
-    refund = pb.RefundSpec(entry_id=debit.entry_id, person_id=w.stranger, refund_id=rid())
-    refunds = pb.RefundEntriesRequest(refunds=[refund], reference="S-test", request_id=rid())
-    await account.RefundEntries(refunds, timeout=10)
-    w.placed_hold = (await hold(account, w.stranger, 1_000)).hold_id
+async def _policies(w: World, account: Any) -> None:
+    """Commercial insurance (A3): two policies bought, one cancelled (its refund record)."""
+    for policy_no in ("POL-A", "POL-B"):
+        await account.PurchaseCommercialInsurance(pb.PurchaseCommercialInsuranceRequest(
+            person_id=w.stranger, amount_fen=500, insurer_code="PICC-HN", policy_no=policy_no,
+            request_id=rid()), timeout=10)  # fmt: skip
+    await account.CancelCommercialInsurance(pb.CancelCommercialInsuranceRequest(
+        person_id=w.stranger, policy_no="POL-A", request_id=rid()), timeout=10)  # fmt: skip
 
 
 @pytest.fixture
@@ -194,7 +190,7 @@ async def test_the_clean_world_passes(world: World) -> None:  # invariants 1, 2,
     assert render(report).endswith("All invariants hold.")
     assert report.counts["accounts"] == 5 and report.counts["payments"] == 6  # with a tombstone
     assert report.counts["persons with bindings"] == 4 and report.counts["binding records"] == 3
-    assert report.counts["holds"] == 2 and report.counts["request records"] > 0
+    assert report.counts["request records"] > 0
     assert seen["accounts"] == 5 and seen["payments"] == 6
 
 
@@ -202,7 +198,7 @@ async def test_a_balance_off_by_one_fen(world: World, db: aioredis.Redis) -> Non
     await db.hincrby(account_key(world.stranger), "balance", 1)
     report = await audit(world.url, policy=world.policy)
     assert found(report) == {("account.ledger-sum", mask(world.stranger))}
-    assert "balance 10001 fen, its 3 entries sum to 10000 fen" in report.violations[0].detail
+    assert "balance 9501 fen, its 4 entries sum to 9500 fen" in report.violations[0].detail
     assert_masked(report, world)
 
 
@@ -253,30 +249,6 @@ async def test_a_cancelled_payment_missing_its_refunds(
     assert found(report) == {("payment.refund", world.family)}
     detail = report.violations[0].detail
     assert all(f"leg of {mask(p)}" in detail for p in (world.child, world.mum, world.dad))
-    assert_masked(report, world)
-
-
-async def test_held_above_the_balance(world: World, db: aioredis.Redis) -> None:  # invariant 1
-    """A hold placed without the check of place_hold.lua: written as that script writes one."""
-    at, expires = parts(world.stranger), 10**13
-    hold_record = {"hold_id": "h-over", "person_id": world.stranger, "amount": "9500",
-                   "state": "PLACED", "expires_ms": str(expires), "kind": "4",
-                   "reference": "S-over", "fence": "1", "entry_id": ""}  # fmt: skip
-    await db.hset(at["holds"], "h-over", orjson.dumps(hold_record))
-    await db.zadd(at["hexp"], {"h-over": expires})
-    await db.hincrby(account_key(world.stranger), "held", 9_500)
-    report = await audit(world.url, policy=world.policy)
-    assert found(report) == {("account.available", mask(world.stranger))}
-    assert "holds of 10500 fen on a balance of 10000 fen" in report.violations[0].detail
-    assert_masked(report, world)
-
-
-async def test_a_placed_hold_never_scheduled_to_expire(
-    world: World, db: aioredis.Redis
-) -> None:  # invariant 3: a hold outliving its lifetime
-    await db.zrem(parts(world.stranger)["hexp"], world.placed_hold)
-    report = await audit(world.url, policy=world.policy)
-    assert found(report) == {("hold.schedule", mask(world.stranger))}
     assert_masked(report, world)
 
 
@@ -367,12 +339,16 @@ async def test_a_request_stuck_in_progress_past_the_recovery_window(
 
 async def test_a_payment_still_being_made_in_steps_is_in_flight(
     world: World, db: aioredis.Redis
-) -> None:  # invariant 2 under Redis Cluster (stepwise.py): debits before the record
+) -> None:  # invariants 2, 6 under Redis Cluster (stepwise.py): debits before the record
     record = await _json(db, payment_key(world.family))
-    await db.set(journal_key(world.family), orjson.dumps(record))  # its inputs, while made
-    await db.delete(payment_key(world.family))
+    now_ms = int((await db.time())[0]) * 1000
+    journal = record | {"phase": "paying", "at_ms": str(now_ms)}  # its plan, while made
+    await db.set(payment_key(world.family), orjson.dumps(journal))
     assert (await audit(world.url, policy=world.policy)).ok
-    await db.delete(journal_key(world.family))  # no journal: nothing finishes it
+    await db.set(payment_key(world.family), orjson.dumps(journal | {"at_ms": str(now_ms - 60_000)}))
+    report = await audit(world.url, policy=world.policy)  # not finished within the window
+    assert found(report) == {("payment.in-flight", world.family)}
+    await db.delete(payment_key(world.family))  # no record: its debits name nothing
     report = await audit(world.url, policy=world.policy)
     assert {rule for rule, _ in found(report)} == {"payment.unlisted-debit"}
     assert_masked(report, world)
@@ -384,10 +360,10 @@ async def test_a_cancel_in_steps_under_way_is_in_flight(
     record = await _json(db, payment_key(world.cancelled))
     record |= {"state": str(int(PaymentState.PAID)), "cancelled_ms": "0", "cancel_reason": "",
                "cancel_request_id": ""}  # fmt: skip
-    await db.set(payment_key(world.cancelled), orjson.dumps(record))
-    await db.set(cancel_journal_key(world.cancelled), "{}")
+    cancelling = {"reason": "x", "request_id": "c", "attempt": "a"}
+    await db.set(payment_key(world.cancelled), orjson.dumps(record | {"cancelling": cancelling}))
     assert (await audit(world.url, policy=world.policy)).ok
-    await db.delete(cancel_journal_key(world.cancelled))
+    await db.set(payment_key(world.cancelled), orjson.dumps(record))  # no cancel under way
     report = await audit(world.url, policy=world.policy)
     assert found(report) == {("payment.refund", world.cancelled)}
     assert "is refunded, but the payment stands" in report.violations[0].detail
@@ -450,11 +426,20 @@ async def test_a_binding_missing_from_its_binder_s_index(
     assert_masked(report, world)
 
 
-async def test_a_lock_without_a_lease(world: World, db: aioredis.Redis) -> None:
-    # invariant 3: a lock nobody will release
-    await db.set(lock_key(world.dad), "owner-token")
+async def test_a_payment_lock_left_past_its_lease_and_the_window(
+    world: World, db: aioredis.Redis
+) -> None:  # invariant 6: a payment's lock nobody finished or released (services.account.locks)
+    now_ms = int((await db.time())[0]) * 1000
+    await db.hset(account_key(world.dad), "lock", f"owner S-never {now_ms - 1_000}")
+    assert (await audit(world.url, policy=world.policy)).ok  # its lease just ran out
+    await db.hset(account_key(world.dad), "lock", f"owner S-never {now_ms - 60_000}")
     report = await audit(world.url, policy=world.policy)
-    assert found(report) == {("lock.stuck", f"lock:{{{mask(world.dad)}}}")}
+    assert found(report) == {("lock.stuck", mask(world.dad))}
+    await db.hset(account_key(world.dad), "lock", f"owner {world.family} {now_ms - 60_000}")
+    assert (await audit(world.url, policy=world.policy)).ok  # its payment is finished: free
+    await db.hset(account_key(world.dad), "lock", "garbage")
+    report = await audit(world.url, policy=world.policy)
+    assert found(report) == {("lock.stuck", mask(world.dad))}
     assert_masked(report, world)
 
 

@@ -32,7 +32,6 @@ async def victim(account):
 
 def cases(pid: str) -> list[tuple[str, object, str]]:
     credit = dict(person_id=pid, amount_fen=100, kind=1, memo="m", request_id="r")
-    hold = dict(hold_id="h", person_id=pid, amount_fen=100, fencing_token=1)
     return [
         ("Credit", pb.CreditRequest(**{**credit, "person_id": BAD_CHECK}), "INVALID_PERSON_ID"),
         ("Credit", pb.CreditRequest(**{**credit, "person_id": "43010219800517001"}),
@@ -62,33 +61,10 @@ def cases(pid: str) -> list[tuple[str, object, str]]:
         ("OpenAccount", pb.OpenAccountRequest(person_id=GOOD, name=HUGE, insurance_type=1,
                                               region_code="430102", request_id="r"),
          "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[], kind=4, request_id="r"), "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**hold)], kind=1, request_id="r"),
-         "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**{**hold, "fencing_token": 0})],
-                                            kind=4, request_id="r"), "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**{**hold, "amount_fen": -1})],
-                                            kind=4, request_id="r"), "INVALID_AMOUNT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**hold)] * 2, kind=4,
-                                            request_id="r"), "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(
-            holds=[pb.HoldSpec(**{**hold, "hold_id": f"h{i}"}) for i in range(101)], kind=4,
-            request_id="r"), "INVALID_ARGUMENT"),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**hold)], kind=4, reference=HUGE,
-                                            request_id="r"), "INVALID_ARGUMENT"),
-        ("CommitHolds", pb.CommitHoldsRequest(holds=[pb.HoldRef(hold_id="", person_id=pid)],
-                                              request_id="r"), "INVALID_ARGUMENT"),
-        ("VoidHolds", pb.VoidHoldsRequest(holds=[pb.HoldRef(hold_id="h", person_id=BAD_CHECK)],
-                                          request_id="r"), "INVALID_PERSON_ID"),
-        ("RefundEntries", pb.RefundEntriesRequest(
-            refunds=[pb.RefundSpec(entry_id="e", person_id=pid, refund_id="")], request_id="r"),
-         "INVALID_ARGUMENT"),
         ("ListEntries", pb.ListEntriesRequest(person_id=pid, page_size=501), "INVALID_ARGUMENT"),
         ("ListEntries", pb.ListEntriesRequest(person_id=pid, page_token="abc"), "INVALID_ARGUMENT"),
         *(("ListEntries", pb.ListEntriesRequest(person_id=pid, page_token=token),
            "INVALID_ARGUMENT") for token in BAD_PAGE_TOKENS),
-        ("PlaceHolds", pb.PlaceHoldsRequest(holds=[pb.HoldSpec(**{**hold, "fencing_token": 2**62})],
-                                            kind=4, request_id="r"), "INVALID_ARGUMENT"),
         ("BatchGetAccounts", pb.BatchGetAccountsRequest(person_ids=[pid] * 101),
          "INVALID_ARGUMENT"),
         ("SuspendAccount", pb.SuspendAccountRequest(person_id=pid, reason="", request_id="r"),

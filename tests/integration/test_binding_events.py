@@ -5,10 +5,11 @@ import asyncio
 import grpc
 import pytest
 
+from gongji.account.v1 import account_pb2 as apb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
 from services.binding.server import build as build_binding
-from tests.integration.accounts import withdraw
+from tests.integration.accounts import credit, rid, withdraw
 from tests.integration.bindings import (
     CHILD,
     SIBLING,
@@ -121,3 +122,24 @@ async def test_create_binding_retried_with_its_request_id_makes_one(account, bin
     request.end_date = "2099-01-01"
     assert (await refused(binding.CreateBinding(request)))[1] == "IDEMPOTENCY_CONFLICT"
     assert len(await listed(binding, binder=binder)) == 1
+
+
+async def test_an_old_closing_event_delivered_late_ends_nothing_made_after_it(
+    account, binding, redis
+):  # rule B12: a withdrawal, a re-open and a new binding, then the withdrawal's event again
+    binder, spouse, other = await person(account), await person(account), await person(account)
+    first = await binding.CreateBinding(create(binder, spouse))
+    await withdraw(account, spouse)
+    await eventually(lambda: lapsed(binding, first.binding_id))
+    closed = [f for _, f in await redis.xrange("events:account") if f["person_id"] == spouse][-1]
+    await account.OpenAccount(apb.OpenAccountRequest(
+        person_id=spouse, name="李四", insurance_type=1, region_code="430102", request_id=rid(),
+    ), timeout=5)  # fmt: skip
+    await credit(account, spouse, 100)
+    again = await binding.CreateBinding(create(binder, spouse))
+    await redis.xadd("events:account", closed | {"event_id": f"{spouse}:late"})  # unseen id
+    marker = await binding.CreateBinding(create(binder, other))
+    await withdraw(account, other)  # its event comes after the late one: once it has lapsed...
+    await eventually(lambda: lapsed(binding, marker.binding_id))
+    got = await binding.GetBinding(bpb.GetBindingRequest(binding_id=again.binding_id))
+    assert got.status == bpb.BINDING_STATUS_ACTIVE  # ...the late one was applied: it ended nothing

@@ -9,7 +9,7 @@ from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
-from tests.integration.accounts import all_entries, credit, get, hold, open_account, rid, stop
+from tests.integration.accounts import all_entries, credit, get, open_account, pay, rid, stop
 from tests.integration.bindings import CHILD, create, days_from_today, listed, person
 from tests.integration.test_binding_events import lapsed
 from tests.integration.test_contributions import month_of
@@ -67,7 +67,7 @@ async def test_a_stopped_account_pays_buys_records_and_binds_nothing(account, bi
     pid = await person(account, 1970, balance=10_000)
     kid = await person(account, 2000)
     await stop(account, pid, DEATH)
-    assert (await refused(hold(account, pid, 10)))[1] == "INSURANCE_STOPPED"
+    assert (await refused(pay(account, pid, 10)))[1] == "INSURANCE_STOPPED"
     assert (await refused(account.PurchaseCommercialInsurance(purchase(pid, 100))))[1] == (
         "INSURANCE_STOPPED"
     )
@@ -151,7 +151,7 @@ async def test_a_re_opened_account_starts_without_the_stop(account):  # rules A4
     assert (reopened.status, reopened.stopped_reason) == (pb.ACCOUNT_STATUS_ACTIVE, 0)
     assert not reopened.HasField("stopped_at")
     await credit(account, pid, 300)
-    assert (await hold(account, pid, 10)).amount_fen == 10
+    assert (await pay(account, pid, 10)).shares[0].amount_fen == 10
 
 
 # -- TransferAccount to a province that cannot receive the balance (A5) -----------------------

@@ -76,7 +76,7 @@ async def test_a_start_reads_only_the_outboxes_still_pending(tmp_path):
     server = EmbeddedRedis(tmp_path / "redis", free_port(), fsync="no").start()
     redis = connect(server.url)
     try:
-        store, relay = AccountStore(redis, 600), Relay(redis, interval_s=0.05)
+        store, relay = AccountStore(redis), Relay(redis, interval_s=0.05)
         people = [make_person_id("430102", dt.date(1980, 1, 1 + n // 1000), n % 1000)
                   for n in range(1_500)]  # fmt: skip
         for pid in people:

@@ -9,6 +9,7 @@ from gongji.account.v1 import account_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
 from services.account.locks import Locks
 from services.account.server import build
+from services.account.store import AccountStore
 from services.common.redisdb import free_port
 from services.settlement.server import build as build_settlement
 from tests.integration.accounts import get, open_account, rid
@@ -29,7 +30,7 @@ async def test_a_deduction_on_a_locked_account_times_out_with_lock_timeout(accou
     request = pb.PurchaseCommercialInsuranceRequest(
         person_id=pid, amount_fen=100, insurer_code="PICC-HN", policy_no="P-busy", request_id=rid()
     )
-    async with Locks(redis, lease_ms=5_000).hold([pid], wait_s=1):
+    async with Locks(AccountStore(redis), lease_ms=5_000).hold([pid], wait_s=1):
         outcome = await refused(account.PurchaseCommercialInsurance(request, timeout=1.0))
     assert outcome == (grpc.StatusCode.ABORTED, "LOCK_TIMEOUT")
     assert (await get(account, pid)).balance_fen == 10_000

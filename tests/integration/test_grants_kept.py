@@ -21,7 +21,7 @@ async def accounts(store: AccountStore) -> tuple[str, str]:
 
 
 async def test_a_grant_with_an_end_date_keeps_the_grants_hash_compact(redis):
-    store = AccountStore(redis, 600)
+    store = AccountStore(redis)
     binder, child = await accounts(store)
     made = await store.grant(binder, child, "B4343aaaaaaaaaaaaaaaa", "2026-01-01", "2026-12-31")
     assert (made.beneficiary_id, made.end_date, made.active) == (child, "2026-12-31", True)
@@ -35,7 +35,7 @@ async def test_a_grant_with_an_end_date_keeps_the_grants_hash_compact(redis):
 
 
 async def test_a_grant_kept_in_named_form_still_pays_and_revokes(redis):  # rule S4
-    store = AccountStore(redis, 600)
+    store = AccountStore(redis)
     binder, child = await accounts(store)
     named = {"binder_id": binder, "beneficiary_id": child, "binding_id": "B4343bbbbbbbbbbbbbbbb",
              "start_date": "2026-01-01", "end_date": "", "active": True}  # fmt: skip

@@ -13,7 +13,8 @@ import pytest
 from gongji.account.v1 import account_pb2 as apb
 from gongji.common.v1.common_pb2 import INSURANCE_TYPE_RESIDENT as RESIDENT
 from gongji.settlement.v1 import settlement_pb2 as spb
-from tests.integration.accounts import all_entries, rid, stop
+from services.common.clock import BEIJING, FixedClock
+from tests.integration.accounts import all_entries, credit, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.own_stack import OwnStack, own_stack
 from tests.support import refused
@@ -129,3 +130,38 @@ async def test_a_former_employee_pays_his_own_premium_and_a_stopped_payer_is_ski
     ]
     assert await premiums_paid(s, former) == [PREMIUM]
     assert await premiums_paid(s, parent) == []
+
+
+def _month_ends(year: int) -> list[dt.date]:
+    """The last day of each month of `year`."""
+    firsts = [dt.date(year + (m == 12), m % 12 + 1, 1) for m in range(1, 13)]
+    return [first - dt.timedelta(days=1) for first in firsts]
+
+
+async def test_the_run_of_every_month_end_of_a_premium_year_pays_each_once(tmp_path_factory):
+    # rule A2: the year's payment id is the beneficiary's and the year's, and the runs of the
+    # next month-ends find it made, whatever day it is and whoever pays now; none fails
+    year = 2027
+    days = [dt.date(year - 1, 12, 31), *_month_ends(year)]
+    clock = FixedClock(dt.datetime.combine(days[0], dt.time(12), BEIJING))
+    async with own_stack(tmp_path_factory.mktemp("months"), clock=clock) as s:
+        dad, kid = await family(s, 100_000)
+        mum = await person(s.account, 1972, 100_000)
+        await s.binding.CreateBinding(create(mum, kid, CHILD), timeout=10)
+        late, late_kid = await family(s, 10_000)  # short of the premium until April
+        await s.settlement.SetPremiumAutoPay(autopay(kid, dad))
+        await s.settlement.SetPremiumAutoPay(autopay(late_kid, late))
+        seen = []
+        for day in days:
+            clock.move_to(dt.datetime.combine(day, dt.time(23, 30), BEIJING))
+            if (day.year, day.month) == (year, 2):  # mum pays from now on
+                await s.settlement.SetPremiumAutoPay(autopay(kid, mum))
+            if (day.year, day.month) == (year, 4):
+                await credit(s.account, late, 50_000)
+            done = await s.settlement.RunPremiumDeductions(run(year=year))
+            seen.append((done.paid, done.already_paid, [k.reason for k in done.skipped]))
+        short = ["INSUFFICIENT_FUNDS"]
+        assert seen == [(1, 0, short)] + [(0, 1, short)] * 3 + [(1, 1, [])] + [(0, 2, [])] * 8
+        assert await premiums_paid(s, dad) == [PREMIUM]
+        assert await premiums_paid(s, late) == [PREMIUM]
+        assert await premiums_paid(s, mum) == []

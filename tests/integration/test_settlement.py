@@ -257,7 +257,7 @@ async def test_b10_a_new_payer_order_is_followed_by_the_next_settlement(
     assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(mum, 2, 100)]
     order = [Source(dad, (await binding.GetPayers(bpb.GetPayersRequest(
         beneficiary_id=child))).payers[1].binding_id)]  # fmt: skip
-    await AccountStore(redis, 600).set_order(child, order, 10**6)  # as another replica would
+    await AccountStore(redis).set_order(child, order, 10**6)  # as another replica would
     assert legs(await settlement.Settle(bill(child, 100), timeout=10)) == [(dad, 2, 100)]
 
 

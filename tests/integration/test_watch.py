@@ -24,7 +24,7 @@ from services.client import Client
 from services.common.server import Running, create_server
 from services.settlement.cursor import START_HEADER
 from services.settlement.server import build as build_settlement
-from tests.integration.accounts import credit, get, hold, rid
+from tests.integration.accounts import credit, get, rid
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.integration.test_special import purchase
@@ -95,22 +95,6 @@ async def test_a10_a_binder_sees_his_own_and_his_relatives_payments_refunds_and_
     ]  # fmt: skip
     assert commercial.reference == "PICC-HN:POL-W:cancel"  # a commercial refund: not shown
     assert (await get(account, dad)).balance_fen == 13_700
-
-
-async def test_a10_a_leg_committed_through_the_hold_rpcs_is_shown_without_a_record(
-    account, settlement
-):  # rule A10: such a debit has no payment record, so no patient or institution to show
-    me = await person(account, 1970, 5_000)
-    call = await watch(settlement, me)
-    placed = await hold(account, me, 700)  # reference "S-test"
-    commit = pb.CommitHoldsRequest(holds=[pb.HoldRef(hold_id=placed.hold_id, person_id=me)],
-                                   request_id=rid())  # fmt: skip
-    debit = (await account.CommitHolds(commit, timeout=10)).entries[0]
-    [seen] = await events(call, 1)
-    call.cancel()
-    assert (seen.entry_id, *shown(seen)) == (
-        debit.entry_id, SETTLEMENT, -700, 4_300, "S-test", "", "",
-    )  # fmt: skip
 
 
 async def test_a10_a_cursor_resumes_right_after_its_event(account, settlement):  # rule A10

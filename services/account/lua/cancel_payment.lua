@@ -1,6 +1,6 @@
--- CancelPayment (rule S9): every share credited back to the account it came from, once, and the
--- record CANCELLED, in one step. A refund to an account that has closed or moved out since is
--- written and paid on (credit_back).
+-- CancelPayment on one Redis (rule S9): every share credited back to the account it came from,
+-- once, and the record CANCELLED, in one step (payment.lua `refund_share`). A refund to an
+-- account that has closed or moved out since is written and paid on (credit_back).
 -- KEYS: 1 the payment's record, then the account of each share, in the record's order.
 -- ARGV: 2 reason, 3 the cancel's request id, 4 '1' = a reversal (a payment cancelled before, by
 --       any request, is returned as it is).
@@ -18,17 +18,13 @@ for i, s in ipairs(shares) do
   end
   accounts[i] = a
 end
-for i, s in ipairs(shares) do
-  local a, refund_id = accounts[i], rec.payment_id .. ':refund:' .. i
-  expire_due(a)
-  credit_back(a, rec.payment_id .. '-r' .. i, N(s.amount), 'cancel ' .. rec.payment_id,
-              rec.payment_id .. '-p' .. i)
-  redis.call('HSET', key(a, 5), s.entry_id,
-             cjson.encode({refund_id = refund_id, entry_id = rec.payment_id .. '-r' .. i}))
-  save(a)
+for i, s in ipairs(shares) do  -- a share refunded before (a cancel begun in steps) is not again
+  local a = accounts[i]
+  if redis.call('HSETNX', key(a, 2), rec.payment_id .. '-r' .. i, I(a.seq + 1)) == 1 then
+    refund_share(a, rec.payment_id, i, s, true)
+    save(a)
+  end
 end
-rec.state, rec.cancelled_ms = PAYMENT_STATE_CANCELLED, I(NOW)
-rec.cancel_reason, rec.cancel_request_id = ARGV[2], ARGV[3]
-local encoded = cjson.encode(rec)
+local encoded = cjson.encode(cancelled(rec, {reason = ARGV[2], request_id = ARGV[3]}))
 redis.call('SET', KEYS[1], encoded)
 return encoded

@@ -8,7 +8,6 @@ local raw = redis.call('HGET', key(a, 6), ARGV[2])
 if not raw then return fail('POLICY_NOT_FOUND', 'no such policy on this account') end
 local p = cjson.decode(raw)
 if p.state ~= 'ACTIVE' then return fail('ALREADY_CANCELLED', 'this policy was cancelled') end
-expire_due(a)
 local e = credit_back(a, ARGV[3], N(p.amount), p.insurer .. ':' .. ARGV[2] .. ':cancel', ARGV[4])
 p.state = 'CANCELLED'
 redis.call('HSET', key(a, 6), ARGV[2], cjson.encode(p))

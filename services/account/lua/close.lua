@@ -21,11 +21,8 @@ if ARGV[2] == ACCOUNT_STATUS_CLOSED then  -- a withdrawal
     return fail('WITHDRAWAL_NOT_ALLOWED', 'the insurance was stopped for another reason')
   end
 end
-if a.held > 0 then return fail('OPEN_HOLDS', 'payments in flight must finish first') end
 local refused = refuse_fence(a, ARGV[5])
 if refused then return refused end
-expire_due(a)
-a.fence = math.max(a.fence, N(ARGV[5]))
 local e = {}
 if has_personal(a) then e = append(a, ARGV[6], ARGV[3], -a.balance, ARGV[4]) end
 a.status, a.closed_to, a.closed_by = ARGV[2], ARGV[4], ARGV[3]

@@ -33,7 +33,6 @@ local back = false
 for _, m in ipairs(redis.call('HKEYS', key(a, 11))) do
   if m > month then back = true break end
 end
-expire_due(a)
 local entry_id = ''
 if allocation > 0 then
   entry_id = append(a, ARGV[9], ENTRY_KIND_ALLOCATION, allocation, 'contribution:' .. month).entry_id
@@ -41,7 +40,7 @@ end
 local c = {person_id = a.person_id, month = month, base_fen = ARGV[3], employee_fen = ARGV[4],
            employer_fen = ARGV[5], payer = ARGV[6], region_code = region,
            allocation_fen = I(allocation), allocation_entry_id = entry_id, back_payment = back,
-           recorded_ms = I(NOW)}
+           recorded_ms = I(now())}
 redis.call('HSET', key(a, 11), month, cjson.encode(c))
 save(a)
 return finish(MARKER, FP, c)

@@ -11,7 +11,6 @@ local amount = N(ARGV[2])
 if a.balance + amount > MAX_BALANCE then
   return fail('INVALID_AMOUNT', 'the balance would exceed ' .. I(MAX_BALANCE) .. ' fen')
 end
-expire_due(a)
 local e = append(a, ARGV[5], ARGV[3], amount, ARGV[4])
 save(a)
 return finish(MARKER, FP, e)

@@ -1,17 +1,16 @@
--- The shared head of every account script (store.py prepends it, after the enum constants).
+-- The shared head of every account script (store.py prepends it, after the enum constants and
+-- the account's FIELDS and PARTS, which store.py defines once for Python and Lua alike).
 --
 -- An account is one key of KEYS, its hash (`acct:{<person_id>}`); its other keys are that name
--- and a suffix (PARTS, as store.account_keys lists them): 1 ledger, 2 entry index, 3 holds,
--- 4 hold expiry, 5 refunds, 6 policies, 7 outbox, 8 grants, 9 the payments for the person as a
--- patient, 10 those he paid family aid in, 11 his contribution months. They share the hash tag, so they live in the
--- account's slot, also under Redis Cluster. `load(i)` reads the account of KEYS[i]. A script reads and
--- checks first and writes only after its last refusal, through `expire_due`, `append`, `emit`,
--- `save` and `finish`: Redis never rolls a script back, so a refusal must come before the first
--- write. Integers travel as strings (`I`): cjson and Redis print big or negative-zero doubles in
--- forms HINCRBY and the parsers refuse.
+-- and a suffix (PARTS: 1 ledger, 2 entry index, 3 holds (kept from before holds were retired),
+-- 4 their expiry, 5 refunds, 6 policies, 7 outbox, 8 grants, 9 the payments for the person as a
+-- patient, 10 those he paid family aid in, 11 his contribution months). They share the hash tag,
+-- so they live in the account's slot, also under Redis Cluster. `load(i)` reads the account of
+-- KEYS[i]. A script reads and checks first and writes only after its last refusal, through
+-- `append`, `emit`, `save` and `finish`: Redis never rolls a script back, so a refusal must come
+-- before the first write. Integers travel as strings (`I`): cjson and Redis print big or
+-- negative-zero doubles in forms HINCRBY and the parsers refuse.
 local ACCOUNT_KEYS = 1
-local PARTS = {':ledger', ':eidx', ':holds', ':hexp', ':refunds', ':policies', ':outbox',
-               ':grants', ':paid-for', ':paid-by', ':contrib'}
 local RECORD_TTL_S = 7 * 24 * 3600
 local MAX_BALANCE = 1000000000000000
 
@@ -25,8 +24,15 @@ local function share(x, n, d) return math.floor(x / d) * n + math.floor((x % d) 
 -- fingerprint ('' = the call keeps no marker).
 local MARKER, FP = ACCOUNT_KEYS + 1, ARGV[1]
 
-local t = redis.call('TIME')
-local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The Redis server's clock (ms), read once and only by the scripts that need it.
+local NOW_MS
+local function now()
+  if not NOW_MS then
+    local t = redis.call('TIME')
+    NOW_MS = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW_MS
+end
 
 local function fail(reason, message)
   return cjson.encode({error = reason, message = message})
@@ -34,27 +40,41 @@ end
 
 local function key(a, part) return KEYS[a.at] .. PARTS[part] end
 
-local FIELDS = {'person_id', 'name', 'type', 'region', 'status', 'balance', 'held', 'seq', 'fence',
-                'opened_ms', 'closed_to', 'payers_v', 'stop', 'stopped_ms', 'kept', 'closed_by'}
+-- Fencing tokens are decimal strings, counted up digit by digit: a Lua number is a double, and
+-- past 2^53 one more would be the same number (three holders would share one token).
+local function fence_next(f)
+  local digits, i = {}, #f
+  for c in string.gmatch(f, '%d') do table.insert(digits, c) end
+  if #digits ~= #f or #f == 0 then digits, i = {'0'}, 1 end
+  while i > 0 and digits[i] == '9' do digits[i] = '0'; i = i - 1 end
+  if i == 0 then table.insert(digits, 1, '1') else digits[i] = I(N(digits[i]) + 1) end
+  local out = table.concat(digits):gsub('^0+(%d)', '%1')
+  return out
+end
 
--- The account of KEYS[i], or nil. Holds past their lifetime are counted out of `held` here
--- (read only); `expire_due` writes their expiry once the script is past its refusals.
-local function load(i)
-  local v = redis.call('HMGET', KEYS[i], unpack(FIELDS))
+-- An account's lock (services/account/locks.py): `<owner token> <what> <lease end ms>` in its
+-- `lock` field; `what` is the payment the lock was taken for ('-' for the account's own
+-- operations). Absent or '' when free.
+local function lock_of(raw)
+  if not raw or raw == '' then return nil end
+  local token, what, ends = string.match(raw, '^(%S+) (%S+) (%d+)$')
+  if not token then return {token = '?', what = '-', ends = 0} end
+  return {token = token, what = what, ends = N(ends)}
+end
+
+-- The account as HMGET of FIELDS gave it (`v`), or nil; `at` is its place in KEYS (0 when it
+-- was read by another script and handed over: such an account is never written).
+local function from_fields(at, v)
   if not v[1] then return nil end
-  local a = {at = i, person_id = v[1], name = v[2], type = v[3], region = v[4], status = v[5],
-             balance = N(v[6]), held = N(v[7]), seq = N(v[8]), fence = N(v[9]),
-             opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]),
-             stop = v[13] or '', stopped_ms = v[14] or '', kept = v[15] == '1',
-             closed_by = v[16] or '', due = {}}
-  if a.held > 0 then
-    for _, hold_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i] .. PARTS[4], '-inf', NOW)) do
-      local h = cjson.decode(redis.call('HGET', KEYS[i] .. PARTS[3], hold_id))
-      a.due[hold_id] = h
-      if h.state == 'PLACED' then a.held = a.held - N(h.amount) end
-    end
-  end
-  return a
+  return {at = at, person_id = v[1], name = v[2], type = v[3], region = v[4], status = v[5],
+          balance = N(v[6]), held = 0, seq = N(v[8]), fence = v[9] or '0',
+          opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]),
+          stop = v[13] or '', stopped_ms = v[14] or '', kept = v[15] == '1',
+          closed_by = v[16] or '', lock = lock_of(v[17]), payers = v[18] or '[]'}
+end
+
+local function load(i)
+  return from_fields(i, redis.call('HMGET', KEYS[i], unpack(FIELDS)))
 end
 
 local function is_closed(a)
@@ -86,60 +106,17 @@ local function why_not_pay(a)
   return nil
 end
 
--- The answer for a payment whose record (at KEYS[k]) exists: it, or why it is refused; nil when
--- there is none.
-local function made_before(k)
-  local raw = redis.call('GET', KEYS[k])
-  if not raw then return nil end
-  local rec = cjson.decode(raw)
-  if rec.state == PAYMENT_STATE_REVERSED then
-    return fail('SETTLEMENT_REVERSED', 'this payment was reversed before it arrived')
-  end
-  if rec.fp ~= FP then
-    return fail('IDEMPOTENCY_CONFLICT', 'the key was used before with other content')
-  end
-  return raw
+local function refuse_payment(a)
+  local reason, message = why_not_pay(a)
+  return reason and fail(reason, message)
 end
 
--- CancelPayment's answer from the record at KEYS[k] alone (rule S9), if it has one: a refusal,
--- or the record when it was cancelled by this request (`request_id`) or this is a reversal;
--- else nil and the record, to be cancelled.
-local function cancel_answer(k, request_id, reversal)
-  local raw = redis.call('GET', KEYS[k])
-  local rec = raw and cjson.decode(raw)
-  if not rec or rec.state == PAYMENT_STATE_REVERSED or rec.kind ~= ENTRY_KIND_SETTLEMENT then
-    return fail('SETTLEMENT_NOT_FOUND', 'no such settlement')
-  end
-  if rec.state == PAYMENT_STATE_CANCELLED then
-    if rec.cancel_request_id == request_id or reversal then return raw end
-    return fail('ALREADY_CANCELLED', 'this settlement was cancelled before')
-  end
-  return nil, rec
-end
-
--- Why the patient may not have this payment made (rules S5, A2, A9), or nil. `year_key`: where
--- his premium of the year is marked as paid.
-local function refuse_patient(patient, premium, quote, year_key)
-  if premium then
-    if not patient then return fail('ACCOUNT_NOT_FOUND', 'the beneficiary is not registered') end
-    if patient.type ~= INSURANCE_TYPE_RESIDENT then
-      return fail('BENEFICIARY_NOT_RESIDENT', 'only resident premiums are paid from accounts')
-    end
-    if is_stopped(patient) then
-      return fail('INSURANCE_STOPPED', "the beneficiary's insurance is stopped")
-    end
-    if not quote and redis.call('EXISTS', year_key) == 1 then
-      return fail('PREMIUM_ALREADY_PAID', 'the premium of this year is paid')
-    end
-    return nil
-  end
-  if not patient then return fail('ACCOUNT_NOT_FOUND', 'the patient is not insured here') end
-  if patient.status == ACCOUNT_STATUS_SUSPENDED then
-    return fail('ACCOUNT_SUSPENDED', 'online settlement is suspended for the patient (S5)')
-  end
-  if is_closed(patient) then return fail('ACCOUNT_CLOSED', "the patient's account is closed") end
-  if is_stopped(patient) then
-    return fail('INSURANCE_STOPPED', "the patient's insurance is stopped")
+-- An account operation that deducts (commercial purchase, withdrawal, transfer out) runs under
+-- the account's lock: its fencing token must still be the account's latest, or a holder whose
+-- lease ran out and was overtaken would act on what it read before (locks.py).
+local function refuse_fence(a, token)
+  if a.fence ~= token then
+    return fail('LOCK_TIMEOUT', 'the account lock was taken over meanwhile; retry')
   end
   return nil
 end
@@ -157,53 +134,6 @@ end
 local function keep_grant(a, g)
   redis.call('HSET', key(a, 8), g.binding_id,
              cjson.encode({g.beneficiary_id, g.start_date, g.end_date, g.active and 1 or 0}))
-end
-
--- Why account `a` may not pay for the patient on the date (rule S4), or nil: without a binding
--- only for himself; with one, only under its grant, active and valid on the date, and only
--- while he is employee-insured (a resident is never a binder, A9).
-local function why_not_source(a, binding_id, patient_id, on_date)
-  if not a then return 'ACCOUNT_NOT_FOUND', 'a payer has no account' end
-  if binding_id ~= '' or a.person_id ~= patient_id then
-    local raw = binding_id ~= '' and redis.call('HGET', key(a, 8), binding_id)
-    local g = raw and grant_of(a, binding_id, raw)
-    if not (g and g.active and g.beneficiary_id == patient_id
-            and g.start_date <= on_date and (g.end_date == '' or on_date <= g.end_date)) then
-      return 'NOT_BOUND', 'the payer has no binding to the patient valid on the date'
-    end
-    if a.type ~= INSURANCE_TYPE_EMPLOYEE then
-      return 'NOT_BOUND', 'the payer is no longer employee-insured (B1)'
-    end
-  end
-  return why_not_pay(a)
-end
-
--- What a source gives to a payment with `left` fen still to pay: SETTLEMENT, up to its
--- available balance (0 if it may not pay, S4); PREMIUM, all of it or a refusal (A2).
--- Returns the amount, or nil and the refusal.
-local function source_take(a, binding_id, patient_id, on_date, premium, left)
-  local reason, message = why_not_source(a, binding_id, patient_id, on_date)
-  if premium then
-    if reason then return nil, fail(reason, message) end
-    if available(a) < left then
-      return nil, fail('INSUFFICIENT_FUNDS', 'one account pays the whole premium (A2)')
-    end
-  end
-  if reason or a.balance <= 0 then return 0 end
-  return math.min(left, math.max(0, available(a)))
-end
-
-local function refuse_payment(a)
-  local reason, message = why_not_pay(a)
-  return reason and fail(reason, message)
-end
-
--- Fencing: a token lower than the highest this account has seen is refused.
-local function refuse_fence(a, token)
-  if N(token) < a.fence then
-    return fail('STALE_FENCING_TOKEN', 'a newer lock holder has acted on this account')
-  end
-  return nil
 end
 
 -- An entry id the account service makes (`e` and hex digits: store.new_entry_id) gets the
@@ -234,14 +164,6 @@ local function entry_by_id(a, entry_id)
   return e
 end
 
--- An entry written earlier, as the answer to a repeated call.
-local function entry_answer(a, entry_id)
-  local e, broken = entry_by_id(a, entry_id)
-  if broken then return broken end
-  if not e then return fail('INTERNAL', 'a recorded entry is missing from the ledger') end
-  return cjson.encode(e)
-end
-
 -- The stored answer of an earlier call with this marker (KEYS[m]), if there is one.
 local function replay(m, fp)
   if fp == '' then return nil end
@@ -255,34 +177,23 @@ local function replay(m, fp)
 end
 
 -- ---------------------------------------------------------------- writes (after the checks)
-local function expire_due(a)
-  if next(a.due) == nil then return end
-  for hold_id, h in pairs(a.due) do
-    if h.state == 'PLACED' then
-      h.state = 'EXPIRED'
-      redis.call('HSET', key(a, 3), hold_id, cjson.encode(h))
-    end
-    redis.call('ZREM', key(a, 4), hold_id)
-  end
-  a.due = {}
-  redis.call('HSET', KEYS[a.at], 'held', I(a.held))
-end
-
-local function append(a, entry_id, kind, amount, reference)
+-- One ledger entry. `indexed`: the entry index already names the id (a payment's step claimed
+-- it with HSETNX); `at_ms`: the entry's time when it is the payment's, else now.
+local function append(a, entry_id, kind, amount, reference, at_ms, indexed)
   a.seq = a.seq + 1
   a.balance = a.balance + amount
   local id, has_place = placed(entry_id, a.seq)
   local e = {entry_id = id, person_id = a.person_id, kind = kind, amount = I(amount),
-             balance_after = I(a.balance), reference = reference, created_ms = I(NOW)}
+             balance_after = I(a.balance), reference = reference, created_ms = at_ms or I(now())}
   redis.call('RPUSH', key(a, 1), cjson.encode(e))
-  if not has_place then redis.call('HSET', key(a, 2), id, I(a.seq)) end
+  if not has_place and not indexed then redis.call('HSET', key(a, 2), id, I(a.seq)) end
   return e
 end
 
 -- A credit back to an account; if it has closed or moved out since, the money is then paid on
 -- the way its balance went (rule S9), so the refund is written and no fen is lost.
-local function credit_back(a, entry_id, amount, reference, payon_entry_id)
-  local e = append(a, entry_id, ENTRY_KIND_REFUND, amount, reference)
+local function credit_back(a, entry_id, amount, reference, payon_entry_id, indexed)
+  local e = append(a, entry_id, ENTRY_KIND_REFUND, amount, reference, nil, indexed)
   if is_closed(a) then
     local kind = a.closed_by ~= '' and a.closed_by
                  or (a.status == ACCOUNT_STATUS_CLOSED and ENTRY_KIND_WITHDRAWAL
@@ -298,16 +209,21 @@ local function emit(a, kind)
   local n = redis.call('HINCRBY', KEYS[a.at], 'events', 1)
   redis.call('XADD', key(a, 7), '*', 'type', kind, 'person_id', a.person_id,
              'status', a.status, 'region_code', a.region, 'insurance_type', a.type,
-             'at_ms', I(NOW), 'n', n)
+             'at_ms', I(now()), 'n', n)
 end
 
--- `held` was counted net of the holds past their lifetime (`load`): their expiry is written
--- with it, or the next `load` would count them out a second time.
+-- The fields every change may touch, in one HSET; the lock only when it changed (`lock_raw`:
+-- what to write, '' = released), so an account that never locked keeps no such field. `held`
+-- is written 0: holds are retired, and a count kept from before they were is void.
 local function save(a)
-  expire_due(a)
-  redis.call('HSET', KEYS[a.at], 'name', a.name, 'type', a.type, 'region', a.region,
-             'status', a.status, 'balance', I(a.balance), 'held', I(a.held), 'seq', I(a.seq),
-             'fence', I(a.fence), 'closed_to', a.closed_to)
+  local fields = {'name', a.name, 'type', a.type, 'region', a.region, 'status', a.status,
+                  'balance', I(a.balance), 'held', '0', 'seq', I(a.seq), 'fence', a.fence,
+                  'closed_to', a.closed_to}
+  if a.lock_raw then
+    table.insert(fields, 'lock')
+    table.insert(fields, a.lock_raw)
+  end
+  redis.call('HSET', KEYS[a.at], unpack(fields))
 end
 
 -- The marks most accounts never get (a stop: A9; a resident's kept account: A9; how a closed

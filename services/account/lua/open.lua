@@ -19,7 +19,7 @@ if a then
 end
 redis.call('HSET', KEYS[1], 'person_id', ARGV[2], 'name', ARGV[3], 'type', ARGV[4],
            'region', ARGV[5], 'status', ACCOUNT_STATUS_ACTIVE, 'balance', 0, 'held', 0, 'seq', 0,
-           'fence', 0, 'opened_ms', I(NOW), 'closed_to', '')
+           'fence', 0, 'opened_ms', I(now()), 'closed_to', '')
 a = load(1)
 emit(a, 'OPENED')
 return finish(MARKER, FP, view(a))

@@ -27,8 +27,6 @@ if amount > limit then
   return fail('COMMERCIAL_LIMIT_EXCEEDED', 'at most ' .. I(math.max(limit, 0)) .. ' fen more in '
               .. year .. ' (' .. I(ratio) .. '% of the available balance and this year\'s purchases)')
 end
-expire_due(a)
-a.fence = math.max(a.fence, N(ARGV[6]))
 local e = append(a, ARGV[7], ENTRY_KIND_COMMERCIAL_INSURANCE, -amount, ARGV[4] .. ':' .. policy_no)
 redis.call('HSET', key(a, 6), policy_no, cjson.encode({amount = I(amount), insurer = ARGV[4],
            entry_id = e.entry_id, state = 'ACTIVE', year = year, kind = N(ARGV[10])}))

@@ -15,7 +15,7 @@ end
 if is_stopped(a) then
   return fail('INSURANCE_STOPPED', 'the insurance is already stopped for another reason')
 end
-a.stop, a.stopped_ms = ARGV[2], I(NOW)
+a.stop, a.stopped_ms = ARGV[2], I(now())
 save_marks(a)
 emit(a, 'STOPPED')
 return finish(MARKER, FP, view(a))

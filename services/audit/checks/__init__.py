@@ -9,12 +9,11 @@ from services.audit.checks.accounts import (
     payment_references,
 )
 from services.audit.checks.bindings import check_person, check_record
-from services.audit.checks.leases import check_lock, check_request
+from services.audit.checks.leases import check_request
 from services.audit.checks.payments import check_payment, premium_year
 
 __all__ = [
     "check_account",
-    "check_lock",
     "check_payment",
     "check_person",
     "check_record",

@@ -1,14 +1,14 @@
 """Invariant 1 over one account, and the account's own side of invariants 2 (its settlement
-and premium debits, its refunds), 3 (its holds) and 4 (its family-aid grants)."""
+and premium debits, its refunds), 3 (its lock) and 4 (its family-aid grants)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-from services.account.domain import Entry, Hold, Payment, place_in_id
+from services.account.domain import Entry, Payment, place_in_id
 from services.audit.model import AccountBundle, Json, Violation, problems, violation
-from services.common.enums import BindingStatus, EntryKind, HoldState
+from services.common.enums import BindingStatus, EntryKind
 from services.common.ids import mask
 
 PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
@@ -26,12 +26,9 @@ def parsed_entries(ledger: list[Json]) -> list[Entry | None]:
 
 
 def _committed_debits(a: AccountBundle) -> set[str]:
-    """Debit entries a committed hold made (CommitHolds): they belong to no payment record."""
-    return {
-        str(h.get("entry_id"))
-        for h in a.holds.values()
-        if h.get("state") == HoldState.COMMITTED.name
-    }
+    """Debit entries a committed hold made (CommitHolds, before the hold RPCs were retired):
+    they belong to no payment record."""
+    return {str(h.get("entry_id")) for h in a.holds.values() if h.get("state") == "COMMITTED"}
 
 
 def _payment_debits(a: AccountBundle, entries: Iterable[Entry | None]) -> list[Entry]:
@@ -43,9 +40,11 @@ def _payment_debits(a: AccountBundle, entries: Iterable[Entry | None]) -> list[E
 
 
 def payment_references(a: AccountBundle) -> set[str]:
-    """The payments whose records the account's settlement and premium debits name (the
-    reader fetches them before the check)."""
-    return {e.reference for e in _payment_debits(a, a.ledger)}
+    """The payments whose records the account's settlement and premium debits, and its lock,
+    name (the reader fetches them before the check)."""
+    parts = (a.fields.get("lock") or "").split(" ")
+    locked_for = {parts[1]} if len(parts) == 3 and parts[1] != "-" else set()
+    return {e.reference for e in _payment_debits(a, a.ledger)} | locked_for
 
 
 def granted_bindings(a: AccountBundle) -> set[str]:
@@ -53,14 +52,14 @@ def granted_bindings(a: AccountBundle) -> set[str]:
     return {binding_id for binding_id, g in a.grants.items() if g.get("active")}
 
 
-def check_account(a: AccountBundle) -> list[Violation]:
+def check_account(a: AccountBundle, recovery_after_ms: int = 30_000) -> list[Violation]:
     """Invariant 1 over one account, and the account's own side of 2 (its debits and refunds),
-    3 (its holds) and 4 (its grants)."""
+    3 (its lock) and 4 (its grants)."""
     who = mask(a.person_id)
     try:
-        balance, held, seq = (int(a.fields[f]) for f in ("balance", "held", "seq"))
+        balance, seq = (int(a.fields[f]) for f in ("balance", "seq"))
     except (KeyError, ValueError):
-        return [violation("account.record", who, "balance, held or seq missing or not whole")]
+        return [violation("account.record", who, "balance or seq missing or not whole")]
     out = []
     if a.fields.get("person_id") != a.person_id:
         out += [violation("account.record", who, "the hash names another person")]
@@ -72,7 +71,7 @@ def check_account(a: AccountBundle) -> list[Violation]:
             out += [violation("account.ledger-sum", who, detail)]
     out += problems("account.negative", who, _negative(balance, entries))
     out += problems("ledger.sequence", who, _sequence(a, seq, entries))
-    out += _holds(a, who, balance, held)
+    out += problems("lock.stuck", who, _lock(a, recovery_after_ms))
     out += problems("ledger.refund", who, _refunds(a, entries))
     out += problems("payment.unlisted-debit", who, _unlisted(a, entries))
     out += problems("grant.orphan", who, _orphan_grants(a))
@@ -116,37 +115,29 @@ def _sequence(a: AccountBundle, seq: int, entries: list[Entry | None]) -> list[s
     return found + [f"entry id {i} appears more than once" for i in repeated]
 
 
-def _holds(a: AccountBundle, who: str, balance: int, held: int) -> list[Violation]:
-    """The held counter is the sum of PLACED holds; those not yet due count against the
-    balance (lib.lua `load`: a hold due by the schedule is out at once); every PLACED hold is
-    scheduled at its expiry, or it would never expire."""
-    placed, live, unscheduled = 0, 0, []
-    for hold_id, d in a.holds.items():
-        try:
-            h = Hold.from_script(d)
-        except (KeyError, ValueError, TypeError):
-            unscheduled.append(f"hold {hold_id} is unreadable")
-            continue
-        if h.state != HoldState.PLACED:
-            continue
-        placed += h.amount_fen
-        due = a.schedule.get(hold_id)
-        live += h.amount_fen if due is None or due > a.now_ms else 0
-        if due != h.expires_ms:
-            unscheduled.append(f"PLACED hold {hold_id} expires at {h.expires_ms}, scheduled {due}")
-    unknown = [f"the schedule names hold {i}, which does not exist (every script of the account "
-               "fails on it)" for i in a.schedule if i not in a.holds]  # fmt: skip
-    out = problems("hold.schedule", who, unscheduled + unknown)
-    if held != placed:
-        out += [violation("account.held", who, f"held {held} fen, PLACED holds {placed} fen")]
-    if live > 0 and live > balance:  # a negative balance alone is account.negative's
-        detail = f"holds of {live} fen on a balance of {balance} fen: available {balance - live}"
-        out += [violation("account.available", who, detail)]
-    return out
+def _lock(a: AccountBundle, recovery_after_ms: int) -> list[str]:
+    """A payment's lock on the account (services.account.locks) whose lease ended longer ago
+    than the recovery window, while that payment is not finished: the recovery loop should
+    have finished its journal, or given the attempt up and released what it took. (A lock
+    whose lease ran out after its work was done is free: the next taker takes it over.)"""
+    raw = a.fields.get("lock") or ""
+    if not raw:
+        return []
+    parts = raw.split(" ")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return [f"the lock {raw!r} is unreadable: no one can take it over"]
+    what, ends = parts[1], int(parts[2])
+    if what == "-" or ends + recovery_after_ms > a.now_ms:
+        return []
+    rec = a.payments.get(what)
+    if rec is not None and "phase" not in rec:
+        return []
+    return [f"locked for payment {what}, whose lease ended {(a.now_ms - ends) // 1000} s ago, "
+            "and the payment is not finished"]  # fmt: skip
 
 
 def _refunds(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
-    """Each refund record (refund.lua, cancel_payment.lua, cancel_policy.lua) names a debit and
+    """Each refund record (payment.lua `refund_share`, cancel_policy.lua) names a debit and
     the refund entry of the same amount; each refund entry is named by exactly one record."""
     by_id = {e.entry_id: e for e in entries if e}
     found, named = [], Counter(str(r.get("entry_id")) for r in a.refunds.values())
@@ -170,7 +161,7 @@ def _unlisted(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
     its reference names (pay.lua): so no entry refers to a payment that does not list it."""
     found = []
     for e in _payment_debits(a, entries):
-        if e.reference in a.in_flight:  # its record is written by the payment's last step
+        if e.reference in a.in_flight:  # its record is final with the payment's last step
             continue
         rec = a.payments.get(e.reference)
         try:

@@ -24,9 +24,18 @@ def premium_year(record: Json) -> int | None:
         return None
 
 
-def check_payment(p: PaymentBundle) -> list[Violation]:
-    """Invariant 2 over one payment record and what its payers' accounts hold for it."""
+def check_payment(p: PaymentBundle, recovery_after_ms: int = 30_000) -> list[Violation]:
+    """Invariant 2 over one payment record and what its payers' accounts hold for it; and 3:
+    a payment being made in steps is finished within the recovery window."""
     who = p.payment_id
+    if p.record.get("phase") == "void":  # attempts given up: nothing was paid
+        return []
+    if p.record.get("phase") == "paying":
+        age_ms = p.now_ms - int(p.record.get("at_ms") or 0)
+        if age_ms <= recovery_after_ms:
+            return []
+        detail = f"being made for {age_ms // 1000} s, past the recovery window"
+        return [violation("payment.in-flight", who, detail)]
     try:
         pay = Payment.from_script(p.record)
     except _DECODE_ERRORS:
@@ -42,7 +51,8 @@ def check_payment(p: PaymentBundle) -> list[Violation]:
     legs = _legs(pay, p)
     out += problems("payment.bill", who, _bill(pay))
     out += problems("payment.debit", who, [f for s, leg in legs for f in _debit(pay, s, leg)])
-    refunds = [f for s, leg in legs for f in _refund(pay, s, leg, p.cancelling)]
+    cancelling = "cancelling" in p.record
+    refunds = [f for s, leg in legs for f in _refund(pay, s, leg, cancelling)]
     out += problems("payment.refund", who, refunds)
     out += problems("payment.index", who, _indexes(pay, p))
     return out
@@ -128,9 +138,10 @@ def _debit(pay: Payment, s: Share, leg: Leg) -> list[str]:
 
 
 def _refund(pay: Payment, s: Share, leg: Leg, cancelling: bool) -> list[str]:
-    """CANCELLED: each leg credited back once, in full (cancel_payment.lua). PAID: none, unless
-    a cancel in steps is under way (its journal): it refunds leg by leg before the record says
-    CANCELLED (stepwise.py), so then a leg may be refunded, in full, or not yet."""
+    """CANCELLED: each leg credited back once, in full (payment.lua `refund_share`). PAID:
+    none, unless a cancel in steps is under way (its journal in the record, `cancelling`): it
+    refunds leg by leg before the record says CANCELLED (stepwise.py), so then a leg may be
+    refunded, in full, or not yet."""
     at = f"leg of {mask(s.person_id)} ({s.entry_id})"
     if pay.state == PaymentState.PAID and not cancelling:
         return [f"{at} is refunded, but the payment stands"] if leg.refund else []

@@ -92,27 +92,6 @@ ENTRY_KIND_WITHDRAWAL: EntryKind.ValueType  # 8
 ENTRY_KIND_TRANSFER_OUT: EntryKind.ValueType  # 9
 Global___EntryKind: _TypeAlias = EntryKind  # noqa: Y015
 
-class _HoldState:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _HoldStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HoldState.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    HOLD_STATE_UNSPECIFIED: _HoldState.ValueType  # 0
-    HOLD_STATE_PLACED: _HoldState.ValueType  # 1
-    HOLD_STATE_COMMITTED: _HoldState.ValueType  # 2
-    HOLD_STATE_VOIDED: _HoldState.ValueType  # 3
-    HOLD_STATE_EXPIRED: _HoldState.ValueType  # 4
-
-class HoldState(_HoldState, metaclass=_HoldStateEnumTypeWrapper): ...
-
-HOLD_STATE_UNSPECIFIED: HoldState.ValueType  # 0
-HOLD_STATE_PLACED: HoldState.ValueType  # 1
-HOLD_STATE_COMMITTED: HoldState.ValueType  # 2
-HOLD_STATE_VOIDED: HoldState.ValueType  # 3
-HOLD_STATE_EXPIRED: HoldState.ValueType  # 4
-Global___HoldState: _TypeAlias = HoldState  # noqa: Y015
-
 class _CommercialInsuranceKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -234,6 +213,7 @@ class Account(_message.Message):
     status: Global___AccountStatus.ValueType
     balance_fen: _builtins.int
     held_fen: _builtins.int
+    """Always 0: the hold RPCs that reserved money are retired; kept so no field number moves."""
     available_fen: _builtins.int
     """balance_fen - held_fen, never negative."""
     stopped_reason: Global___StopReason.ValueType
@@ -264,68 +244,6 @@ class Account(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Account: _TypeAlias = Account  # noqa: Y015
-
-@_typing.final
-class HoldSpec(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLD_ID_FIELD_NUMBER: _builtins.int
-    PERSON_ID_FIELD_NUMBER: _builtins.int
-    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
-    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
-    hold_id: _builtins.str
-    """The idempotency key of this hold."""
-    person_id: _builtins.str
-    amount_fen: _builtins.int
-    fencing_token: _builtins.int
-    """From the lock on this account; lower than the highest seen → STALE_FENCING_TOKEN. Must be > 0."""
-    def __init__(
-        self,
-        *,
-        hold_id: _builtins.str = ...,
-        person_id: _builtins.str = ...,
-        amount_fen: _builtins.int = ...,
-        fencing_token: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "fencing_token", b"fencing_token", "hold_id", b"hold_id", "person_id", b"person_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___HoldSpec: _TypeAlias = HoldSpec  # noqa: Y015
-
-@_typing.final
-class Hold(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLD_ID_FIELD_NUMBER: _builtins.int
-    PERSON_ID_FIELD_NUMBER: _builtins.int
-    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
-    EXPIRES_AT_FIELD_NUMBER: _builtins.int
-    hold_id: _builtins.str
-    person_id: _builtins.str
-    amount_fen: _builtins.int
-    state: Global___HoldState.ValueType
-    @_builtins.property
-    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        hold_id: _builtins.str = ...,
-        person_id: _builtins.str = ...,
-        amount_fen: _builtins.int = ...,
-        state: Global___HoldState.ValueType = ...,
-        expires_at: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "expires_at", b"expires_at", "hold_id", b"hold_id", "person_id", b"person_id", "state", b"state"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Hold: _TypeAlias = Hold  # noqa: Y015
 
 @_typing.final
 class LedgerEntry(_message.Message):
@@ -365,55 +283,6 @@ class LedgerEntry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LedgerEntry: _TypeAlias = LedgerEntry  # noqa: Y015
-
-@_typing.final
-class HoldRef(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLD_ID_FIELD_NUMBER: _builtins.int
-    PERSON_ID_FIELD_NUMBER: _builtins.int
-    hold_id: _builtins.str
-    person_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        hold_id: _builtins.str = ...,
-        person_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold_id", b"hold_id", "person_id", b"person_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___HoldRef: _TypeAlias = HoldRef  # noqa: Y015
-
-@_typing.final
-class RefundSpec(_message.Message):
-    """Credits back the whole debit of entry_id, once."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ENTRY_ID_FIELD_NUMBER: _builtins.int
-    PERSON_ID_FIELD_NUMBER: _builtins.int
-    REFUND_ID_FIELD_NUMBER: _builtins.int
-    entry_id: _builtins.str
-    person_id: _builtins.str
-    refund_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        entry_id: _builtins.str = ...,
-        person_id: _builtins.str = ...,
-        refund_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_id", b"entry_id", "person_id", b"person_id", "refund_id", b"refund_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___RefundSpec: _TypeAlias = RefundSpec  # noqa: Y015
 
 @_typing.final
 class OpenAccountRequest(_message.Message):
@@ -587,188 +456,6 @@ class ListEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEntriesResponse: _TypeAlias = ListEntriesResponse  # noqa: Y015
-
-@_typing.final
-class PlaceHoldsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLDS_FIELD_NUMBER: _builtins.int
-    KIND_FIELD_NUMBER: _builtins.int
-    REFERENCE_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    kind: Global___EntryKind.ValueType
-    """ENTRY_KIND_SETTLEMENT or ENTRY_KIND_PREMIUM."""
-    reference: _builtins.str
-    request_id: _builtins.str
-    @_builtins.property
-    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoldSpec]: ...
-    def __init__(
-        self,
-        *,
-        holds: _abc.Iterable[Global___HoldSpec] | None = ...,
-        kind: Global___EntryKind.ValueType = ...,
-        reference: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds", "kind", b"kind", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___PlaceHoldsRequest: _TypeAlias = PlaceHoldsRequest  # noqa: Y015
-
-@_typing.final
-class PlaceHoldsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLDS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hold]: ...
-    def __init__(
-        self,
-        *,
-        holds: _abc.Iterable[Global___Hold] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___PlaceHoldsResponse: _TypeAlias = PlaceHoldsResponse  # noqa: Y015
-
-@_typing.final
-class CommitHoldsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLDS_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    @_builtins.property
-    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoldRef]: ...
-    def __init__(
-        self,
-        *,
-        holds: _abc.Iterable[Global___HoldRef] | None = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CommitHoldsRequest: _TypeAlias = CommitHoldsRequest  # noqa: Y015
-
-@_typing.final
-class CommitHoldsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ENTRIES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerEntry]: ...
-    def __init__(
-        self,
-        *,
-        entries: _abc.Iterable[Global___LedgerEntry] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CommitHoldsResponse: _TypeAlias = CommitHoldsResponse  # noqa: Y015
-
-@_typing.final
-class VoidHoldsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLDS_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    @_builtins.property
-    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoldRef]: ...
-    def __init__(
-        self,
-        *,
-        holds: _abc.Iterable[Global___HoldRef] | None = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___VoidHoldsRequest: _TypeAlias = VoidHoldsRequest  # noqa: Y015
-
-@_typing.final
-class VoidHoldsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOLDS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hold]: ...
-    def __init__(
-        self,
-        *,
-        holds: _abc.Iterable[Global___Hold] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___VoidHoldsResponse: _TypeAlias = VoidHoldsResponse  # noqa: Y015
-
-@_typing.final
-class RefundEntriesRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    REFUNDS_FIELD_NUMBER: _builtins.int
-    REFERENCE_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    reference: _builtins.str
-    request_id: _builtins.str
-    @_builtins.property
-    def refunds(self) -> _containers.RepeatedCompositeFieldContainer[Global___RefundSpec]: ...
-    def __init__(
-        self,
-        *,
-        refunds: _abc.Iterable[Global___RefundSpec] | None = ...,
-        reference: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference", "refunds", b"refunds", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___RefundEntriesRequest: _TypeAlias = RefundEntriesRequest  # noqa: Y015
-
-@_typing.final
-class RefundEntriesResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ENTRIES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerEntry]: ...
-    def __init__(
-        self,
-        *,
-        entries: _abc.Iterable[Global___LedgerEntry] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___RefundEntriesResponse: _TypeAlias = RefundEntriesResponse  # noqa: Y015
 
 @_typing.final
 class SuspendAccountRequest(_message.Message):
@@ -1655,7 +1342,8 @@ class FollowedEntry(_message.Message):
     payment_id: _builtins.str
     """The payment the entry moves money for (a refund's: the cancelled payment), its kind
     (SETTLEMENT or PREMIUM), its patient and the details its caller keeps with it; kind,
-    patient and details are empty for a share made without a payment record (the hold RPCs).
+    patient and details are empty for a debit committed through the hold RPCs before
+    they were retired (it has no payment record).
     """
     payment_kind: Global___EntryKind.ValueType
     patient_id: _builtins.str

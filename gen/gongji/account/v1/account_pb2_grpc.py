@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AccountServiceStub:
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers.
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers.
     """
 
     def __init__(self, channel):
@@ -59,26 +59,6 @@ class AccountServiceStub:
                 '/gongji.account.v1.AccountService/ListEntries',
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesResponse.FromString,
-                _registered_method=True)
-        self.PlaceHolds = channel.unary_unary(
-                '/gongji.account.v1.AccountService/PlaceHolds',
-                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsRequest.SerializeToString,
-                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsResponse.FromString,
-                _registered_method=True)
-        self.CommitHolds = channel.unary_unary(
-                '/gongji.account.v1.AccountService/CommitHolds',
-                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsRequest.SerializeToString,
-                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsResponse.FromString,
-                _registered_method=True)
-        self.VoidHolds = channel.unary_unary(
-                '/gongji.account.v1.AccountService/VoidHolds',
-                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsRequest.SerializeToString,
-                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsResponse.FromString,
-                _registered_method=True)
-        self.RefundEntries = channel.unary_unary(
-                '/gongji.account.v1.AccountService/RefundEntries',
-                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesRequest.SerializeToString,
-                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesResponse.FromString,
                 _registered_method=True)
         self.SuspendAccount = channel.unary_unary(
                 '/gongji.account.v1.AccountService/SuspendAccount',
@@ -178,7 +158,7 @@ class AccountServiceStub:
 
 
 class AccountServiceServicer:
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers.
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers.
     """
 
     def OpenAccount(self, request, context):
@@ -206,30 +186,6 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEntries(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def PlaceHolds(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CommitHolds(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def VoidHolds(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def RefundEntries(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -300,10 +256,11 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PayFromAccounts(self, request, context):
-        """Internal, for the other services. A payment (a settlement's or a resident premium's) is
-        made and recorded in one atomic step: every status, family-aid grant and balance is read, the
-        shares debited and the payment's record written together, or nothing at all. Keyed by
-        payment_id: a repeat returns the record.
+        """Internal, for the other services. A payment (a settlement's or a resident premium's) is the
+        one way money leaves an account for a bill or a premium: every status, family-aid grant and
+        balance is read, the shares planned, debited and recorded as one payment, or nothing at
+        all, serialized per family (on one Redis one script; under Redis Cluster the family's
+        locks). Keyed by payment_id: a repeat returns the record.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -323,7 +280,8 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelPayment(self, request, context):
-        """Every share refunded to its account and the record CANCELLED, in one step (S9).
+        """Every share refunded to its account once and the record CANCELLED (S9): the one way a
+        share is refunded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -396,26 +354,6 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.ListEntries,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesResponse.SerializeToString,
-            ),
-            'PlaceHolds': grpc.unary_unary_rpc_method_handler(
-                    servicer.PlaceHolds,
-                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsRequest.FromString,
-                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsResponse.SerializeToString,
-            ),
-            'CommitHolds': grpc.unary_unary_rpc_method_handler(
-                    servicer.CommitHolds,
-                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsRequest.FromString,
-                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsResponse.SerializeToString,
-            ),
-            'VoidHolds': grpc.unary_unary_rpc_method_handler(
-                    servicer.VoidHolds,
-                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsRequest.FromString,
-                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsResponse.SerializeToString,
-            ),
-            'RefundEntries': grpc.unary_unary_rpc_method_handler(
-                    servicer.RefundEntries,
-                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesRequest.FromString,
-                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesResponse.SerializeToString,
             ),
             'SuspendAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.SuspendAccount,
@@ -521,7 +459,7 @@ def add_AccountServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AccountService:
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers.
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers.
     """
 
     @staticmethod
@@ -649,114 +587,6 @@ class AccountService:
             '/gongji.account.v1.AccountService/ListEntries',
             gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.ListEntriesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def PlaceHolds(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/gongji.account.v1.AccountService/PlaceHolds',
-            gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsRequest.SerializeToString,
-            gongji_dot_account_dot_v1_dot_account__pb2.PlaceHoldsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CommitHolds(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/gongji.account.v1.AccountService/CommitHolds',
-            gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsRequest.SerializeToString,
-            gongji_dot_account_dot_v1_dot_account__pb2.CommitHoldsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def VoidHolds(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/gongji.account.v1.AccountService/VoidHolds',
-            gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsRequest.SerializeToString,
-            gongji_dot_account_dot_v1_dot_account__pb2.VoidHoldsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def RefundEntries(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/gongji.account.v1.AccountService/RefundEntries',
-            gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesRequest.SerializeToString,
-            gongji_dot_account_dot_v1_dot_account__pb2.RefundEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

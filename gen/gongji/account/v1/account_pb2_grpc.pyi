@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AccountServiceStub:
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -38,10 +38,6 @@ class AccountServiceStub:
     BatchGetAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.BatchGetAccountsRequest, _account_pb2.BatchGetAccountsResponse]
     Credit: _grpc.UnaryUnaryMultiCallable[_account_pb2.CreditRequest, _account_pb2.LedgerEntry]
     ListEntries: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListEntriesRequest, _account_pb2.ListEntriesResponse]
-    PlaceHolds: _grpc.UnaryUnaryMultiCallable[_account_pb2.PlaceHoldsRequest, _account_pb2.PlaceHoldsResponse]
-    CommitHolds: _grpc.UnaryUnaryMultiCallable[_account_pb2.CommitHoldsRequest, _account_pb2.CommitHoldsResponse]
-    VoidHolds: _grpc.UnaryUnaryMultiCallable[_account_pb2.VoidHoldsRequest, _account_pb2.VoidHoldsResponse]
-    RefundEntries: _grpc.UnaryUnaryMultiCallable[_account_pb2.RefundEntriesRequest, _account_pb2.RefundEntriesResponse]
     SuspendAccount: _grpc.UnaryUnaryMultiCallable[_account_pb2.SuspendAccountRequest, _account_pb2.Account]
     ResumeAccount: _grpc.UnaryUnaryMultiCallable[_account_pb2.ResumeAccountRequest, _account_pb2.Account]
     PurchaseCommercialInsurance: _grpc.UnaryUnaryMultiCallable[_account_pb2.PurchaseCommercialInsuranceRequest, _account_pb2.LedgerEntry]
@@ -57,16 +53,19 @@ class AccountServiceStub:
     ChangeInsuranceType: _grpc.UnaryUnaryMultiCallable[_account_pb2.ChangeInsuranceTypeRequest, _account_pb2.Account]
     """A9: employee <-> resident; the account, its balance and its history are kept."""
     PayFromAccounts: _grpc.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]
-    """Internal, for the other services. A payment (a settlement's or a resident premium's) is
-    made and recorded in one atomic step: every status, family-aid grant and balance is read, the
-    shares debited and the payment's record written together, or nothing at all. Keyed by
-    payment_id: a repeat returns the record.
+    """Internal, for the other services. A payment (a settlement's or a resident premium's) is the
+    one way money leaves an account for a bill or a premium: every status, family-aid grant and
+    balance is read, the shares planned, debited and recorded as one payment, or nothing at
+    all, serialized per family (on one Redis one script; under Redis Cluster the family's
+    locks). Keyed by payment_id: a repeat returns the record.
     """
     GetPayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetPaymentRequest, _account_pb2.Payment]
     ListPayments: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListPaymentsRequest, _account_pb2.ListPaymentsResponse]
     """Payments by patient, or by a payer of family aid (S13), newest first."""
     CancelPayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.CancelPaymentRequest, _account_pb2.Payment]
-    """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+    """Every share refunded to its account once and the record CANCELLED (S9): the one way a
+    share is refunded.
+    """
     ReversePayment: _grpc.UnaryUnaryMultiCallable[_account_pb2.ReversePaymentRequest, _account_pb2.Payment]
     """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled."""
     GrantFamilyAid: _grpc.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]
@@ -88,7 +87,7 @@ class AccountServiceStub:
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     OpenAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.OpenAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
@@ -96,10 +95,6 @@ class AccountServiceAsyncStub(AccountServiceStub):
     BatchGetAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.BatchGetAccountsRequest, _account_pb2.BatchGetAccountsResponse]  # type: ignore[assignment]
     Credit: _aio.UnaryUnaryMultiCallable[_account_pb2.CreditRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
     ListEntries: _aio.UnaryUnaryMultiCallable[_account_pb2.ListEntriesRequest, _account_pb2.ListEntriesResponse]  # type: ignore[assignment]
-    PlaceHolds: _aio.UnaryUnaryMultiCallable[_account_pb2.PlaceHoldsRequest, _account_pb2.PlaceHoldsResponse]  # type: ignore[assignment]
-    CommitHolds: _aio.UnaryUnaryMultiCallable[_account_pb2.CommitHoldsRequest, _account_pb2.CommitHoldsResponse]  # type: ignore[assignment]
-    VoidHolds: _aio.UnaryUnaryMultiCallable[_account_pb2.VoidHoldsRequest, _account_pb2.VoidHoldsResponse]  # type: ignore[assignment]
-    RefundEntries: _aio.UnaryUnaryMultiCallable[_account_pb2.RefundEntriesRequest, _account_pb2.RefundEntriesResponse]  # type: ignore[assignment]
     SuspendAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.SuspendAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
     ResumeAccount: _aio.UnaryUnaryMultiCallable[_account_pb2.ResumeAccountRequest, _account_pb2.Account]  # type: ignore[assignment]
     PurchaseCommercialInsurance: _aio.UnaryUnaryMultiCallable[_account_pb2.PurchaseCommercialInsuranceRequest, _account_pb2.LedgerEntry]  # type: ignore[assignment]
@@ -115,16 +110,19 @@ class AccountServiceAsyncStub(AccountServiceStub):
     ChangeInsuranceType: _aio.UnaryUnaryMultiCallable[_account_pb2.ChangeInsuranceTypeRequest, _account_pb2.Account]  # type: ignore[assignment]
     """A9: employee <-> resident; the account, its balance and its history are kept."""
     PayFromAccounts: _aio.UnaryUnaryMultiCallable[_account_pb2.PayFromAccountsRequest, _account_pb2.Payment]  # type: ignore[assignment]
-    """Internal, for the other services. A payment (a settlement's or a resident premium's) is
-    made and recorded in one atomic step: every status, family-aid grant and balance is read, the
-    shares debited and the payment's record written together, or nothing at all. Keyed by
-    payment_id: a repeat returns the record.
+    """Internal, for the other services. A payment (a settlement's or a resident premium's) is the
+    one way money leaves an account for a bill or a premium: every status, family-aid grant and
+    balance is read, the shares planned, debited and recorded as one payment, or nothing at
+    all, serialized per family (on one Redis one script; under Redis Cluster the family's
+    locks). Keyed by payment_id: a repeat returns the record.
     """
     GetPayment: _aio.UnaryUnaryMultiCallable[_account_pb2.GetPaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
     ListPayments: _aio.UnaryUnaryMultiCallable[_account_pb2.ListPaymentsRequest, _account_pb2.ListPaymentsResponse]  # type: ignore[assignment]
     """Payments by patient, or by a payer of family aid (S13), newest first."""
     CancelPayment: _aio.UnaryUnaryMultiCallable[_account_pb2.CancelPaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
-    """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+    """Every share refunded to its account once and the record CANCELLED (S9): the one way a
+    share is refunded.
+    """
     ReversePayment: _aio.UnaryUnaryMultiCallable[_account_pb2.ReversePaymentRequest, _account_pb2.Payment]  # type: ignore[assignment]
     """S10: a payment never made is refused from now on (REVERSED); one that was made is cancelled."""
     GrantFamilyAid: _aio.UnaryUnaryMultiCallable[_account_pb2.GrantFamilyAidRequest, _account_pb2.FamilyAidGrant]  # type: ignore[assignment]
@@ -145,7 +143,7 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Personal accounts, holds and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
+    """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
 
     @_abc_1.abstractmethod
     def OpenAccount(
@@ -181,34 +179,6 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.ListEntriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.ListEntriesResponse, _abc.Awaitable[_account_pb2.ListEntriesResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def PlaceHolds(
-        self,
-        request: _account_pb2.PlaceHoldsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_account_pb2.PlaceHoldsResponse, _abc.Awaitable[_account_pb2.PlaceHoldsResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def CommitHolds(
-        self,
-        request: _account_pb2.CommitHoldsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_account_pb2.CommitHoldsResponse, _abc.Awaitable[_account_pb2.CommitHoldsResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def VoidHolds(
-        self,
-        request: _account_pb2.VoidHoldsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_account_pb2.VoidHoldsResponse, _abc.Awaitable[_account_pb2.VoidHoldsResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def RefundEntries(
-        self,
-        request: _account_pb2.RefundEntriesRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_account_pb2.RefundEntriesResponse, _abc.Awaitable[_account_pb2.RefundEntriesResponse]]: ...
 
     @_abc_1.abstractmethod
     def SuspendAccount(
@@ -290,10 +260,11 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.PayFromAccountsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
-        """Internal, for the other services. A payment (a settlement's or a resident premium's) is
-        made and recorded in one atomic step: every status, family-aid grant and balance is read, the
-        shares debited and the payment's record written together, or nothing at all. Keyed by
-        payment_id: a repeat returns the record.
+        """Internal, for the other services. A payment (a settlement's or a resident premium's) is the
+        one way money leaves an account for a bill or a premium: every status, family-aid grant and
+        balance is read, the shares planned, debited and recorded as one payment, or nothing at
+        all, serialized per family (on one Redis one script; under Redis Cluster the family's
+        locks). Keyed by payment_id: a repeat returns the record.
         """
 
     @_abc_1.abstractmethod
@@ -317,7 +288,9 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.CancelPaymentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.Payment, _abc.Awaitable[_account_pb2.Payment]]:
-        """Every share refunded to its account and the record CANCELLED, in one step (S9)."""
+        """Every share refunded to its account once and the record CANCELLED (S9): the one way a
+        share is refunded.
+        """
 
     @_abc_1.abstractmethod
     def ReversePayment(
