@@ -16,14 +16,14 @@ An event may be published twice (a crash between XADD and XDEL); each carries a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from services.account.store import outbox_key
-from services.common import account_events, metrics
+from services.common import account_events
+from services.common.intents import Intents
 from services.common.redisdb import spread
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,6 @@ def pending_key(pid: str) -> str:
     return pending_bucket(spread(pid, BUCKETS))
 
 
-# KEYS[1] counter, KEYS[2] pending zset; ARGV[1] person_id. Marks the account with a fresh number.
-_MARK = """
-local n = redis.call('INCR', KEYS[1])
-redis.call('ZADD', KEYS[2], n, ARGV[1])
-return n
-"""
 # KEYS[1] the outbox; ARGV: its published entry ids. Takes them off, and the stream with the
 # last of them (a script, so an event appended meanwhile keeps the stream).
 _PUBLISHED = """
@@ -59,31 +53,28 @@ redis.call('XDEL', KEYS[1], unpack(ARGV))
 if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS[1] pending zset; ARGV[1] person_id, ARGV[2] counter value when the relay began.
-# Unmarks only if nobody marked the account again since.
-_UNMARK = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
-"""
 
 
 class Relay:
+    """The outboxes marked as intents (services.common.intents), numbered by their part's
+    counter: a relay clears a mark only up to the number it began after, so a change marked
+    again meanwhile is relayed again."""
+
     def __init__(self, redis: aioredis.Redis, interval_s: float = 1.0) -> None:
         self.redis = redis
-        self.interval_s = interval_s
-        self._mark = redis.register_script(_MARK)
-        self._unmark = redis.register_script(_UNMARK)
+        self.pending = Intents(
+            redis, [pending_bucket(n) for n in range(BUCKETS)], self._finish,
+            label="account-event-published", interval_s=interval_s,
+            pending_label="account-events",
+        )  # fmt: skip
         self._published = redis.register_script(_PUBLISHED)
 
     async def mark(self, pid: str) -> None:
-        n = spread(pid, BUCKETS)
-        await self._mark(keys=[_counter(n), pending_bucket(n)], args=[pid])
+        await self.pending.mark_numbered(pid, _counter(spread(pid, BUCKETS)))
 
     async def relay(self, pid: str) -> int:
         """Publish this account's outbox; returns how many events went out."""
-        n = spread(pid, BUCKETS)
-        began = int(await self.redis.get(_counter(n)) or 0)
+        began = int(await self.redis.get(_counter(spread(pid, BUCKETS))) or 0)
         key, sent = outbox_key(pid), 0
         while True:
             batch = await self.redis.xrange(key, count=100)
@@ -101,24 +92,18 @@ class Relay:
                 )  # fmt: skip
                 await self._published(keys=[key], args=[entry_id])
                 sent += 1
-        await self._unmark(keys=[pending_bucket(n)], args=[pid, began])
+        await self.pending.clear(pid, upto=began)
         return sent
 
     async def relay_quietly(self, pid: str) -> None:
-        """After a change: publish now if we can; the loop publishes later if we cannot."""
+        """After a change: publish now if we can; the sweep publishes later if we cannot."""
         try:
             await self.relay(pid)
         except Exception:
             log.warning("event relay deferred", exc_info=True)
 
+    async def _finish(self, bucket: str, pid: str) -> int:
+        return await self.relay(pid)
+
     async def run(self) -> None:
-        while True:
-            waiting = 0
-            for n in range(BUCKETS):
-                pending = pending_bucket(n)
-                waiting += await self.redis.zcard(pending)
-                for pid in cast(list[str], await self.redis.zrange(pending, 0, 99)):
-                    sent = await self.relay(pid)
-                    metrics.RELAYED_LATE.labels("account-event-published").inc(sent)
-            metrics.OUTBOX_PENDING.labels("account-events").set(waiting)
-            await asyncio.sleep(self.interval_s)
+        await self.pending.run()

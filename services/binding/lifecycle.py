@@ -8,32 +8,49 @@ last gave it (SetFamilyAidOrder, B10). So:
   for that relative (B11). A crash between two steps leaves at most a grant without an ACTIVE
   binding, which pays nothing: it is never in the order, and a retry revokes it;
 - every change of a payer list bumps its version and marks it in the store's order outbox in the
-  same script; the new order is pushed before the change is acknowledged, and the relay loop
-  pushes whatever a crash or an unreachable account service left marked. The account service
-  keeps the highest version it was given, so pushes arriving late or twice do no harm.
+  same script; the new order is pushed before the change is acknowledged, and the sweep of those
+  marks (services.common.intents) pushes whatever a crash or an unreachable account service left
+  marked. The account service keeps the highest version it was given, so pushes arriving late or
+  twice do no harm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from services.account.client import AccountClient
 from services.binding.domain import Binding
-from services.binding.store import BindingStore
-from services.common import metrics
+from services.binding.store import BindingStore, Keys
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
+from services.common.intents import Intents
 
 log = logging.getLogger(__name__)
 BACKGROUND_TIMEOUT_S = 5.0  # no caller waits on the relay or a lapse
 VIEWS_DUE_AFTER_MS = 10_000  # longer than a call that is still finishing its own steps
 
 
+_PROVINCES = [f"{p:02d}" for p in sorted(PROVINCES)]
+
+
 class Lifecycle:
-    def __init__(self, store: BindingStore, accounts: AccountClient) -> None:
+    def __init__(
+        self, store: BindingStore, accounts: AccountClient,
+        views_due_after_ms: int = VIEWS_DUE_AFTER_MS,
+    ) -> None:  # fmt: skip
         self.store, self.accounts = store, accounts
+        # A payer list marked in its province's order outbox (score: its version), and a
+        # binding across provinces marked in its binder's province until its beneficiary's side
+        # is written (score: the time of the mark).
+        self.orders = Intents(
+            store.redis, [Keys.order_outbox(p) for p in _PROVINCES], self._push_marked,
+            label="payer-order-pushed", pending_label="payer-orders",
+        )  # fmt: skip
+        self.views = Intents(
+            store.redis, [Keys.views_due(p) for p in _PROVINCES], self._finish_marked,
+            label="binding-view-finished", due_after_ms=views_due_after_ms,
+        )  # fmt: skip
 
     async def create(
         self, b: Binding, limit: int, fp: str, marker: str, timeout_s: float
@@ -66,37 +83,24 @@ class Lifecycle:
             return
         listed = [(p.binder_id, p.binding_id) for p in payers]
         await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s)
-        await self.store.order_pushed(beneficiary, versions)
+        for province, version in versions.items():  # off, unless marked again since
+            await self.orders.clear(beneficiary, Keys.order_outbox(province), upto=version)
 
-    async def relay(self, interval_s: float = 1.0) -> None:
-        """Push every order still marked in any province's outbox, and finish the beneficiary's
-        side of every binding across provinces a crash left due; then wait; for ever."""
-        while True:
-            pending = 0
-            for province in sorted(PROVINCES):
-                await self.finish_views(f"{province:02d}")
-                for beneficiary in await self.store.orders_pending(f"{province:02d}"):
-                    pending += 1
-                    try:
-                        await self.push_order(beneficiary, BACKGROUND_TIMEOUT_S)
-                        metrics.RELAYED_LATE.labels("payer-order-pushed").inc()
-                    except Exception:
-                        log.warning("payer order push deferred", exc_info=True)
-            metrics.OUTBOX_PENDING.labels("payer-orders").set(pending)
-            await asyncio.sleep(interval_s)
+    async def _push_marked(self, bucket: str, beneficiary: str) -> None:
+        await self.push_order(beneficiary, BACKGROUND_TIMEOUT_S)
 
-    async def finish_views(self, province: str, after_ms: int = VIEWS_DUE_AFTER_MS) -> None:
-        """Bindings across provinces marked longer ago than a call lasts (`after_ms`): their
-        beneficiary's side as their record is now (BindingStore.finish_across)."""
-        due = int(time.time() * 1000) - after_ms
-        for binding_id in await self.store.views_due(province, due):
-            try:
-                found = await self.store.get(binding_id)
-                if found is not None:
-                    await self.store.finish_across(found)
-                    metrics.RELAYED_LATE.labels("binding-view-finished").inc()
-            except Exception:
-                log.warning("binding view deferred", exc_info=True)
+    async def _finish_marked(self, bucket: str, binding_id: str) -> None:
+        """A binding across provinces marked longer ago than a call lasts: its beneficiary's
+        side as its record is now (BindingStore.finish_across), which takes the mark off."""
+        found = await self.store.get(binding_id)
+        if found is None:
+            await self.views.clear(binding_id, bucket)
+        else:
+            await self.store.finish_across(found)
+
+    async def relay(self) -> None:
+        """Both sweeps, for ever."""
+        await asyncio.gather(self.orders.run(), self.views.run())
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:
         """A grant whose binding was refused: revoke it if we can; if not, it pays nothing."""

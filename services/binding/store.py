@@ -256,13 +256,6 @@ changed_order(KEYS[1], KEYS[2], ARGV[1])
 return 1
 """
 )
-# KEYS: 1 order outbox; ARGV: 1 beneficiary, 2 the version that reached the account service.
-# Clears the mark unless a newer change marked it again since.
-_PUSHED = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
-"""
 
 
 def province_tag(province: str) -> str:
@@ -314,7 +307,6 @@ class BindingStore:
         self._create = redis.register_script(_CREATE)
         self._end = redis.register_script(_END)
         self._reorder = redis.register_script(_REORDER)
-        self._pushed = redis.register_script(_PUSHED)
         self._create_binder_side = redis.register_script(_CREATE_BINDER_SIDE)
         self._end_binder_side = redis.register_script(_END_BINDER_SIDE)
         self._beneficiary_side = redis.register_script(_BENEFICIARY_SIDE)
@@ -381,6 +373,8 @@ class BindingStore:
         return priority
 
     async def views_due(self, province: str, before_ms: int, limit: int = 100) -> list[str]:
+        """The bindings across provinces of this binder province still marked (the sweep's
+        view: services.binding.lifecycle)."""
         key = Keys.views_due(province)
         return cast(list[str], await self.redis.zrangebyscore(key, 0, before_ms, 0, limit))
 
@@ -472,13 +466,6 @@ class BindingStore:
                 if raw is not None
             )
         return [b for b in out if b.status == BindingStatus.ACTIVE], versions
-
-    async def order_pushed(self, beneficiary: str, versions: dict[str, int]) -> None:
-        for province, version in versions.items():
-            await self._pushed(keys=[Keys.order_outbox(province)], args=[beneficiary, version])
-
-    async def orders_pending(self, province: str, limit: int = 100) -> list[str]:
-        return cast(list[str], await self.redis.zrange(Keys.order_outbox(province), 0, limit - 1))
 
     async def seen(self, event_id: str) -> bool:
         return bool(await self.redis.exists(f"bind:seen:{event_id}"))
