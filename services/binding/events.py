@@ -6,7 +6,9 @@ becomes resident-insured (TYPE_CHANGED), his bindings as binder lapse: a residen
 binder (B1, A9). The group
 `binding` remembers what was acknowledged, so a restarted service resumes where it stopped;
 events a dead consumer read but never acknowledged are claimed after a minute. Lapsing is
-idempotent and each event id is remembered, so an event delivered twice changes nothing twice.
+idempotent and each event id is remembered, so an event delivered twice changes nothing twice;
+an event lapses only the bindings made before it, so one delivered late (claimed from a dead
+consumer) ends nothing made after the account re-opened or became an employee's again.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ class Lapser:
             return
         pid = event["person_id"]
         now = int(time.time() * 1000)
+        at_ms = int(event.get("at_ms") or now)
         for as_binder in sides:
             for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
+                if b.created_ms > at_ms:  # made after the change (a re-opened account's)
+                    continue
                 await self.lifecycle.end(
                     b.binding_id, BindingStatus.LAPSED, now, BACKGROUND_TIMEOUT_S
                 )
