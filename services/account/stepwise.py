@@ -116,21 +116,20 @@ class Stepwise:
     async def _attempt(self, ask: _Ask, lock_patient: bool, wait_s: float) -> Any:
         """One attempt under the family's locks: the journal (or an answer), or None when the
         patient's own account turned out able to pay while he was not locked."""
-        if not lock_patient:
-            lock_patient = _may_pay(ask, await self._fields(ask.patient))
+        before = None if lock_patient else await self._fields(ask.patient)
+        lock_patient = lock_patient or _may_pay(ask, before)
         wanted = ask.wanted(lock_patient)
         attempt, pids = new_token(), sorted({w.person_id for w in wanted})
         member = _member("pay", ask.payment_id, attempt, pids)
         await self.pending.mark(member)
         try:
             taken = await self.locks.take(wanted, attempt, ask.payment_id, wait_s)
-            if not lock_patient:  # read now, all locks held: the payment's moment
-                now = await self.locks.read(Wanted(ask.patient))
-                assert isinstance(now, Read)  # a read without a lock is never refused
-                if _may_pay(ask, now.fields):
+            if not lock_patient:  # read again, all locks held
+                after = await self._fields(ask.patient)
+                if _may_pay(ask, after) or _events(after) != _events(before):
                     await self._undo(pids, attempt, member)
                     return None
-                taken[ask.patient] = now
+                taken[ask.patient] = Read(after)
             read = _what_was_read(ask, taken)
         except BaseException:
             await asyncio.shield(self._undo(pids, attempt, member))
@@ -335,11 +334,18 @@ def _may_pay(ask: _Ask, fields: list[Any] | None) -> bool:
     return balance is not None and balance is not False and int(balance) > 0
 
 
+def _events(fields: list[Any] | None) -> str:
+    """How many events the account has had (every change of its status, stop, type or region
+    is one): the same before and after a stretch of time, nothing of that changed in it."""
+    return str(fields[18]) if fields else ""
+
+
 def _what_was_read(ask: _Ask, taken: dict[str, Read]) -> tuple[dict[str, Any], int]:
     """What pay_plan takes: the patient's and each source's fields, grant and premium mark, and
     the fencing token of every lock the plan is made under; and the payment's time: the Redis
-    clock of the last read (every lock was held then, and nothing the plan relies on changes
-    under a lock; a patient not locked was read then)."""
+    clock of the last lock taken. Every lock was held then, and nothing the plan relies on
+    changes under a lock; a patient not locked was read before the locks and again after them,
+    with no change of his status, stop or type in between (his count of events the same)."""
     patient = taken.get(ask.patient) or Read(None)
     at_ms = max((r.at_ms for r in taken.values()), default=0) or now_ms()
     read = {

@@ -43,7 +43,7 @@ _LUA = pathlib.Path(__file__).with_name("lua")
 # kept for the holds made before they were retired.
 ACCOUNT_FIELDS = ("person_id", "name", "type", "region", "status", "balance", "held", "seq",
                   "fence", "opened_ms", "closed_to", "payers_v", "stop", "stopped_ms", "kept",
-                  "closed_by", "lock", "payers")  # fmt: skip
+                  "closed_by", "lock", "payers", "events")  # fmt: skip
 ACCOUNT_PARTS = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
                  "paid-for", "paid-by", "contrib")  # fmt: skip
 

@@ -63,13 +63,14 @@ class Options:
     cluster: bool = False  # a stack of our own on a Redis Cluster, two replicas of each service
     memory: int = 0  # families for the memory figures (0: none)
     restart: bool = False  # time a restart of the account service with what is loaded
+    replicas: int = 0  # of each service in a stack of our own (0: 2 on a cluster, else 1)
 
 
 def bench(
     names: list[str], callers: int, seconds: float, count: int, as_json: bool, options: Options
 ) -> int:
     console = Console(stderr=True)
-    with target(options.cluster) as t:
+    with target(options.cluster, options.replicas) as t:
         document = asyncio.run(measure_all(t, names, callers, seconds, count, options, console))
     document = {"machine": report.machine(), "callers": callers, **document}
     if as_json:
@@ -91,10 +92,10 @@ def _nodes(url: str, env: dict[str, str]) -> list[redis.Redis]:
 
 
 @contextlib.contextmanager
-def target(cluster: bool = False) -> Iterator[Target]:
+def target(cluster: bool = False, replicas: int = 0) -> Iterator[Target]:
     """The running stack if the configured addresses answer, else a stack of our own (`cluster`:
-    on an embedded Redis Cluster, two replicas of each service); and an echo server either
-    way."""
+    on an embedded Redis Cluster, two replicas of each service unless `replicas` says); and an
+    echo server either way."""
     env = dict(os.environ)
     addresses = {n: env.get(f"GONGJI_{n.upper()}_ADDR", a) for n, a in DEFAULT_ADDRS.items()}
     for address in addresses.values():
@@ -113,7 +114,7 @@ def target(cluster: bool = False) -> Iterator[Target]:
                          env.get("GONGJI_REDIS_MODE") or "single")  # fmt: skip
             return
         with tempfile.TemporaryDirectory(prefix="gongji-bench-") as var:
-            replicas = 2 if cluster else 1
+            replicas = replicas or (2 if cluster else 1)
             own = {n: ",".join(f"127.0.0.1:{free_port()}" for _ in range(replicas))
                    for n in SERVICES}  # fmt: skip
             env.update({f"GONGJI_{n.upper()}_ADDR": a for n, a in own.items()})

@@ -163,6 +163,12 @@ def bench(
     cluster: Annotated[
         bool, typer.Option(help="a stack of its own on a Redis Cluster, two replicas of each")
     ] = False,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="replicas of each service in a stack of its own (0: 2 on a cluster, else 1)"
+        ),
+    ] = 0,
     memory: Annotated[
         int, typer.Option(help="families (two accounts each) for Redis memory figures")
     ] = 0,
@@ -189,7 +195,9 @@ def bench(
     logs.setup("WARNING")
     if load not in ("api", "scripts"):
         raise typer.BadParameter("--load is api or scripts")
-    options = Options(accounts, load, cluster, memory, restart)
+    if replicas < 0:
+        raise typer.BadParameter("--replicas is 0 or more")
+    options = Options(accounts, load, cluster, memory, restart, replicas)
     sys.exit(run_bench(scenario, callers, seconds, count, json_out, options))
 
 

@@ -70,7 +70,8 @@ local function from_fields(at, v)
           balance = N(v[6]), held = 0, seq = N(v[8]), fence = v[9] or '0',
           opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]),
           stop = v[13] or '', stopped_ms = v[14] or '', kept = v[15] == '1',
-          closed_by = v[16] or '', lock = lock_of(v[17]), payers = v[18] or '[]'}
+          closed_by = v[16] or '', lock = lock_of(v[17]), payers = v[18] or '[]',
+          events = N(v[19])}
 end
 
 local function load(i)
