@@ -298,6 +298,15 @@ def _forged(**claims: Any) -> str:
     )
 
 
+def _signed(exp: object) -> str:
+    """Signed with the stack's own secret: only its `exp` is wrong."""
+    claims = {"sub": "tests", "role": "service", "exp": exp}
+    return "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+_SOON = int(dt.datetime.now().timestamp()) + 600
+
+
 @pytest.mark.parametrize(
     "header",
     [
@@ -314,6 +323,9 @@ def _forged(**claims: Any) -> str:
             {"sub": "tests", "role": "service", "exp": 4102444800}, None, algorithm="none"
         ),  # unsigned
         bearer(role="service")[:-4] + "AAAA",  # signature changed
+        _signed(253402300799),  # runs out in 9999
+        _signed(str(_SOON)),  # exp a string
+        _signed(_SOON + 0.5),  # exp not a whole number
     ],
     ids=[
         "none",
@@ -326,6 +338,9 @@ def _forged(**claims: Any) -> str:
         "expired",
         "unsigned",
         "tampered",
+        "far-future",
+        "string-exp",
+        "fractional-exp",
     ],
 )
 async def test_a_caller_without_a_valid_token_is_unauthenticated(header, addresses, account):
