@@ -1,6 +1,7 @@
 """A valid request for every RPC of every service, with what it needs set up first (through a
-service's token) and whose record it is: the access table test calls each as every role, the
-hostile-input test starts from it and spoils some of its fields."""
+service's token, or a citizen's where only he can make it) and whose record it is: the access
+table test calls each as every role, the hostile-input test starts from it and spoils some of
+its fields."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
+from gongji.binding.v1 import binding_pb2_grpc as bpb_grpc
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import SystemClock, beijing_today
@@ -19,7 +21,7 @@ from services.settlement.cursor import cursor
 from tests.integration.accounts import hold, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
-from tests.support import new_pid
+from tests.support import channel, new_pid
 
 
 @dataclasses.dataclass
@@ -27,6 +29,7 @@ class World:
     account: Any
     binding: Any
     settlement: Any
+    addresses: dict[str, str] = dataclasses.field(default_factory=dict)  # for other callers
 
 
 @dataclasses.dataclass
@@ -364,6 +367,19 @@ async def c_reorder(w: World) -> Case:
     )
 
 
+async def c_confirm(w: World) -> Case:
+    """A binding a citizen made for his adult child, awaiting the child's consent (B14)."""
+    parent, child = await person(w.account, 1960), await person(w.account, 1990)
+    async with channel(w.addresses["binding"], "citizen", parent) as own:
+        made = await bpb_grpc.BindingServiceStub(own).CreateBinding(
+            create(parent, child, CHILD), timeout=10
+        )
+    assert made.status == bpb.BINDING_STATUS_PENDING_CONSENT
+    return Case(
+        "binding", bpb.ConfirmBindingRequest(binding_id=made.binding_id, request_id=rid()), child
+    )
+
+
 async def c_presettle(w: World) -> Case:
     patient = await person(w.account)
     return Case("settlement", bill(patient, 100), patient)
@@ -513,6 +529,7 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "ListBindings": c_list_bindings,
     "GetPayers": c_payers,
     "SetPayerOrder": c_reorder,
+    "ConfirmBinding": c_confirm,
     "PreSettle": c_presettle,
     "Settle": c_settle,
     "CancelSettlement": c_cancel,

@@ -114,6 +114,7 @@ TABLE: dict[str, Rules] = {
     "ListBindings": {"citizen": (AnyOf(("binder_id", "beneficiary_id")),), "operator": ANYONE},
     "GetPayers": {"citizen": (Own("beneficiary_id"),), "operator": ANYONE},
     "SetPayerOrder": {"citizen": (AnyOf(("beneficiary_id", "binder_ids")),), "operator": ANYONE},
+    "ConfirmBinding": {"citizen": (Owners(),), "operator": ANYONE},  # the relative (B14)
     # SettlementService
     "PreSettle": _settling((Own("institution_id"),)),
     "Settle": _settling((Own("institution_id"),)),

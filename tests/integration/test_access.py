@@ -79,6 +79,7 @@ EXPECTED: dict[str, set[str]] = {
     "ListBindings": {CIT, OP},
     "GetPayers": {CIT, OP},
     "SetPayerOrder": {CIT, OP},
+    "ConfirmBinding": {CIT, OP},
     "PreSettle": {INST, OP},
     "Settle": {INST, OP},
     "CancelSettlement": {INST, OP},
@@ -130,7 +131,7 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def test_each_role_may_call_what_the_table_says_and_nothing_else(
     rpc, account, binding, settlement, addresses, raw
 ):  # API.md "Authentication"
-    world = World(account, binding, settlement)
+    world = World(account, binding, settlement, addresses)
     for role in (INST, CIT, OP, "service"):
         case = await CASES[rpc](world)
         if role == "service" or role in EXPECTED[rpc]:
