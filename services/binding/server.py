@@ -127,6 +127,15 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         """Who may confirm a binding: its beneficiary alone (access; B14)."""
         return [(await self._binding(request.binding_id)).beneficiary_id]
 
+    async def family(self, request: pb.SetPayerOrderRequest, context: Context) -> list[str]:
+        """Who may order a beneficiary's payers: he, and his binders as stored now (access,
+        before the request's own checks: the list the request gives proves nothing)."""
+        try:
+            pid = self._pid(request.beneficiary_id, "beneficiary_id")
+        except DomainError:
+            return [request.beneficiary_id]
+        return [pid, *(b.binder_id for b in await self.store.payers_of(pid))]
+
     async def ConfirmBinding(
         self, request: pb.ConfirmBindingRequest, context: Context
     ) -> pb.Binding:
@@ -232,6 +241,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     background = [lapser.run, servicer.lifecycle.relay, servicer.consent.sweep]
     resolvers: dict[str, Resolver] = {
         "RemoveBinding": servicer.parties, "ConfirmBinding": servicer.relative,
+        "SetPayerOrder": servicer.family,
     }  # fmt: skip
     return App(
         services=[service], background=background, close=close, fault=fault, security=security,
