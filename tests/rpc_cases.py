@@ -438,8 +438,14 @@ async def _family_with_autopay(w: World, enabled: bool) -> spb.SetPremiumAutoPay
 
 
 async def c_set_autopay(w: World) -> Case:
+    """The payer of an auto-pay switches it off."""
     request = await _family_with_autopay(w, True)
-    return Case("settlement", request, request.payer_id)
+    await w.settlement.SetPremiumAutoPay(request, timeout=10)
+    off = spb.SetPremiumAutoPayRequest(
+        beneficiary_id=request.beneficiary_id, payer_id=request.payer_id, enabled=False,
+        request_id=rid(),
+    )  # fmt: skip
+    return Case("settlement", off, request.payer_id)
 
 
 async def c_get_autopay(w: World) -> Case:

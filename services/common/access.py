@@ -133,7 +133,8 @@ TABLE: dict[str, Rules] = {
         "operator": ANYONE,
     },
     "PayResidentPremium": {"citizen": (Own("payer_id"),), "operator": ANYONE},
-    "SetPremiumAutoPay": {"citizen": (Own("payer_id"),), "operator": ANYONE},
+    # the beneficiary, or the payer: the stored auto-pay's, else the one named
+    "SetPremiumAutoPay": {"citizen": (Owners(),), "operator": ANYONE},
     "GetPremiumAutoPay": _OPERATOR,
     "RunPremiumDeductions": _OPERATOR,
     "WatchPayments": {"citizen": (Own("person_id"),), "operator": ANYONE},

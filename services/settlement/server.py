@@ -234,6 +234,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
     return App(
         services=[service], close=close, fault=fault, security=security,
-        resolvers={"CancelSettlement": servicer.institution_of}, redis=redis, tracing=tracing,
+        resolvers={"CancelSettlement": servicer.institution_of,
+                   "SetPremiumAutoPay": servicer.autopay_parties},
+        redis=redis, tracing=tracing,
         on_drain=[servicer.draining.set],
     )  # fmt: skip

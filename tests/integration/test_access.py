@@ -117,6 +117,7 @@ SPOOFS: dict[str, Callable[[Any, str], None]] = {
     "ListBindings": lambda r, me: setattr(r, "beneficiary_id", me),
     "SetPayerOrder": lambda r, me: r.binder_ids.append(me),
     "ListSettlements": lambda r, me: setattr(r, "payer_id", me),
+    "SetPremiumAutoPay": lambda r, me: setattr(r, "payer_id", me),
 }
 # What another institution gets where the table filters instead of refusing.
 FILTERED = {("ListSettlements", INST): lambda answer: not answer.settlements}
