@@ -13,7 +13,6 @@ from typing import Any
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
-from gongji.binding.v1 import binding_pb2_grpc as bpb_grpc
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import SystemClock, beijing_today
@@ -21,7 +20,7 @@ from services.settlement.cursor import cursor
 from tests.integration.accounts import hold, rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
-from tests.support import channel, new_pid
+from tests.support import as_, new_pid
 
 
 @dataclasses.dataclass
@@ -370,10 +369,8 @@ async def c_reorder(w: World) -> Case:
 async def c_confirm(w: World) -> Case:
     """A binding a citizen made for his adult child, awaiting the child's consent (B14)."""
     parent, child = await person(w.account, 1960), await person(w.account, 1990)
-    async with channel(w.addresses["binding"], "citizen", parent) as own:
-        made = await bpb_grpc.BindingServiceStub(own).CreateBinding(
-            create(parent, child, CHILD), timeout=10
-        )
+    made = await as_(w.addresses, "binding", "citizen", parent, "CreateBinding",
+                     create(parent, child, CHILD))  # fmt: skip
     assert made.status == bpb.BINDING_STATUS_PENDING_CONSENT
     return Case(
         "binding", bpb.ConfirmBindingRequest(binding_id=made.binding_id, request_id=rid()), child

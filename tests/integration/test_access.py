@@ -21,25 +21,17 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gongji.account.v1 import account_pb2 as pb
-from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2 as bpb
-from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
-from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common import access
 from tests.integration.accounts import rid
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.rpc_cases import CASES, Case, World, answer, bound_family
-from tests.support import SECRET_FILE, bearer, channel, footprint, new_pid, refused
+from tests.support import SECRET_FILE, STUBS, as_, bearer, channel, footprint, new_pid, refused
 
 OTHER_HOSPITAL = "H43010500002"
 SECRET = pathlib.Path(SECRET_FILE).read_bytes().strip()
-_STUBS = {
-    "account": account_pb2_grpc.AccountServiceStub,
-    "binding": binding_pb2_grpc.BindingServiceStub,
-    "settlement": settlement_pb2_grpc.SettlementServiceStub,
-}
 CIT, INST, OP = "citizen", "institution", "operator"
 DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
 
@@ -127,7 +119,7 @@ async def call(
     addresses: dict[str, str], rpc: str, case: Case, role: str, sub: str, request: Any = None
 ) -> Any:
     async with channel(addresses[case.service], role, sub) as ch:
-        return await answer(_STUBS[case.service](ch), rpc, request or case.request)
+        return await answer(STUBS[case.service](ch), rpc, request or case.request)
 
 
 def _subject(role: str, case: Case) -> str:
@@ -188,13 +180,6 @@ async def _expect(
         outcome = await refused(call(addresses, rpc, case, role, sub, request))
         assert outcome == DENIED, f"{role} calling {rpc} on {whose} subject: {outcome}"
     assert await footprint(raw, request, case.person) == before, f"a refused {rpc} changed data"
-
-
-async def as_(
-    addresses: dict[str, str], service: str, role: str, sub: str, rpc: str, request: Any
-) -> Any:
-    async with channel(addresses[service], role, sub) as ch:
-        return await getattr(_STUBS[service](ch), rpc)(request, timeout=10)
 
 
 async def test_a_citizen_reaches_only_his_own_records(account, binding, settlement, addresses):
@@ -400,7 +385,7 @@ async def test_a_caller_without_a_valid_token_is_unauthenticated(header, address
         ("settlement", "ListSettlements", spb.ListSettlementsRequest(patient_id=pid)),
     ):
         async with grpc.aio.insecure_channel(addresses[service]) as ch:
-            call = getattr(_STUBS[service](ch), rpc)(request, metadata=metadata, timeout=5)
+            call = getattr(STUBS[service](ch), rpc)(request, metadata=metadata, timeout=5)
             assert await refused(call) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
 
 
@@ -410,7 +395,7 @@ async def test_a_token_for_an_unknown_role_is_unauthenticated(addresses):
     claims = {"sub": "x", "role": "admin", "exp": int(dt.datetime.now().timestamp()) + 60}
     header = "Bearer " + jwt.encode(claims, SECRET, algorithm=ALGORITHM)
     async with grpc.aio.insecure_channel(addresses["account"]) as ch:
-        call = _STUBS["account"](ch).GetAccount(
+        call = STUBS["account"](ch).GetAccount(
             pb.GetAccountRequest(person_id=new_pid()), metadata=(("authorization", header),)
         )
         assert await refused(call) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")

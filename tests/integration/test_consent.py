@@ -3,6 +3,7 @@ for an adult relative waits for the relative; until he confirms it, it pays noth
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,15 +12,13 @@ import grpc
 import pytest
 
 from gongji.binding.v1 import binding_pb2 as bpb
-from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
-from gongji.settlement.v1 import settlement_pb2_grpc
 from services.binding.server import build as build_binding
 from services.common.clock import FixedClock
 from tests.integration.accounts import rid
 from tests.integration.bindings import CHILD, SPOUSE, create, listed, payers, person
 from tests.integration.test_settlement import bill, legs
-from tests.support import POLICY_FILE, channel, eventually, refused, serving, settings
+from tests.support import POLICY_FILE, as_, eventually, refused, serving, settings
 
 PENDING, ACTIVE = bpb.BINDING_STATUS_PENDING_CONSENT, bpb.BINDING_STATUS_ACTIVE
 REMOVED, LAPSED = bpb.BINDING_STATUS_REMOVED, bpb.BINDING_STATUS_LAPSED
@@ -27,20 +26,16 @@ DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
 FAMILY_AID = spb.LEG_KIND_FAMILY_AID
 
 
+@dataclasses.dataclass(frozen=True)
 class As:
-    """Calls through one caller's token, as his app or his counter would make them."""
+    """One caller's calls to the binding service, as his app or the counter would make them."""
 
-    def __init__(self, addresses: dict[str, str], role: str, sub: str) -> None:
-        self.addresses, self.role, self.sub = addresses, role, sub
+    addresses: dict[str, str]
+    role: str
+    sub: str
 
     async def binding(self, rpc: str, request: Any) -> Any:
-        async with channel(self.addresses["binding"], self.role, self.sub) as ch:
-            return await getattr(binding_pb2_grpc.BindingServiceStub(ch), rpc)(request, timeout=10)
-
-    async def settlement(self, rpc: str, request: Any) -> Any:
-        async with channel(self.addresses["settlement"], self.role, self.sub) as ch:
-            stub = settlement_pb2_grpc.SettlementServiceStub(ch)
-            return await getattr(stub, rpc)(request, timeout=10)
+        return await as_(self.addresses, "binding", self.role, self.sub, rpc, request)
 
 
 def confirm(binding_id: str) -> bpb.ConfirmBindingRequest:

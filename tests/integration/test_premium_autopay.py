@@ -14,11 +14,10 @@ import pytest
 from gongji.account.v1 import account_pb2 as apb
 from gongji.common.v1.common_pb2 import INSURANCE_TYPE_RESIDENT as RESIDENT
 from gongji.settlement.v1 import settlement_pb2 as spb
-from gongji.settlement.v1 import settlement_pb2_grpc
 from tests.integration.accounts import all_entries, rid, stop
 from tests.integration.bindings import CHILD, PARENT, create, person
 from tests.integration.own_stack import OwnStack, own_stack
-from tests.support import channel, refused
+from tests.support import as_, refused
 
 YEAR = dt.date.today().year + 1  # next year's premiums: due now, paid by nobody yet
 PREMIUM = 40_000  # the built-in policy's resident premium
@@ -173,9 +172,8 @@ async def test_the_beneficiary_the_payer_or_the_counter_change_an_auto_pay(
     await as_citizen(addresses, mother, autopay(mother, daughter))  # she chooses who pays
     assert await _auto_pay_of(settlement, mother) == (daughter, True)
     await as_citizen(addresses, daughter, autopay(mother, daughter, enabled=False))
-    async with channel(addresses["settlement"], "operator", "staff-0427") as ch:
-        counter = settlement_pb2_grpc.SettlementServiceStub(ch)
-        await counter.SetPremiumAutoPay(autopay(mother, son), timeout=10)
+    await as_(addresses, "settlement", "operator", "staff-0427", "SetPremiumAutoPay",
+              autopay(mother, son))  # fmt: skip
     assert await _auto_pay_of(settlement, mother) == (son, True)
 
 
@@ -198,6 +196,4 @@ async def test_a_new_payer_must_be_bound_even_to_a_disabled_auto_pay(
 
 
 async def as_citizen(addresses, who: str, request: spb.SetPremiumAutoPayRequest):
-    async with channel(addresses["settlement"], "citizen", who) as ch:
-        stub = settlement_pb2_grpc.SettlementServiceStub(ch)
-        return await stub.SetPremiumAutoPay(request, timeout=10)
+    return await as_(addresses, "settlement", "citizen", who, "SetPremiumAutoPay", request)
