@@ -227,8 +227,12 @@ async def test_a_citizen_reaches_only_his_own_records(account, binding, settleme
     shared = await settlement.Settle(bill(child, 5_000), timeout=10)  # own 2,000 + dad 3,000
     assert [leg.payer_id for leg in shared.legs] == [child, dad]
     by_id = spb.GetSettlementRequest(settlement_id=shared.settlement_id)
-    for reader in (child, dad):
-        assert (await citizen(reader, "settlement", "GetSettlement", by_id)).legs == shared.legs
+    for reader in (child, dad):  # each sees every leg, and only his own balance after it
+        legs = (await citizen(reader, "settlement", "GetSettlement", by_id)).legs
+        assert [(leg.payer_id, leg.amount_fen) for leg in legs] == [
+            (leg.payer_id, leg.amount_fen) for leg in shared.legs
+        ]
+        assert [leg.balance_after_fen for leg in legs if leg.payer_id != reader] == [0]
     assert await refused(citizen(mum, "settlement", "GetSettlement", by_id)) == DENIED
     assert (
         await refused(
