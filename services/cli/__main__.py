@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from services.cli import launcher
-from services.cli.accounts import account, binding
+from services.cli.accounts import account
+from services.cli.bindings import binding
 from services.cli.settlements import premium, premiums, settlement
 from services.cli.watching import watch
 from services.common import logs
