@@ -52,7 +52,8 @@ def bind(
         show.console.print(show.bindings("bound", [made]))
         if made.status == bpb.BINDING_STATUS_PENDING_CONSENT:
             show.console.print(f"waits for {mask(beneficiary)} to confirm within 7 days: gongji "
-                               f"binding confirm {made.binding_id} --citizen <his id>")  # fmt: skip
+                               f"binding confirm {made.binding_id} --citizen <the relative's "
+                               "id>")  # fmt: skip
 
     run(go, citizen)
 

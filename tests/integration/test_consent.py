@@ -38,6 +38,26 @@ class As:
         return await as_(self.addresses, "binding", self.role, self.sub, rpc, request)
 
 
+async def asked(
+    addresses: dict[str, str], binder: str, relative: str, relationship: int = CHILD
+) -> bpb.Binding:
+    """A binding the binder asks for from his own app, of an adult: it waits for the relative."""
+    made = await As(addresses, "citizen", binder).binding(
+        "CreateBinding", create(binder, relative, relationship)
+    )
+    assert (made.status, made.priority) == (PENDING, 0)
+    return made
+
+
+async def lapses(binding: Any, binding_id: str, why: str) -> None:
+    """Nobody asks: the binding service lapses it by itself, within seconds."""
+
+    async def lapsed() -> bool:
+        return (await binding.GetBinding(get(binding_id))).status == LAPSED
+
+    await eventually(lapsed, 10, why)
+
+
 def confirm(binding_id: str) -> bpb.ConfirmBindingRequest:
     return bpb.ConfirmBindingRequest(binding_id=binding_id, request_id=rid())
 
@@ -59,8 +79,7 @@ async def test_a_citizens_binding_of_his_adult_wife_pays_nothing_until_she_confi
     husband = await person(account, 1975, 100_000)
     wife = await person(account, 1977, 0, resident=True)  # nothing of her own: all from him
     him, her = As(addresses, "citizen", husband), As(addresses, "citizen", wife)
-    made = await him.binding("CreateBinding", create(husband, wife, SPOUSE))
-    assert (made.status, made.priority) == (PENDING, 0)
+    made = await asked(addresses, husband, wife, SPOUSE)
     # he sees it waiting; she sees it waiting for her; it is nobody's payer yet
     mine = await him.binding("ListBindings", bpb.ListBindingsRequest(binder_id=husband))
     assert [(b.binding_id, b.status) for b in mine.bindings] == [(made.binding_id, PENDING)]
@@ -89,11 +108,8 @@ async def test_a_citizens_binding_of_his_adult_wife_pays_nothing_until_she_confi
 async def test_a_pending_binding_holds_its_pair_and_counts_toward_the_limit(
     account, binding, addresses
 ):  # rules B14, B4, B7
-    parent = await person(account, 1960)
-    own = As(addresses, "citizen", parent)
-    adult = await person(account, 1990)
-    pending = await own.binding("CreateBinding", create(parent, adult, CHILD))
-    assert pending.status == PENDING
+    parent, adult = await person(account, 1960), await person(account, 1990)
+    await asked(addresses, parent, adult)
     again = await refused(binding.CreateBinding(create(parent, adult, CHILD)))
     assert again == (grpc.StatusCode.FAILED_PRECONDITION, "BINDING_EXISTS")
     for _ in range(9):
@@ -118,10 +134,7 @@ async def test_the_relative_declines_by_removing_it_and_the_pair_may_bind_again(
     account, binding, addresses
 ):  # rules B14, B11
     parent, child = await person(account, 1965), await person(account, 1992)
-    made = await As(addresses, "citizen", parent).binding(
-        "CreateBinding", create(parent, child, CHILD)
-    )
-    assert made.status == PENDING
+    made = await asked(addresses, parent, child)
     her = As(addresses, "citizen", child)
     declined = await her.binding(
         "RemoveBinding", bpb.RemoveBindingRequest(binding_id=made.binding_id, request_id=rid())
@@ -149,21 +162,15 @@ async def test_a_binding_not_confirmed_within_seven_days_lapses_by_itself(
     account, binding, addresses, a_week_ago
 ):  # rule B14
     parent = await person(account, 1960)
-    then = As(a_week_ago, "citizen", parent)
     late, forgotten = await person(account, 1990), await person(account, 1991)
-    tried = await then.binding("CreateBinding", create(parent, late, CHILD))
-    left = await then.binding("CreateBinding", create(parent, forgotten, CHILD))
+    tried, left = await asked(a_week_ago, parent, late), await asked(a_week_ago, parent, forgotten)
     # confirmed too late: it lapses instead, and pays nothing
     answered = await As(addresses, "citizen", late).binding(
         "ConfirmBinding", confirm(tried.binding_id)
     )
     assert answered.status == LAPSED
     assert await payers(binding, late) == []
-
-    async def lapsed() -> bool:  # nobody asks: the binding service's own sweep
-        return (await binding.GetBinding(get(left.binding_id))).status == LAPSED
-
-    await eventually(lapsed, 10, "an unconfirmed binding did not lapse")
+    await lapses(binding, left.binding_id, "an unconfirmed binding did not lapse")
     assert (await binding.CreateBinding(create(parent, forgotten, CHILD))).status == ACTIVE
 
 
@@ -174,28 +181,18 @@ async def test_a_pending_binding_lapses_when_the_binder_becomes_a_resident(
     from gongji.common.v1 import common_pb2
 
     binder, adult = await person(account, 1968), await person(account, 1993)
-    made = await As(addresses, "citizen", binder).binding(
-        "CreateBinding", create(binder, adult, CHILD)
-    )
-    assert made.status == PENDING
+    made = await asked(addresses, binder, adult)
     await account.ChangeInsuranceType(pb.ChangeInsuranceTypeRequest(
         person_id=binder, insurance_type=common_pb2.INSURANCE_TYPE_RESIDENT, request_id=rid(),
     ))  # fmt: skip
-
-    async def lapsed() -> bool:
-        return (await binding.GetBinding(get(made.binding_id))).status == LAPSED
-
-    await eventually(lapsed, 10, "a pending binding outlived its binder's employee insurance")
+    await lapses(binding, made.binding_id, "a pending binding outlived its binder's insurance")
 
 
 async def test_consent_across_two_provinces(account, binding, addresses):
     # rule B14 where B5 is lifted (Guizhou, tests/policy.toml): the two sides in two steps
     binder = await person(account, 1970, 50_000, region="520102")
     adult = await person(account, 1996, 0, region="430102")
-    made = await As(addresses, "citizen", binder).binding(
-        "CreateBinding", create(binder, adult, CHILD)
-    )
-    assert made.status == PENDING
+    made = await asked(addresses, binder, adult)
     awaiting = await listed(binding, beneficiary=adult)
     assert [(b.binding_id, b.status) for b in awaiting] == [(made.binding_id, PENDING)]
     assert await payers(binding, adult) == []
@@ -216,9 +213,7 @@ async def test_the_audit_sees_nothing_wrong_in_bindings_awaiting_consent(
 
     parent = await person(account, 1960)
     waiting, cut_off = await person(account, 1990), await person(account, 1991)
-    own = As(addresses, "citizen", parent)
-    first = await own.binding("CreateBinding", create(parent, waiting, CHILD))
-    second = await own.binding("CreateBinding", create(parent, cut_off, CHILD))
+    first, second = await asked(addresses, parent, waiting), await asked(addresses, parent, cut_off)
     # a confirmation cut off after its grant: the grant is there, the binding still waits
     await account.GrantFamilyAid(pb.GrantFamilyAidRequest(
         binder_id=parent, beneficiary_id=cut_off, binding_id=second.binding_id,
