@@ -31,10 +31,11 @@ from services.common.ids import PROVINCES
 log = logging.getLogger(__name__)
 CONSENT_MS = CONSENT_DAYS * 24 * 3600 * 1000
 
-# Whether the binding may be confirmed now: 'gone', 'unchanged' (it no longer awaits consent),
-# 'overdue' (its time has passed: it is to lapse); else nil, and it is made ACTIVE here.
+# The binding's record made ACTIVE and taken off the consent index (nil); or, with nothing
+# written, why not: 'gone', 'unchanged' (it no longer awaits consent), 'overdue' (its time has
+# passed: it is to lapse).
 _CONFIRMABLE = """
-local function refuse_confirm(record, due_key, id, now_ms)
+local function activate(record, due_key, id, now_ms)
   local raw = redis.call('GET', record)
   if not raw then return 'gone' end
   local b, status = status_of(raw)
@@ -55,7 +56,7 @@ _CONFIRM = (
     LUA_HEAD
     + _CONFIRMABLE
     + """
-local refused = refuse_confirm(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
+local refused = activate(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
 if refused then return refused end
 redis.call('HDEL', KEYS[2], 'w:' .. ARGV[1])
 return tostring(add_view(KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4]))
@@ -68,7 +69,7 @@ _CONFIRM_BINDER_SIDE = (
     LUA_HEAD
     + _CONFIRMABLE
     + """
-local refused = refuse_confirm(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local refused = activate(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 if refused then return refused end
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return '0'
@@ -144,6 +145,9 @@ class Consent:
         for binding_id in due:
             await self.lifecycle.end(binding_id, BindingStatus.LAPSED, now, BACKGROUND_TIMEOUT_S,
                                      only_pending=True)  # fmt: skip
+            # the end took it off the index in its script; an entry whose binding no longer
+            # awaits consent (none should be left) must not be read again every second
+            await self.store.redis.zrem(key, binding_id)
             log.info("binding lapsed unconfirmed", extra={"fields": {"binding_id": binding_id}})
         return len(due)
 
