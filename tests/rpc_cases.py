@@ -1,6 +1,7 @@
 """A valid request for every RPC of every service, with what it needs set up first (through a
-service's token) and whose record it is: the access table test calls each as every role, the
-hostile-input test starts from it and spoils some of its fields."""
+service's token, or a citizen's where only he can make it) and whose record it is: the access
+table test calls each as every role, the hostile-input test starts from it and spoils some of
+its fields."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from services.settlement.cursor import cursor
 from tests.integration.accounts import rid, stop
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
-from tests.support import new_pid
+from tests.support import as_, new_pid
 
 
 @dataclasses.dataclass
@@ -27,6 +28,7 @@ class World:
     account: Any
     binding: Any
     settlement: Any
+    addresses: dict[str, str] = dataclasses.field(default_factory=dict)  # for other callers
 
 
 @dataclasses.dataclass
@@ -319,6 +321,17 @@ async def c_reorder(w: World) -> Case:
     )
 
 
+async def c_confirm(w: World) -> Case:
+    """A binding a citizen made for his adult child, awaiting the child's consent (B14)."""
+    parent, child = await person(w.account, 1960), await person(w.account, 1990)
+    made = await as_(w.addresses, "binding", "citizen", parent, "CreateBinding",
+                     create(parent, child, CHILD))  # fmt: skip
+    assert made.status == bpb.BINDING_STATUS_PENDING_CONSENT
+    return Case(
+        "binding", bpb.ConfirmBindingRequest(binding_id=made.binding_id, request_id=rid()), child
+    )
+
+
 async def c_presettle(w: World) -> Case:
     patient = await person(w.account)
     return Case("settlement", bill(patient, 100), patient)
@@ -377,8 +390,14 @@ async def _family_with_autopay(w: World, enabled: bool) -> spb.SetPremiumAutoPay
 
 
 async def c_set_autopay(w: World) -> Case:
+    """The payer of an auto-pay switches it off."""
     request = await _family_with_autopay(w, True)
-    return Case("settlement", request, request.payer_id)
+    await w.settlement.SetPremiumAutoPay(request, timeout=10)
+    off = spb.SetPremiumAutoPayRequest(
+        beneficiary_id=request.beneficiary_id, payer_id=request.payer_id, enabled=False,
+        request_id=rid(),
+    )  # fmt: skip
+    return Case("settlement", off, request.payer_id)
 
 
 async def c_get_autopay(w: World) -> Case:
@@ -464,6 +483,7 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "ListBindings": c_list_bindings,
     "GetPayers": c_payers,
     "SetPayerOrder": c_reorder,
+    "ConfirmBinding": c_confirm,
     "PreSettle": c_presettle,
     "Settle": c_settle,
     "CancelSettlement": c_cancel,

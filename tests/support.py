@@ -1,5 +1,5 @@
-"""Test helpers: fresh valid person ids, settings, servers, tokens and channels, and reading
-error reasons.
+"""Test helpers: fresh valid person ids, settings, servers, tokens and channels, calls as any
+caller, and reading error reasons.
 
 Every test process has one token secret (GONGJI_AUTH_SECRET_FILE, made here in a temporary
 folder unless set); the service processes the tests start inherit it, and serve no /metrics
@@ -25,6 +25,9 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from gongji.account.v1 import account_pb2_grpc
+from gongji.binding.v1 import binding_pb2_grpc
+from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common import channels
 from services.common.auth import Tokens, ensure_secret, read_secret
 from services.common.config import Settings
@@ -56,6 +59,22 @@ def channel(
     test sees each status as it is answered."""
     header = bearer(role, sub)
     return channels.channel(address, lambda: header, credentials, options=[])
+
+
+STUBS = {
+    "account": account_pb2_grpc.AccountServiceStub,
+    "binding": binding_pb2_grpc.BindingServiceStub,
+    "settlement": settlement_pb2_grpc.SettlementServiceStub,
+}
+
+
+async def as_(
+    addresses: dict[str, str], service: str, role: str, sub: str, rpc: str, request: Any
+) -> Any:
+    """One unary call to `service` (its address in `addresses`) with a token of `role` for
+    `sub`: as a citizen's app, an institution's system or the counter would make it."""
+    async with channel(addresses[service], role, sub) as ch:
+        return await getattr(STUBS[service](ch), rpc)(request, timeout=10)
 
 
 def new_pid(region: str = "430102", born: dt.date | None = None) -> str:

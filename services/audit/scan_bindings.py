@@ -63,7 +63,7 @@ def _named(views: list[Views]) -> set[str]:
     """Every binding id one of his views names."""
     return {
         i for v in views
-        for i in (*v.binder_all, *v.pairs.values(), *v.beneficiary_all, *v.payers)
+        for i in (*v.binder_all, *v.pairs.values(), *v.beneficiary_all, *v.payers, *v.awaiting)
     }  # fmt: skip
 
 

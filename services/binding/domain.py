@@ -18,6 +18,24 @@ RELATIONSHIPS = {1: "spouse", 2: "parent", 3: "child", 4: "sibling", 5: "grandpa
 _BENEFICIARY_OLDER = {"parent": True, "grandparent": True, "child": False, "grandchild": False}
 
 
+CONSENT_DAYS = 7  # a binding not confirmed within this many days lapses (B14)
+ADULT_AGE = 18
+
+
+def needs_consent(role: str, beneficiary_id: str, today: dt.date) -> bool:
+    """Rule B14: a binding a citizen makes for a relative who is an adult on `today` (Beijing)
+    waits for his confirmation. Counter staff (operator) checked the papers, and services act
+    for one of them; a parent binds a minor child at once."""
+    return role == "citizen" and age_on(beneficiary_id, today) >= ADULT_AGE
+
+
+def age_on(person_id: str, day: dt.date) -> int:
+    """Whole years from the birth date in the id to `day`: one born on 29 February is a year
+    older on 1 March of a common year."""
+    born = ids.birth_date(person_id)
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 @dataclasses.dataclass(frozen=True)
 class Party:
     """What the rules need to know of one side's account."""
@@ -128,10 +146,11 @@ class Views:
     fields store.py lists)."""
 
     binder_all: list[str]  # every binding he made, oldest first
-    pairs: dict[str, str]  # beneficiary -> his ACTIVE binding of him
+    pairs: dict[str, str]  # beneficiary -> his ACTIVE or PENDING_CONSENT binding of him
     beneficiary_all: list[str]  # every binding of which he is the beneficiary, oldest first
     payers: list[str]  # his ACTIVE bindings as beneficiary, in payer order
     version: int  # of the payer list
+    awaiting: list[str]  # bindings made for him that await his consent (B14), oldest first
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> Views:
@@ -143,9 +162,10 @@ class Views:
         return cls(
             ordered("a:"),
             {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
-            ordered("e:"), ordered("q:"), int(fields.get("v") or 0),
+            ordered("e:"), ordered("q:"), int(fields.get("v") or 0), ordered("w:"),
         )  # fmt: skip
 
     @property
     def binder_active(self) -> set[str]:
+        """His bindings as binder that are not over: ACTIVE, or awaiting consent (B4, B7)."""
         return set(self.pairs.values())

@@ -22,6 +22,7 @@ import logging
 from services.account.client import AccountClient
 from services.binding.domain import Binding
 from services.binding.store import BindingStore, Keys
+from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
 from services.common.intents import Intents
@@ -53,8 +54,13 @@ class Lifecycle:
         )  # fmt: skip
 
     async def create(
-        self, b: Binding, limit: int, fp: str, marker: str, timeout_s: float
+        self, b: Binding, limit: int, fp: str, marker: str, timeout_s: float, lapses_ms: int = 0
     ) -> Binding:
+        """Make the binding. One awaiting consent (`lapses_ms`: when it lapses unconfirmed,
+        B14) gets no grant and changes no payer order: services.binding.consent does both when
+        the relative confirms it."""
+        if b.status == BindingStatus.PENDING_CONSENT:
+            return await self.store.create(b, limit, fp, marker, lapses_ms)
         await self.accounts.grant(
             b.binder_id, b.beneficiary_id, b.binding_id, b.start_date, b.end_date, timeout_s
         )
@@ -67,10 +73,13 @@ class Lifecycle:
         return made
 
     async def end(
-        self, binding_id: str, status: int, ended_ms: int, timeout_s: float
-    ) -> Binding | None:
-        """End the binding (unchanged if it has ended already), then revoke its grant."""
-        ended = await self.store.end(binding_id, status, ended_ms)
+        self, binding_id: str, status: int, ended_ms: int, timeout_s: float,
+        only_pending: bool = False,
+    ) -> Binding | None:  # fmt: skip
+        """End the binding (unchanged if it has ended already; only if it awaits consent when
+        `only_pending`), then revoke its grant: one awaiting consent has none, unless a
+        confirmation was cut off after writing it."""
+        ended = await self.store.end(binding_id, status, ended_ms, only_pending)
         if ended is not None:
             await self.accounts.revoke(ended.binder_id, binding_id, timeout_s)
             await self.push_order(ended.beneficiary_id, timeout_s)
@@ -79,7 +88,7 @@ class Lifecycle:
     async def push_order(self, beneficiary: str, timeout_s: float) -> None:
         """The beneficiary's payers, in order, to the account service; then off the outbox."""
         payers, versions = await self.store.order_of(beneficiary)
-        if not versions:
+        if not sum(versions.values()):  # his payer list never changed (B14: pending only)
             return
         listed = [(p.binder_id, p.binding_id) for p in payers]
         await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s)

@@ -14,11 +14,13 @@ from gongji.binding.v1 import binding_pb2 as pb
 from gongji.binding.v1 import binding_pb2_grpc as pb_grpc
 from services.account.client import AccountClient
 from services.binding import domain, upgrade
+from services.binding.consent import Consent, lapses_ms
 from services.binding.convert import binding_pb, party, payer_pb
 from services.binding.events import Lapser
 from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore, new_binding_id, provinces_of
 from services.common import channels, ids, policy, redisdb
+from services.common.access import Resolver
 from services.common.backoff import Backoff
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
@@ -26,7 +28,7 @@ from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
-from services.common.rpc import REDIS_UNAVAILABLE, remaining
+from services.common.rpc import REDIS_UNAVAILABLE, caller, remaining
 from services.common.security import Security
 from services.common.server import App, Service
 from services.common.tracing import Tracing
@@ -41,6 +43,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
     ) -> None:
         self.store, self.accounts, self.policy, self.clock = store, accounts, policy, clock
         self.lifecycle = Lifecycle(store, accounts)
+        self.consent = Consent(store, self.lifecycle, clock)
         self.requests = Requests(store.redis, "bind")
 
     def _pid(self, value: str, field: str) -> str:
@@ -56,6 +59,9 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         phone = ids.phone(request.beneficiary_phone) if request.beneficiary_phone else ""
         if binder == beneficiary:
             raise DomainError("SELF_BINDING", "a person cannot bind himself")
+        pending = domain.needs_consent(caller().role, beneficiary, beijing_today(self.clock))
+        status = BindingStatus.PENDING_CONSENT if pending else BindingStatus.ACTIVE
+        created_ms = self.consent.now_ms()
 
         async def run(fp: str, marker: str) -> pb.Binding:
             found = await self.accounts.accounts([binder, beneficiary], remaining(context))
@@ -68,12 +74,12 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
                     ids.province(sides[0].region_code), ids.province(sides[1].region_code)
                 ),
                 binder_id=binder, beneficiary_id=beneficiary, relationship=relationship,
-                start_date=start, end_date=end, status=BindingStatus.ACTIVE,
-                created_ms=int(time.time() * 1000), phone=phone,
+                start_date=start, end_date=end, status=status, created_ms=created_ms, phone=phone,
             )  # fmt: skip
             made = await self.lifecycle.create(
-                b, profile.max_bindings, fp, marker, remaining(context)
-            )
+                b, profile.max_bindings, fp, marker, remaining(context),
+                lapses_ms(created_ms) if pending else 0,
+            )  # fmt: skip
             return binding_pb(made)
 
         return await self.requests.once("CreateBinding", request, pb.Binding, run, context)
@@ -116,6 +122,29 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         """Whose binding a RemoveBinding names: its binder's and its beneficiary's (access)."""
         found = await self._binding(request.binding_id)
         return [found.binder_id, found.beneficiary_id]
+
+    async def relative(self, request: pb.ConfirmBindingRequest, context: Context) -> list[str]:
+        """Who may confirm a binding: its beneficiary alone (access; B14)."""
+        return [(await self._binding(request.binding_id)).beneficiary_id]
+
+    async def family(self, request: pb.SetPayerOrderRequest, context: Context) -> list[str]:
+        """Who may order a beneficiary's payers: he, and his binders as stored now (access,
+        before the request's own checks: the list the request gives proves nothing)."""
+        try:
+            pid = self._pid(request.beneficiary_id, "beneficiary_id")
+        except DomainError:
+            return [request.beneficiary_id]
+        return [pid, *(b.binder_id for b in await self.store.payers_of(pid))]
+
+    async def ConfirmBinding(
+        self, request: pb.ConfirmBindingRequest, context: Context
+    ) -> pb.Binding:
+        binding_id = ids.token(request.binding_id, "binding_id")
+
+        async def run(fp: str, marker: str) -> pb.Binding:
+            return binding_pb(await self.consent.confirm(binding_id, remaining(context)))
+
+        return await self.requests.once("ConfirmBinding", request, pb.Binding, run, context)
 
     async def ListBindings(
         self, request: pb.ListBindingsRequest, context: Context
@@ -209,8 +238,12 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
-    background = [lapser.run, servicer.lifecycle.relay]
+    background = [lapser.run, servicer.lifecycle.relay, servicer.consent.sweep]
+    resolvers: dict[str, Resolver] = {
+        "RemoveBinding": servicer.parties, "ConfirmBinding": servicer.relative,
+        "SetPayerOrder": servicer.family,
+    }  # fmt: skip
     return App(
         services=[service], background=background, close=close, fault=fault, security=security,
-        resolvers={"RemoveBinding": servicer.parties}, redis=redis, tracing=tracing,
+        resolvers=resolvers, redis=redis, tracing=tracing,
     )  # fmt: skip

@@ -33,15 +33,20 @@ IDEM_TTL_S = 7 * 24 * 3600
 #   e:<binding id>      created ms   every binding of which he is the beneficiary (his history)
 #   q:<binding id>      its priority: his ACTIVE bindings as beneficiary, his payer list (1..n)
 #   v                   the payer list's version
+#   w:<binding id>      created ms   a binding made for him that awaits his consent (B14): in his
+#                                    history, not on his payer list; the binder holds its pair
 # (one field per payer, not one list: a value over 64 bytes would take the hash out of Redis's
 # compact encoding, at two to three times the bytes).
 # Every change of a beneficiary's payer list also bumps its version and marks it in the
 # province's order outbox (`order-pending`), in the same script: the new order then reaches the
 # account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
+# A binding awaiting consent is also listed, with the time it lapses, in its binder's
+# province's `consent-due` index (services.binding.consent sweeps it).
 LUA_HEAD = (
     lua_constants(BindingStatus)
     + f"""
 local RECORD_STATUS, RECORD_ENDED_MS = {RECORD.index("status") + 1}, {RECORD.index("ended_ms") + 1}
+local RECORD_CREATED_MS = {RECORD.index("created_ms") + 1}
 """
     + """
 -- His payer list, 1st payer first.
@@ -122,6 +127,18 @@ local function add_view(views, outbox, id, created_ms, beneficiary)
   return #ids
 end
 
+-- A binding made for him that awaits his consent (B14): in his history, not a payer.
+local function add_awaiting(views, id, created_ms)
+  redis.call('HSET', views, 'e:' .. id, created_ms, 'w:' .. id, created_ms)
+end
+
+-- A kept record (either form) and its status, as a string.
+local function status_of(raw)
+  local b = cjson.decode(raw)
+  if b[1] == nil then return b, tostring(b.status) end
+  return b, tostring(b[RECORD_STATUS])
+end
+
 -- Off his payer list; whether it was on it.
 local function drop_payer(views, id)
   local ids = ids_of(views)
@@ -140,16 +157,19 @@ local function created(idem, fp, rec_json, priority, ttl_s)
   return result
 end
 
--- An ACTIVE binding ended on the binder's side (its record, his pair): the record JSON, and
--- whether it ended now; any other state is returned unchanged; '' when there is no such
--- binding. A record kept in named form (before records were arrays) ends in that form.
-local function end_binder_side(record, binder_views, id, beneficiary, status, ended_ms)
+-- A binding ended on the binder's side (its record, his pair): the record JSON, whether it
+-- ended now, and the status it had. `which` = 'any' ends an ACTIVE or PENDING_CONSENT one,
+-- 'pending' only one still awaiting consent; any other state is returned unchanged; '' when
+-- there is no such binding. A record kept in named form (before records were arrays) ends in
+-- that form.
+local function end_binder_side(record, binder_views, id, beneficiary, status, ended_ms, which)
   local raw = redis.call('GET', record)
-  if not raw then return '', false end
-  local b = cjson.decode(raw)
+  if not raw then return '', false, '' end
+  local b, now = status_of(raw)
   local named = b[1] == nil
-  local now = named and b.status or b[RECORD_STATUS]
-  if tostring(now) ~= BINDING_STATUS_ACTIVE then return raw, false end
+  local live = now == BINDING_STATUS_PENDING_CONSENT
+               or (which == 'any' and now == BINDING_STATUS_ACTIVE)
+  if not live then return raw, false, now end
   if named then
     b.status, b.ended_ms = tonumber(status), tonumber(ended_ms)
   else
@@ -159,13 +179,14 @@ local function end_binder_side(record, binder_views, id, beneficiary, status, en
   redis.call('SET', record, raw)
   local pair = 'pair:' .. beneficiary
   if redis.call('HGET', binder_views, pair) == id then redis.call('HDEL', binder_views, pair) end
-  return raw, true
+  return raw, true, now
 end
 """
 )
-# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 idempotency record, 5 order outbox
+# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 idempotency record, 5 order outbox,
+#       6 consent due
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 beneficiary
+#       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = ACTIVE at once, no consent)
 # Returns {binding=record, priority=n} or {error=...}.
 _CREATE = (
     LUA_HEAD
@@ -173,21 +194,34 @@ _CREATE = (
 local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
 add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
-local priority = add_view(KEYS[3], KEYS[5], ARGV[2], ARGV[5], ARGV[7])
+local priority = 0
+if ARGV[8] ~= '0' then
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2])
+  add_awaiting(KEYS[3], ARGV[2], ARGV[5])
+else
+  priority = add_view(KEYS[3], KEYS[5], ARGV[2], ARGV[5], ARGV[7])
+end
 return created(KEYS[4], ARGV[1], ARGV[3], priority, ARGV[6])
 """
 )
-# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox
-# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary
-# Ends an ACTIVE binding and closes the gap in the payer order (B10, B11); any other state is
-# returned unchanged. Returns the record JSON, or '' when there is no such binding.
+# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox, 5 consent due
+# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary, 5 which
+#       ('any' or 'pending', as end_binder_side)
+# Ends an ACTIVE binding and closes the gap in the payer order (B10, B11), or one awaiting
+# consent (it was never a payer); any other state is returned unchanged. Returns the record
+# JSON, or '' when there is no such binding.
 _END = (
     LUA_HEAD
     + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[2], ARGV[3])
+local raw, ended, was = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[2], ARGV[3],
+                                        ARGV[5])
 if ended then
-  drop_payer(KEYS[3], ARGV[1])
-  changed_order(KEYS[3], KEYS[4], ARGV[4])
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('HDEL', KEYS[3], 'w:' .. ARGV[1])
+  if was == BINDING_STATUS_ACTIVE then
+    drop_payer(KEYS[3], ARGV[1])
+    changed_order(KEYS[3], KEYS[4], ARGV[4])
+  end
 end
 return raw
 """
@@ -197,9 +231,9 @@ return raw
 # binder's side, with the binding marked in the binder's province as `views-due`; then the
 # beneficiary's side; then the mark is taken off. The relay loop finishes every mark a crash left
 # (Lifecycle.relay): each step can run again and again with the same outcome.
-# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due
+# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due, 5 consent due
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 beneficiary
+#       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = no consent needed)
 # Returns {binding=record, priority=0} or {error=...}, as _CREATE does (the priority is the
 # beneficiary side's to give).
 _CREATE_BINDER_SIDE = (
@@ -209,33 +243,48 @@ local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
 if refused then return refused end
 add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+if ARGV[8] ~= '0' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2]) end
 return created(KEYS[3], ARGV[1], ARGV[3], 0, ARGV[6])
 """
 )
-# KEYS: 1 record, 2 binder's views, 3 views due; ARGV: 1 binding id, 2 new status, 3 ended ms,
-# 4 the time of the mark (ms), 5 beneficiary. The binder's side of an end; as _END otherwise.
+# KEYS: 1 record, 2 binder's views, 3 views due, 4 consent due; ARGV: 1 binding id, 2 new
+# status, 3 ended ms, 4 the time of the mark (ms), 5 beneficiary, 6 which. The binder's side of
+# an end; as _END otherwise.
 _END_BINDER_SIDE = (
     LUA_HEAD
     + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[2], ARGV[3])
-if ended then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[2], ARGV[3], ARGV[6])
+if ended then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
 return raw
 """
 )
 # The beneficiary's side. KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 binding id,
 # 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE (add it to the payer list),
-# '0' = it has ended (take it off).
-# Once a binding is in the beneficiary's history it is never added to his payers again, so a
-# late add after the end changes nothing. Returns the binding's priority (0 = not a payer).
+# '2' = it awaits his consent, '0' = it has ended (take it off).
+# Once a binding is in the beneficiary's history it is added to his payers only from awaiting
+# consent, so a late add after the end changes nothing. Returns the binding's priority (0 = not
+# a payer).
 _BENEFICIARY_SIDE = (
     LUA_HEAD
     + """
 local known = redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1
+local awaiting = redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[1]) == 1
+if ARGV[4] == '2' then
+  if not known then add_awaiting(KEYS[1], ARGV[1], ARGV[2]) end
+  return 0
+end
 if ARGV[4] == '1' then
-  if not known then return add_view(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) end
+  if not known or awaiting then
+    redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
+    return add_view(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+  end
   return position(ids_of(KEYS[1]), ARGV[1]) or 0
 end
 if not known then redis.call('HSET', KEYS[1], 'e:' .. ARGV[1], ARGV[2]) end
+redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
 if drop_payer(KEYS[1], ARGV[1]) then changed_order(KEYS[1], KEYS[2], ARGV[3]) end
 return 0
 """
@@ -256,6 +305,11 @@ changed_order(KEYS[1], KEYS[2], ARGV[1])
 return 1
 """
 )
+
+
+# How the beneficiary's side (_BENEFICIARY_SIDE) takes a binding of each status; any other
+# has ended ('0').
+_SIDES: dict[int, int] = {BindingStatus.ACTIVE: 1, BindingStatus.PENDING_CONSENT: 2}
 
 
 def province_tag(province: str) -> str:
@@ -300,6 +354,12 @@ class Keys:
         """Bindings from this province to another whose beneficiary's side is still due."""
         return f"{province_tag(province)}:views-due"
 
+    @staticmethod
+    def consent_due(province: str) -> str:
+        """Bindings made in this province (the binder's) that await consent, scored by the
+        time they lapse unconfirmed (B14)."""
+        return f"{province_tag(province)}:consent-due"
+
 
 class BindingStore:
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -319,40 +379,48 @@ class BindingStore:
         fields = await self.redis.hgetall(Keys.person(province, pid))
         return Views.parse(cast(dict[str, str], fields))
 
-    async def create(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
+    async def create(
+        self, b: Binding, limit: int, fp: str, marker: str, lapses_ms: int = 0
+    ) -> Binding:
         """The binding and both people's views in one script. Each person's provinces are
         recorded first (each under his own hash tag, so not in that script): should the script
         then refuse or never run, a province is listed where nothing is found, which readers
-        pass over; never a view that cannot be found."""
+        pass over; never a view that cannot be found. A binding awaiting consent (B14) gives
+        `lapses_ms`, when it lapses unconfirmed."""
         pb_, pe = provinces_of(b.binding_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(Keys.where(b.binder_id), pb_)
             pipe.sadd(Keys.where(b.beneficiary_id), pe)
             await pipe.execute()
         if pb_ != pe:
-            return await self._create_across(b, limit, fp, marker)
+            return await self._create_across(b, limit, fp, marker, lapses_ms)
         keys = [
             Keys.record(b.binding_id), Keys.person(pb_, b.binder_id),
             Keys.person(pe, b.beneficiary_id), Keys.idem(pb_, marker), Keys.order_outbox(pe),
+            Keys.consent_due(pb_),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
             fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, b.beneficiary_id,
+            lapses_ms,
         ]  # fmt: skip
         d = orjson.loads(await self._create(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
         return Binding.from_record(b.binding_id, d["binding"], int(d["priority"]))
 
-    async def _create_across(self, b: Binding, limit: int, fp: str, marker: str) -> Binding:
+    async def _create_across(
+        self, b: Binding, limit: int, fp: str, marker: str, lapses_ms: int
+    ) -> Binding:
         pb_, _ = provinces_of(b.binding_id)
         keys = [
             Keys.record(b.binding_id), Keys.person(pb_, b.binder_id), Keys.idem(pb_, marker),
-            Keys.views_due(pb_),
+            Keys.views_due(pb_), Keys.consent_due(pb_),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
             fp, b.binding_id, record, limit, b.created_ms, IDEM_TTL_S, b.beneficiary_id,
+            lapses_ms,
         ]  # fmt: skip
         d = orjson.loads(await self._create_binder_side(keys=keys, args=args))
         if "error" in d:
@@ -366,8 +434,8 @@ class BindingStore:
         its mark off; the binding's priority (0 once it has ended)."""
         pb_, pe = provinces_of(b.binding_id)
         keys = [Keys.person(pe, b.beneficiary_id), Keys.order_outbox(pe)]
-        active = int(b.status == BindingStatus.ACTIVE)
-        args: list[str | int] = [b.binding_id, b.created_ms, b.beneficiary_id, active]
+        side = _SIDES.get(b.status, 0)
+        args: list[str | int] = [b.binding_id, b.created_ms, b.beneficiary_id, side]
         priority = int(await self._beneficiary_side(keys=keys, args=args))
         await self.redis.zrem(Keys.views_due(pb_), b.binding_id)
         return priority
@@ -378,16 +446,24 @@ class BindingStore:
         key = Keys.views_due(province)
         return cast(list[str], await self.redis.zrangebyscore(key, 0, before_ms, 0, limit))
 
-    async def end(self, binding_id: str, status: int, ended_ms: int) -> Binding | None:
+    async def end(
+        self, binding_id: str, status: int, ended_ms: int, only_pending: bool = False
+    ) -> Binding | None:
+        """End an ACTIVE binding or one awaiting consent (only the latter if `only_pending`);
+        any other is returned unchanged; None if there is no such binding."""
         current = await self.get(binding_id)
         if current is None:
             return None
         pb_, pe = provinces_of(binding_id)
         binder, beneficiary = current.binder_id, current.beneficiary_id
+        which = "pending" if only_pending else "any"
         if pb_ != pe:
-            keys = [Keys.record(binding_id), Keys.person(pb_, binder), Keys.views_due(pb_)]
+            keys = [
+                Keys.record(binding_id), Keys.person(pb_, binder), Keys.views_due(pb_),
+                Keys.consent_due(pb_),
+            ]  # fmt: skip
             raw = await self._end_binder_side(
-                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms, beneficiary]
+                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms, beneficiary, which]
             )
             if not raw:
                 return None
@@ -396,9 +472,9 @@ class BindingStore:
             return ended
         keys = [
             Keys.record(binding_id), Keys.person(pb_, binder), Keys.person(pe, beneficiary),
-            Keys.order_outbox(pe),
+            Keys.order_outbox(pe), Keys.consent_due(pb_),
         ]  # fmt: skip
-        args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary]
+        args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary, which]
         raw = await self._end(keys=keys, args=args)
         return Binding.from_record(binding_id, orjson.loads(raw)) if raw else None
 
@@ -436,7 +512,7 @@ class BindingStore:
                     i for i in v.binder_all if i in active
                 ]  # fmt: skip
             else:
-                found = v.beneficiary_all if include_inactive else v.payers
+                found = v.beneficiary_all if include_inactive else [*v.payers, *v.awaiting]
             out.extend(await self.many(found))
         return out
 

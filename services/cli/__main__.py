@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from services.cli import launcher
-from services.cli.accounts import account, binding
+from services.cli.accounts import account
+from services.cli.bindings import binding
 from services.cli.settlements import premium, premiums, settlement
 from services.cli.watching import watch
 from services.common import logs
@@ -107,21 +108,28 @@ def audit(
 def token(
     role: Annotated[str, typer.Option(help="institution, citizen, operator or service")],
     sub: Annotated[str, typer.Option(help="institution id, person id, staff id or service")],
-    ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
+    ttl: Annotated[
+        int, typer.Option(help="seconds until it expires, at most GONGJI_TOKEN_MAX_TTL_S")
+    ] = 3600,
 ) -> None:
     """Print a bearer token signed with the stack's secret (GONGJI_AUTH_SECRET_FILE, default
-    var/auth-secret), for local use: `authorization: Bearer <token>`."""
+    var/auth-secret), for local use: `authorization: Bearer <token>`. The services refuse a
+    token whose expiry lies more than GONGJI_TOKEN_MAX_TTL_S (default 86400) ahead."""
     from services.common.auth import ROLES
-    from services.common.config import ConfigError
+    from services.common.config import ConfigError, token_max_ttl_s
     from services.common.security import load_tokens
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
-    if ttl <= 0:
-        raise typer.BadParameter("ttl must be > 0")
     try:
-        tokens = load_tokens(os.environ.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret")
-        print(tokens.mint(role, sub, ttl))
+        longest = token_max_ttl_s(os.environ)
+    except ConfigError as e:
+        sys.exit(f"gongji token: {e}")
+    if not 0 < ttl <= longest:
+        raise typer.BadParameter(f"ttl must be > 0 and at most {longest} (GONGJI_TOKEN_MAX_TTL_S)")
+    try:
+        secret = os.environ.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret"
+        print(load_tokens(secret, longest).mint(role, sub, ttl))
     except (ConfigError, ValueError) as e:
         sys.exit(f"gongji token: {e}")
 

@@ -1,4 +1,4 @@
-"""`gongji account` and `gongji binding`: what counter staff do for a person (operator token)."""
+"""`gongji account`: what counter staff do for a person's account (operator token)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from gongji.account.v1 import account_pb2 as apb
-from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from services.cli import show
 from services.cli.session import fen, request_id, run
@@ -17,7 +16,6 @@ from services.common.ids import mask
 account = typer.Typer(
     no_args_is_help=True, help="Open, read, credit, suspend, stop accounts; change insurance type."
 )
-binding = typer.Typer(no_args_is_help=True, help="Bind relatives; their payers and order.")
 
 Person = Annotated[str, typer.Argument(help="18-character resident ID number")]
 KINDS = {"allocation": apb.CREDIT_KIND_MONTHLY_ALLOCATION, "adjustment": apb.CREDIT_KIND_ADJUSTMENT}
@@ -29,11 +27,6 @@ STOP_REASONS = {
 INSURANCE_TYPES = {
     "employee": common_pb2.INSURANCE_TYPE_EMPLOYEE,
     "resident": common_pb2.INSURANCE_TYPE_RESIDENT,
-}
-RELATIONSHIPS = {
-    name.removeprefix("RELATIONSHIP_").lower(): number
-    for name, number in common_pb2.Relationship.items()
-    if number
 }
 
 
@@ -200,82 +193,5 @@ def change_type(
 
     async def go(c: Client) -> None:
         show.console.print(show.accounts("changed", [await c.account.ChangeInsuranceType(asked)]))
-
-    run(go)
-
-
-@binding.command()
-def bind(
-    binder: Annotated[str, typer.Argument(help="the employee whose account pays")],
-    beneficiary: Annotated[str, typer.Argument(help="the relative it pays for")],
-    relationship: Annotated[str, typer.Option("--as", help=", ".join(RELATIONSHIPS))],
-    start: Annotated[str, typer.Option(help="YYYY-MM-DD; default today")] = "",
-    end: Annotated[str, typer.Option(help="YYYY-MM-DD; default open-ended")] = "",
-) -> None:
-    """Bind a relative to an employee's account (家庭共济)."""
-    if relationship not in RELATIONSHIPS:
-        raise typer.BadParameter(f"--as must be one of {', '.join(RELATIONSHIPS)}")
-    asked = bpb.CreateBindingRequest(
-        binder_id=binder, beneficiary_id=beneficiary, relationship=RELATIONSHIPS[relationship],
-        start_date=start, end_date=end, request_id=request_id(),
-    )  # fmt: skip
-
-    async def go(c: Client) -> None:
-        show.console.print(show.bindings("bound", [await c.binding.CreateBinding(asked)]))
-
-    run(go)
-
-
-@binding.command()
-def unbind(binding_id: Annotated[str, typer.Argument(help="the binding's id")]) -> None:
-    """End a binding."""
-    asked = bpb.RemoveBindingRequest(binding_id=binding_id, request_id=request_id())
-
-    async def go(c: Client) -> None:
-        show.console.print(show.bindings("removed", [await c.binding.RemoveBinding(asked)]))
-
-    run(go)
-
-
-@binding.command("list")
-def list_(
-    binder: Annotated[str, typer.Option(help="bindings this person pays for")] = "",
-    beneficiary: Annotated[str, typer.Option(help="bindings that pay for this person")] = "",
-    all_: Annotated[bool, typer.Option("--all", help="ended ones too")] = False,
-) -> None:
-    """A person's bindings."""
-    asked = bpb.ListBindingsRequest(binder_id=binder, beneficiary_id=beneficiary,
-                                    include_inactive=all_)  # fmt: skip
-
-    async def go(c: Client) -> None:
-        show.console.print(
-            show.bindings("bindings", (await c.binding.ListBindings(asked)).bindings)
-        )
-
-    run(go)
-
-
-@binding.command()
-def payers(beneficiary: Person, on: Annotated[str, typer.Option(help="YYYY-MM-DD")] = "") -> None:
-    """Who pays for a person, in order."""
-    asked = bpb.GetPayersRequest(beneficiary_id=beneficiary, on_date=on)
-
-    async def go(c: Client) -> None:
-        show.console.print(show.payers("payers", (await c.binding.GetPayers(asked)).payers))
-
-    run(go)
-
-
-@binding.command()
-def reorder(
-    beneficiary: Person,
-    binders: Annotated[list[str], typer.Argument(help="the binders, first payer first")],
-) -> None:
-    """Set the order in which a person's binders pay."""
-    asked = bpb.SetPayerOrderRequest(beneficiary_id=beneficiary, binder_ids=binders,
-                                     request_id=request_id())  # fmt: skip
-
-    async def go(c: Client) -> None:
-        show.console.print(show.payers("payers", (await c.binding.SetPayerOrder(asked)).payers))
 
     run(go)

@@ -11,10 +11,12 @@ import grpc
 
 from services.client import Client
 from services.common import channels
-from services.common.config import DEFAULT_ADDRS, Tls
+from services.common.config import DEFAULT_ADDRS, Tls, token_max_ttl_s
 from services.common.security import channel_credentials, load_tokens
 
-TOKEN_TTL_S = 24 * 3600
+# A command's token: well inside GONGJI_TOKEN_MAX_TTL_S (a day by default), so that a host
+# whose clock runs a little ahead still mints one the services accept.
+TOKEN_TTL_S = 12 * 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +28,10 @@ class Connection:
     def from_env(cls, env: Mapping[str, str], role: str, sub: str) -> Connection:
         header = None
         if env.get("GONGJI_AUTH", "on") != "off":
-            tokens = load_tokens(env.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret")
-            header = f"Bearer {tokens.mint(role, sub, TOKEN_TTL_S)}"
+            secret = env.get("GONGJI_AUTH_SECRET_FILE", "") or "var/auth-secret"
+            tokens = load_tokens(secret, token_max_ttl_s(env))
+            ttl_s = min(TOKEN_TTL_S, max(1, tokens.max_ttl_s // 2))
+            header = f"Bearer {tokens.mint(role, sub, ttl_s)}"
         return cls(header, channel_credentials(Tls.from_env(env)))
 
     def channel(self, address: str) -> grpc.aio.Channel:

@@ -1,10 +1,12 @@
 """`gongji demo`: the story of family mutual aid (家庭共济), played against the running stack.
 
-A Changsha employee binds his wife, his mother and his son. He pays his mother's resident
-premium from his account. His son, a young employee with little in his own account, pays a bill
-at a designated pharmacy: his own account first, then his father's and his mother's accounts in
-their order, the rest in cash. The family reads the consumption record, the pharmacy cancels the
-bill, and every account gets its money back. Each run is a new family (fresh synthetic ids).
+A Changsha employee binds his wife from his phone; she is an adult, so the binding waits until
+she confirms it from hers. At the counter he binds his mother and his son. He pays his mother's
+resident premium from his account. His son, a young employee with little in his own account, pays
+a bill at a designated pharmacy: his own account first, then his father's and his mother's
+accounts in their order, the rest in cash. The family reads the consumption record, the pharmacy
+cancels the bill, and every account gets its money back. Each run is a new family (fresh
+synthetic ids).
 """
 
 from __future__ import annotations
@@ -81,12 +83,31 @@ def names(ids: dict[str, str]) -> dict[str, str]:
     return {pid: who for who, pid in ids.items()}
 
 
+async def consent(ids: dict[str, str]) -> bpb.Binding:
+    """The father binds his wife from his app; she says yes from hers (B14)."""
+    father, mother = connect("citizen", ids["father"]), connect("citizen", ids["mother"])
+    try:
+        asked = await father.binding.CreateBinding(bpb.CreateBindingRequest(
+            binder_id=ids["father"], beneficiary_id=ids["mother"],
+            relationship=common_pb2.RELATIONSHIP_SPOUSE, request_id=request_id(),
+        ))  # fmt: skip
+        show.console.print(show.bindings("asked from the father's phone", [asked], names(ids)))
+        confirmed: bpb.Binding = await mother.binding.ConfirmBinding(bpb.ConfirmBindingRequest(
+            binding_id=asked.binding_id, request_id=request_id(),
+        ))  # fmt: skip
+        return confirmed
+    finally:
+        await father.close()
+        await mother.close()
+
+
 async def bind(c: Client, ids: dict[str, str]) -> None:
-    step("2 · Binding", "The father binds his wife, his mother and his son; the mother binds "
-         "the son too. A binder is an employee; relatives are close family (B1–B4).")  # fmt: skip
-    made = []
+    step("2 · Binding", "The father binds his wife from his phone: she is an adult, so it waits "
+         "for her until she confirms it from hers (B14). At the counter, where the papers are "
+         "checked, he binds his mother and his son, and the mother binds the son too. A binder "
+         "is an employee; relatives are close family (B1–B4).")  # fmt: skip
+    made = [await consent(ids)]
     for binder, beneficiary, relationship in (
-        ("father", "mother", common_pb2.RELATIONSHIP_SPOUSE),
         ("father", "grandmother", common_pb2.RELATIONSHIP_PARENT),
         ("father", "son", common_pb2.RELATIONSHIP_CHILD),
         ("mother", "son", common_pb2.RELATIONSHIP_CHILD),

@@ -1,5 +1,6 @@
 """One CLI command's conversation with the stack: a client with an operator's token minted from
-the stack's secret, and refusals printed as their reason and what to do, never a traceback."""
+the stack's secret (or a citizen's, for commands he may make himself), and refusals printed as
+their reason and what to do, never a traceback."""
 
 from __future__ import annotations
 
@@ -46,11 +47,12 @@ def connect(role: str = "operator", sub: str = "") -> Client:
     return connection.client(os.environ)
 
 
-def run(action: Callable[[Client], Awaitable[None]]) -> None:
-    """Run `action` with a client of the stack; a refusal ends the command with exit code 1."""
+def run(action: Callable[[Client], Awaitable[None]], citizen: str = "") -> None:
+    """Run `action` with a client of the stack, as counter staff, or as `citizen` himself (his
+    own token, as his app would call); a refusal ends the command with exit code 1."""
 
     async def go() -> None:
-        client = connect()
+        client = connect("citizen", citizen) if citizen else connect()
         try:
             await action(client)
         finally:

@@ -4,9 +4,10 @@ Each RPC has a row: for each role that may call it, the checks its subject must 
 without an entry is refused (PERMISSION_DENIED), as is an RPC without a row. The checks:
 
 - `Own(field)`: the request names the caller himself (a repeated field: only himself).
-- `AnyOf(fields)`: at least one of the fields names the caller (a repeated one: holds him).
-- `Owners()`: the record the request names belongs to the caller; the service that owns the
-  record says whose it is (`Resolver`), before anything is changed.
+- `OneOf(fields)`: alternatives (`a | b`): one of them names the caller and none anyone else.
+- `Owners()`: the record or the person the request names belongs to the caller, as the service
+  that keeps it says from what it has stored (`Resolver`), before the request is validated or
+  anything is changed: what the request itself lists proves nothing.
 - `Answer(subjects)`: the record read belongs to the caller, checked on the answer.
 - `Keep(field, subject)`: a listing keeps only the caller's own records.
 
@@ -36,7 +37,7 @@ class Own:
 
 
 @dataclasses.dataclass(frozen=True)
-class AnyOf:
+class OneOf:
     fields: tuple[str, ...]
 
 
@@ -56,7 +57,7 @@ class Keep:
     subject: Callable[[Any], str]
 
 
-Check = Own | AnyOf | Owners | Answer | Keep
+Check = Own | OneOf | Owners | Answer | Keep
 Rules = Mapping[str, tuple[Check, ...]]  # role -> checks, all of which must pass
 
 ANYONE: tuple[Check, ...] = ()
@@ -107,9 +108,11 @@ TABLE: dict[str, Rules] = {
     "CreateBinding": {"citizen": (Own("binder_id"),), "operator": ANYONE},
     "RemoveBinding": {"citizen": (Owners(),), "operator": ANYONE},
     "GetBinding": {"citizen": (Answer(_binding_parties),), "operator": ANYONE},
-    "ListBindings": {"citizen": (AnyOf(("binder_id", "beneficiary_id")),), "operator": ANYONE},
+    "ListBindings": {"citizen": (OneOf(("binder_id", "beneficiary_id")),), "operator": ANYONE},
     "GetPayers": {"citizen": (Own("beneficiary_id"),), "operator": ANYONE},
-    "SetPayerOrder": {"citizen": (AnyOf(("beneficiary_id", "binder_ids")),), "operator": ANYONE},
+    # the beneficiary or one of his ACTIVE binders, as stored
+    "SetPayerOrder": {"citizen": (Owners(),), "operator": ANYONE},
+    "ConfirmBinding": {"citizen": (Owners(),), "operator": ANYONE},  # the relative (B14)
     # SettlementService
     "PreSettle": _settling((Own("institution_id"),)),
     "Settle": _settling((Own("institution_id"),)),
@@ -122,11 +125,12 @@ TABLE: dict[str, Rules] = {
     },
     "ListSettlements": {
         "institution": (Keep("settlements", lambda s: s.institution_id),),
-        "citizen": (AnyOf(("patient_id", "payer_id")),),
+        "citizen": (OneOf(("patient_id", "payer_id")),),
         "operator": ANYONE,
     },
     "PayResidentPremium": {"citizen": (Own("payer_id"),), "operator": ANYONE},
-    "SetPremiumAutoPay": {"citizen": (Own("payer_id"),), "operator": ANYONE},
+    # the beneficiary, or the payer: the stored auto-pay's, else the one named
+    "SetPremiumAutoPay": {"citizen": (Owners(),), "operator": ANYONE},
     "GetPremiumAutoPay": _OPERATOR,
     "RunPremiumDeductions": _OPERATOR,
     "WatchPayments": {"citizen": (Own("person_id"),), "operator": ANYONE},
@@ -146,6 +150,13 @@ def _names(request: Message, field: str, sub: str, every: bool) -> bool:
     if every:
         return bool(values) and all(v == sub for v in values)
     return sub in values
+
+
+def _one_of(request: Message, fields: tuple[str, ...], sub: str) -> bool:
+    """One of the alternatives names `sub`, and every one that is set names him: a second one
+    naming another person is refused here, not left to the argument check."""
+    given = [f for f in fields if getattr(request, f)]
+    return bool(given) and all(_names(request, f, sub, True) for f in given)
 
 
 def _denied(caller: Caller, rpc: str, why: str) -> DomainError:
@@ -171,9 +182,7 @@ class Gate:
         for check in self.rules(rpc, caller):
             if isinstance(check, Own) and not _names(request, check.field, caller.sub, True):
                 raise _denied(caller, rpc, f" for anyone but himself ({check.field})")
-            if isinstance(check, AnyOf) and not any(
-                _names(request, f, caller.sub, False) for f in check.fields
-            ):
+            if isinstance(check, OneOf) and not _one_of(request, check.fields, caller.sub):
                 raise _denied(caller, rpc, f" unless {' or '.join(check.fields)} names him")
             if isinstance(check, Owners):
                 owners = await self.resolvers[rpc](request, context)

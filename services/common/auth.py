@@ -1,5 +1,8 @@
 """Who is calling (API.md "Authentication"): `authorization: Bearer <JWT>` on every RPC, HS256,
 claims `sub`, `role` and `exp`, signed with the secret in the file GONGJI_AUTH_SECRET_FILE names.
+`exp` is an integer at most GONGJI_TOKEN_MAX_TTL_S ahead of now: a token that would live for
+years, or whose `exp` is a string the JWT library would read as a number, is refused, so a leaked
+token is good for a day at most.
 
 `Tokens` mints and verifies them; `ensure_secret` makes the file (32 random bytes, mode 0600) the
 first time a stack starts. What each role may call is services.common.access.
@@ -17,12 +20,14 @@ from collections.abc import Iterable
 
 import jwt
 
+from services.common.clock import Clock, SystemClock
 from services.common.errors import DomainError
 
 ROLES = ("institution", "citizen", "operator", "service")
 ALGORITHM = "HS256"
 _SUBJECT = re.compile(r"[\x21-\x7e]{1,64}")  # a person, institution, staff or service id
 SERVICE_TTL_S = 3600  # a service's own token; renewed well before it runs out
+MAX_TTL_S = 86_400  # GONGJI_TOKEN_MAX_TTL_S: how far ahead a token's `exp` may lie
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +55,22 @@ def read_secret(path: str | os.PathLike[str]) -> bytes:
 
 
 class Tokens:
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+    def __init__(
+        self, secret: bytes, max_ttl_s: int = MAX_TTL_S, clock: Clock | None = None
+    ) -> None:
+        self._secret, self.max_ttl_s = secret, max_ttl_s
+        self._clock = clock or SystemClock()
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
     def mint(self, role: str, sub: str, ttl_s: float) -> str:
+        """A token for `role` and `sub` that runs out in `ttl_s` seconds (at most max_ttl_s)."""
         if role not in ROLES or not _SUBJECT.fullmatch(sub):
             raise ValueError(f"a token needs a role of {ROLES} and a subject")
-        claims = {"sub": sub, "role": role, "exp": int(time.time() + ttl_s)}
+        if ttl_s > self.max_ttl_s:
+            raise ValueError(f"a token lives at most {self.max_ttl_s} s (GONGJI_TOKEN_MAX_TTL_S)")
+        claims = {"sub": sub, "role": role, "exp": int(self._now() + ttl_s)}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, authorization: str) -> Caller:
@@ -78,10 +92,16 @@ class Tokens:
             raise DomainError("UNAUTHENTICATED", "the token has expired") from None
         except jwt.InvalidTokenError:
             raise DomainError("UNAUTHENTICATED", "the token is not valid") from None
-        role, sub = claims["role"], claims["sub"]
+        role, sub, exp = claims["role"], claims["sub"], claims["exp"]
         if role not in ROLES or not isinstance(sub, str) or not _SUBJECT.fullmatch(sub):
             raise DomainError("UNAUTHENTICATED", "the token names no known role and subject")
-        return Caller(role, sub), float(claims["exp"])
+        # The library reads a string or a float as a number and sets no upper bound.
+        if type(exp) is not int or exp > self._now() + self.max_ttl_s:
+            raise DomainError(
+                "UNAUTHENTICATED",
+                f"the token's exp must be an integer at most {self.max_ttl_s} s from now",
+            )
+        return Caller(role, sub), float(exp)
 
 
 class ServiceToken:
@@ -94,8 +114,9 @@ class ServiceToken:
     def header(self) -> str:
         now = time.time()
         if now > self._until:
-            self._token = self._tokens.mint("service", self._service, SERVICE_TTL_S)
-            self._until = now + SERVICE_TTL_S / 2
+            ttl_s = min(SERVICE_TTL_S, self._tokens.max_ttl_s)
+            self._token = self._tokens.mint("service", self._service, ttl_s)
+            self._until = now + ttl_s / 2
         return f"Bearer {self._token}"
 
 

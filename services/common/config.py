@@ -81,6 +81,7 @@ class Settings:
     registry_file: str = ""
     metrics_addr: str = ""  # "" (GONGJI_METRICS_ADDR=off): no /metrics endpoint
     traces_exporter: str = ""  # OTEL_TRACES_EXPORTER: otlp or console; "" or none: no tracing
+    token_max_ttl_s: int = 86_400  # GONGJI_TOKEN_MAX_TTL_S: the furthest a token's exp may lie
 
     @property
     def fault_plan(self) -> Fault | None:
@@ -140,7 +141,13 @@ class Settings:
             metrics_addr=_metrics_addr(
                 env.get("GONGJI_METRICS_ADDR", DEFAULT_METRICS_ADDRS[service])
             ),
+            token_max_ttl_s=token_max_ttl_s(env),
         )
+
+
+def token_max_ttl_s(env: Mapping[str, str]) -> int:
+    """GONGJI_TOKEN_MAX_TTL_S: how far ahead of now a token's `exp` may lie (services and CLI)."""
+    return _positive_int(env, "GONGJI_TOKEN_MAX_TTL_S", 86_400)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -87,6 +87,7 @@ class BindingStatus(enum.IntEnum):
     ACTIVE = bpb.BINDING_STATUS_ACTIVE
     REMOVED = bpb.BINDING_STATUS_REMOVED
     LAPSED = bpb.BINDING_STATUS_LAPSED
+    PENDING_CONSENT = bpb.BINDING_STATUS_PENDING_CONSENT
 
 
 class SettlementStatus(enum.IntEnum):

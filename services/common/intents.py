@@ -9,9 +9,10 @@ keys (its bucket: by a spread of the member, or by province), each on a slot of 
 Redis Cluster.
 
 A mark's score says when it is due: a time (ms) — due `due_after_ms` later, for work its maker
-is still expected to finish — or a number that only grows (a counter, a version) — due at once,
-and cleared only up to the number the work covered (`clear(..., upto=n)`), so that a change
-marked again meanwhile stays marked. A mark whose work fails is tried again with back-off.
+is still expected to finish, or at once past a deadline that is its score (`due_after_ms=0`) —
+or a number that only grows (a counter, a version) — due at once, and cleared only up to the
+number the work covered (`clear(..., upto=n)`), so that a change marked again meanwhile stays
+marked. A mark whose work fails is tried again with back-off.
 """
 
 from __future__ import annotations
@@ -56,14 +57,16 @@ class Intents:
 
     `buckets`: the keys of the sorted sets; `finish(bucket, member)` does the work of one mark
     and clears it; `due_after_ms`: None for marks numbered by a counter or a version (due at
-    once), else how long after its time a mark is due. `label` names the work in the metrics."""
+    once), else how long after its time a mark is due; `now`: the clock of the times (ms), the
+    process's unless the service keeps one. `label` names the work in the metrics."""
 
     def __init__(
         self, redis: aioredis.Redis, buckets: Sequence[str], finish: Finish, *, label: str,
         due_after_ms: int | None = None, interval_s: float = 1.0, batch: int = 100,
-        pending_label: str = "",
+        pending_label: str = "", now: Callable[[], int] | None = None,
     ) -> None:  # fmt: skip
         self.redis, self.buckets, self.finish = redis, list(buckets), finish
+        self.now = now or now_ms
         self.label, self.pending_label = label, pending_label
         self.due_after_ms, self.interval_s, self.batch = due_after_ms, interval_s, batch
         self._clear_upto = redis.register_script(_CLEAR_UPTO)
@@ -78,7 +81,7 @@ class Intents:
 
     async def mark(self, member: str, at_ms: int | None = None) -> None:
         """Marked with a time: due `due_after_ms` after it."""
-        await self.redis.zadd(self.bucket(member), {member: now_ms() if at_ms is None else at_ms})
+        await self.redis.zadd(self.bucket(member), {member: self.now() if at_ms is None else at_ms})
 
     async def mark_numbered(self, member: str, counter: str) -> int:
         """Marked with the next number of `counter` (a key in the member's bucket's slot)."""
@@ -95,23 +98,26 @@ class Intents:
     # -- sweeping --------------------------------------------------------------------------
     async def due(self, bucket: str) -> list[str]:
         """The marks of a bucket that are due now, oldest first, at most a batch."""
-        top = "+inf" if self.due_after_ms is None else now_ms() - self.due_after_ms
+        top = "+inf" if self.due_after_ms is None else self.now() - self.due_after_ms
         found = await self.redis.zrangebyscore(bucket, "-inf", top, 0, self.batch)
         return cast(list[str], found)
 
     async def sweep(self) -> int:
         """One pass over every bucket: each due mark's work done (or tried again later).
         Returns how many marks were due."""
-        seen = 0
+        seen: set[str] = set()
         for bucket in self.buckets:
             for member in await self.due(bucket):
-                seen += 1
+                seen.add(member)
                 if self._retry_at.get(member, 0.0) > time.monotonic():
                     continue
                 await self._finish_one(bucket, member)
+        for gone in self._retry_at.keys() - seen:  # finished by someone else meanwhile
+            self._retry_at.pop(gone, None)
+            self._backoff.pop(gone, None)
         if self.pending_label:
-            metrics.OUTBOX_PENDING.labels(self.pending_label).set(seen)
-        return seen
+            metrics.OUTBOX_PENDING.labels(self.pending_label).set(len(seen))
+        return len(seen)
 
     async def _finish_one(self, bucket: str, member: str) -> None:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import logging
@@ -46,6 +47,14 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
 _RETRYABLE_PEER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Each call runs in its own task, so each sees only its own caller.
+_CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")
+
+
+def caller() -> Caller:
+    """Who makes the call being served, as his token names him (set before the method runs):
+    for a method whose answer or effect depends on who asks (consent, balances shown)."""
+    return _CALLER.get()
 
 
 def to_status(error: DomainError) -> grpc.Status:
@@ -136,6 +145,7 @@ async def _answering(
     rpc = rpc_name(method)
     try:
         caller = door.guard.caller(context.invocation_metadata())
+        _CALLER.set(caller)
         await door.gate.before(rpc, caller, request, context)
         yield _Admitted(rpc, caller)
     except (asyncio.CancelledError, GeneratorExit):  # the caller went away, or his deadline came

@@ -12,7 +12,7 @@ import pathlib
 
 import grpc
 
-from services.common.auth import Guard, ServiceToken, Tokens, read_secret
+from services.common.auth import MAX_TTL_S, Guard, ServiceToken, Tokens, read_secret
 from services.common.config import ConfigError, Settings, Tls
 
 log = logging.getLogger("gongji.security")
@@ -27,7 +27,11 @@ class Security:
 
     @classmethod
     def of(cls, settings: Settings) -> Security:
-        tokens = load_tokens(settings.auth_secret_file) if settings.auth else None
+        tokens = (
+            load_tokens(settings.auth_secret_file, settings.token_max_ttl_s)
+            if settings.auth
+            else None
+        )
         if tokens is None:
             log.warning(
                 "authentication is OFF (GONGJI_AUTH=off): any caller may call anything; "
@@ -41,9 +45,9 @@ class Security:
         )
 
 
-def load_tokens(secret_file: str) -> Tokens:
+def load_tokens(secret_file: str, max_ttl_s: int = MAX_TTL_S) -> Tokens:
     try:
-        return Tokens(read_secret(secret_file))
+        return Tokens(read_secret(secret_file), max_ttl_s)
     except FileNotFoundError:
         raise ConfigError(
             f"no auth secret at {secret_file}: `make run` makes one on first start; "

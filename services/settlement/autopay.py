@@ -67,10 +67,14 @@ class AutoPays:
         await self.redis.hset(_key(a.beneficiary_id), a.beneficiary_id, orjson.dumps(a))
 
     async def get(self, beneficiary: str) -> AutoPay:
-        raw = await self.redis.hget(_key(beneficiary), beneficiary)
-        if raw is None:
+        found = await self.find(beneficiary)
+        if found is None:
             raise DomainError("AUTO_PAY_NOT_FOUND", "no auto-pay for this beneficiary")
-        return AutoPay(**orjson.loads(raw))
+        return found
+
+    async def find(self, beneficiary: str) -> AutoPay | None:
+        raw = await self.redis.hget(_key(beneficiary), beneficiary)
+        return None if raw is None else AutoPay(**orjson.loads(raw))
 
     async def enabled(self) -> AsyncIterator[AutoPay]:
         for province in sorted(PROVINCES):

@@ -1,5 +1,11 @@
 """SetPremiumAutoPay, GetPremiumAutoPay and RunPremiumDeductions (rule A2): the RPCs over
-services.settlement.autopay."""
+services.settlement.autopay.
+
+Whose say an auto-pay needs: the beneficiary chooses the account that pays his premium (A2), and
+its payer's money is spent. So a citizen may set one as the beneficiary or as the payer it
+names; once one is stored, only the beneficiary and its payer (or the counter) may change or
+disable it. Any payer other than the stored one must be able to pay for him (bound to him, else
+NOT_BOUND; or himself, with a personal account), whether the auto-pay is enabled or not."""
 
 from __future__ import annotations
 
@@ -43,7 +49,9 @@ class AutoPayMethods:
         deadline = Deadline.of(context)
 
         async def run(fp: str, marker: str) -> pb.PremiumAutoPay:
-            if request.enabled:  # the payment as the job would make it, quoted: may he pay?
+            stored = await self.autopays.find(beneficiary)
+            if request.enabled or stored is None or stored.payer_id != payer:
+                # the payment as the job would make it, quoted: may he pay?
                 await self._quote(payer, beneficiary, today.isoformat(), today.year, deadline)
             a = AutoPay(beneficiary, payer, request.enabled, int(time.time() * 1000))
             await self.autopays.put(a)
@@ -52,6 +60,18 @@ class AutoPayMethods:
         return await self.requests.once(
             "SetPremiumAutoPay", request, pb.PremiumAutoPay, run, context
         )
+
+    async def autopay_parties(
+        self, request: pb.SetPremiumAutoPayRequest, context: Context
+    ) -> list[str]:
+        """Who may set this beneficiary's auto-pay (access, before the request is checked): he
+        himself, and the payer of the one stored, or while none is, the payer named."""
+        try:
+            beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
+        except DomainError:
+            return [request.beneficiary_id]
+        stored = await self.autopays.find(beneficiary)
+        return [beneficiary, request.payer_id if stored is None else stored.payer_id]
 
     async def _quote(
         self, payer: str, beneficiary: str, today: str, year: int, deadline: Deadline

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gongji.account.v1 import account_pb2 as apb
 from gongji.settlement.v1 import settlement_pb2 as pb
+from services.common.auth import Caller
 from services.common.enums import (
     EntryKind,
     LegKind,
@@ -49,6 +50,25 @@ def settlement_pb(p: apb.Payment) -> pb.Settlement:
         out.settled_at.CopyFrom(p.paid_at)
     if p.HasField("cancelled_at"):
         out.cancelled_at.CopyFrom(p.cancelled_at)
+    return out
+
+
+def shown_to(viewer: Caller, s: pb.Settlement) -> pb.Settlement:
+    """The settlement as `viewer` may see it (API.md, "Other people's balances"): a leg's
+    `balance_after_fen` is its payer's own business, shown to him and to operators and
+    services; the patient's own leg also to the institution that settles it (its receipt
+    prints that balance). To anyone else it is 0. A copy: what is kept is never changed."""
+    if viewer.role in ("operator", "service"):
+        return s
+    out = pb.Settlement()
+    out.CopyFrom(s)
+    for leg in out.legs:
+        patients_own = int(leg.kind) == LegKind.OWN_ACCOUNT and leg.payer_id == s.patient_id
+        if viewer.role == "citizen" and leg.payer_id == viewer.sub:
+            continue
+        if viewer.role == "institution" and patients_own and s.institution_id == viewer.sub:
+            continue
+        leg.balance_after_fen = 0
     return out
 
 

@@ -20,14 +20,14 @@ from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
 from services.common.registry import Registry
-from services.common.rpc import Deadline, reason_of
+from services.common.rpc import Deadline, caller, reason_of
 from services.common.security import Security
 from services.common.server import App, Service
 from services.common.tracing import Tracing
 from services.settlement.autopay import AutoPays, Deductions
 from services.settlement.autopaying import AutoPayMethods
 from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
-from services.settlement.convert import premium_pb, settlement_pb
+from services.settlement.convert import premium_pb, settlement_pb, shown_to
 from services.settlement.coordinator import Coordinator
 from services.settlement.watching import WatchMethods
 
@@ -36,6 +36,11 @@ Context = Any
 _CREDENTIALS = frozenset(CredentialType)
 _SERVICE_DATE_DAYS = 30  # a bill is settled within 30 days of its service date
 _MAX_OFFSET = 10**6
+
+
+def _shown(s: pb.Settlement) -> pb.Settlement:
+    """The answer as this call's caller may see it: others' balances left out."""
+    return shown_to(caller(), s)
 
 
 def _not_designated() -> DomainError:
@@ -93,13 +98,13 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
         bill = self._bill(request)
         if not self.registry.designated(bill.institution_id):
             raise _not_designated()
-        return settlement_pb(await self.coordinator.quote(bill, Deadline.of(context)))
+        return _shown(settlement_pb(await self.coordinator.quote(bill, Deadline.of(context))))
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
         bill, deadline = self._bill(request), Deadline.of(context)
         if not self.registry.designated(bill.institution_id):
             await self._settled_before(bill.settlement_id, deadline)
-        return settlement_pb(await self.coordinator.settle(bill, deadline))
+        return _shown(settlement_pb(await self.coordinator.settle(bill, deadline)))
 
     async def _settled_before(self, sid: str, deadline: Deadline) -> None:
         """A delisted institution may only replay a key it settled before (seed 002): the
@@ -134,7 +139,9 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
             rid = request.request_id
             return settlement_pb(await self.coordinator.cancel(sid, reason, rid, deadline))
 
-        return await self.requests.once("CancelSettlement", request, pb.Settlement, run, context)
+        return _shown(
+            await self.requests.once("CancelSettlement", request, pb.Settlement, run, context)
+        )
 
     async def ReverseSettlement(
         self, request: pb.ReverseSettlementRequest, context: Context
@@ -151,8 +158,13 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
                 settlement_existed=True, settlement=settlement_pb(found)
             )
 
-        return await self.requests.once(
+        answer = await self.requests.once(
             "ReverseSettlement", request, pb.ReverseSettlementResponse, run, context
+        )
+        if not answer.settlement_existed:
+            return answer
+        return pb.ReverseSettlementResponse(
+            settlement_existed=True, settlement=_shown(answer.settlement)
         )
 
     async def GetSettlement(
@@ -167,7 +179,7 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
         else:
             inst = ids.institution_id(request.institution_id)
             sid = settlement_id(inst, ids.token(request.medins_setl_id, "medins_setl_id", 30))
-        return settlement_pb(await self.coordinator.settlement(sid, Deadline.of(context)))
+        return _shown(settlement_pb(await self.coordinator.settlement(sid, Deadline.of(context))))
 
     async def ListSettlements(
         self, request: pb.ListSettlementsRequest, context: Context
@@ -187,7 +199,7 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
         listed = await self.coordinator.accounts.payments(query, Deadline.of(context).left())
         more = listed.more and offset + size <= _MAX_OFFSET
         return pb.ListSettlementsResponse(
-            settlements=[settlement_pb(p) for p in listed.payments],
+            settlements=[_shown(settlement_pb(p)) for p in listed.payments],
             next_page_token=str(offset + size) if more else "",
         )
 
@@ -234,6 +246,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     service = Service(SERVICE_NAME, pb_grpc.add_SettlementServiceServicer_to_server, servicer)
     return App(
         services=[service], close=close, fault=fault, security=security,
-        resolvers={"CancelSettlement": servicer.institution_of}, redis=redis, tracing=tracing,
+        resolvers={"CancelSettlement": servicer.institution_of,
+                   "SetPremiumAutoPay": servicer.autopay_parties},
+        redis=redis, tracing=tracing,
         on_drain=[servicer.draining.set],
     )  # fmt: skip

@@ -52,6 +52,9 @@ def test_the_demo_plays_the_family_story_and_exits_0(gongji):  # rules S2, S9, S
                      r"mother +│ family aid +│ +¥300\.00.*cash +│ at the counter +│ +¥155\.00",
                      shown, re.S)  # fmt: skip
     assert paid, shown
+    asked = shown.split("asked from the father's phone")[1]  # rule B14: she confirmed it
+    assert re.search(r"father +│ mother +│ spouse .*│ pending consent +│ 0", asked), asked
+    assert re.search(r"father +│ mother +│ spouse .*│ active +│ 1", asked), asked
     after_cancel = shown.split("accounts after the cancel")[1]
     assert re.search(r"father .*¥600\.00", after_cancel) and re.search(
         r"son .*¥45\.00", after_cancel
@@ -90,6 +93,29 @@ def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # ru
     assert f"{mask(kid)} │ {mask(father)} │ paid ¥400.00" in ran, ran
     record = gongji("account", "contributions", father)
     assert re.search(r"│ +2 +│ +2 +│ +0 +│ 2025-01 +│ 2025-03 +│ 2025-02 +│", record), record
+
+
+def test_a_citizen_binds_his_wife_she_confirms_it_and_then_it_pays(gongji):  # rule B14
+    husband, wife = new_pid("430102", dt.date(1975, 3, 1)), new_pid("430102", dt.date(1977, 3, 1))
+    gongji("account", "open", husband, "--name", "孙六", "--region", "430102")
+    gongji("account", "open", wife, "--name", "周七", "--region", "430102", "--resident")
+    gongji("account", "credit", husband, "300", "--memo", "2026-10")
+    bound = " ".join(gongji("binding", "bind", husband, wife, "--as", "spouse",
+                            "--citizen", husband).split())  # fmt: skip
+    binding_id = re.search(r"B[0-9a-f]{20}", bound)[0]
+    assert "pending consent" in bound and f"binding confirm {binding_id}" in bound, bound
+    assert "pending consent" in gongji("binding", "list", "--binder", husband,
+                                       "--citizen", husband)  # fmt: skip
+    unpaid = gongji("settlement", "settle", HOSPITAL, "M-consent-1", wife, "--burden", "50")
+    assert "family aid ¥0.00" in unpaid and re.search(r"at the counter +│ +¥50\.00", unpaid)
+    refused = " ".join(gongji("binding", "confirm", binding_id, "--citizen", husband,
+                              code=1).split())  # fmt: skip
+    assert "refused: PERMISSION_DENIED" in refused
+    assert "active" in gongji("binding", "confirm", binding_id, "--citizen", wife)
+    assert binding_id in gongji("binding", "payers", wife, "--citizen", wife)
+    paid = gongji("settlement", "settle", HOSPITAL, "M-consent-2", wife, "--burden", "50")
+    assert re.search(r"family aid +│ +¥50\.00", paid), paid
+    assert "¥250.00" in gongji("account", "get", husband)
 
 
 def test_counter_commands_stop_insurance_and_change_its_type(gongji):  # rule A9

@@ -39,7 +39,7 @@ from tests.integration.bindings import CHILD, create
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.rpc_cases import CASES, World, answer
 
-EXAMPLES_PER_RPC = 30  # x every RPC of tests.rpc_cases.CASES (45): about 1,350 requests
+EXAMPLES_PER_RPC = 30  # x every RPC of tests.rpc_cases.CASES: about 1,400 requests
 SERVICES = {
     "account": (pb, "AccountService", account_pb2_grpc.AccountServiceStub),
     "binding": (bpb, "BindingService", binding_pb2_grpc.BindingServiceStub),
@@ -295,7 +295,7 @@ async def test_hostile_requests_get_clear_refusals_and_change_nothing(stack, ser
     if data.draw(st.integers(0, 2), label="whole") == 0:
         request = build(method.input_type, data.draw(messages(method.input_type, stack.pool)))
     else:
-        case = await CASES[rpc](World(**stack.stubs))
+        case = await CASES[rpc](World(**stack.stubs, addresses=stack.addrs))
         request = case.request
         paths = _paths(method.input_type)
         for path in data.draw(st.lists(st.sampled_from(paths), min_size=1, max_size=2,

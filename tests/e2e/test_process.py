@@ -163,6 +163,10 @@ def test_gongji_token_mints_what_the_services_accept_and_certs_makes_private_key
     wrong = subprocess.run([*gongji, "token", "--role", "admin", "--sub", "x"], env=env,
                            capture_output=True, timeout=30)  # fmt: skip
     assert wrong.returncode != 0 and b"role must be one of" in wrong.stderr
+    for ttl, limit in (("86401", {}), ("601", {"GONGJI_TOKEN_MAX_TTL_S": "600"})):
+        long = subprocess.run([*gongji, "token", "--role", "operator", "--sub", "x", "--ttl", ttl],
+                              env={**env, **limit}, capture_output=True, timeout=30)  # fmt: skip
+        assert long.returncode != 0 and b"GONGJI_TOKEN_MAX_TTL_S" in long.stderr, ttl
 
 
 def test_the_launcher_makes_the_token_secret_once_readable_by_its_owner_only(tmp_path):

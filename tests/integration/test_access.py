@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -21,26 +21,19 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gongji.account.v1 import account_pb2 as pb
-from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2 as bpb
-from gongji.binding.v1 import binding_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2 as spb
-from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common import access
 from tests.integration.accounts import rid
 from tests.integration.bindings import CHILD, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 from tests.rpc_cases import CASES, Case, World, answer, bound_family
-from tests.support import SECRET_FILE, bearer, channel, footprint, new_pid, refused
+from tests.support import SECRET_FILE, STUBS, as_, bearer, channel, footprint, new_pid, refused
 
 OTHER_HOSPITAL = "H43010500002"
 SECRET = pathlib.Path(SECRET_FILE).read_bytes().strip()
-_STUBS = {
-    "account": account_pb2_grpc.AccountServiceStub,
-    "binding": binding_pb2_grpc.BindingServiceStub,
-    "settlement": settlement_pb2_grpc.SettlementServiceStub,
-}
 CIT, INST, OP = "citizen", "institution", "operator"
+DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
 
 # API.md's table, written out per RPC: the roles besides `service` that may call it.
 EXPECTED: dict[str, set[str]] = {
@@ -75,6 +68,7 @@ EXPECTED: dict[str, set[str]] = {
     "ListBindings": {CIT, OP},
     "GetPayers": {CIT, OP},
     "SetPayerOrder": {CIT, OP},
+    "ConfirmBinding": {CIT, OP},
     "PreSettle": {INST, OP},
     "Settle": {INST, OP},
     "CancelSettlement": {INST, OP},
@@ -89,30 +83,55 @@ EXPECTED: dict[str, set[str]] = {
 }
 
 
+# Every RPC the three protos declare, from their descriptors: a new one without a row in
+# EXPECTED, CASES and the access table fails the tests below.
+RPCS = sorted(
+    m.name
+    for module, name in ((pb, "AccountService"), (bpb, "BindingService"),
+                         (spb, "SettlementService"))
+    for m in module.DESCRIPTOR.services_by_name[name].methods
+)  # fmt: skip
+
+
 def test_every_rpc_of_every_service_has_its_row():
-    from gongji.account.v1 import account_pb2
-    from gongji.binding.v1 import binding_pb2
-    from gongji.settlement.v1 import settlement_pb2
-
-    rpcs = {
-        m.name
-        for module, name in (
-            (account_pb2, "AccountService"),
-            (binding_pb2, "BindingService"),
-            (settlement_pb2, "SettlementService"),
-        )
-        for m in module.DESCRIPTOR.services_by_name[name].methods
-    }
-    assert rpcs == set(EXPECTED) == set(CASES) == set(access.TABLE)
+    assert set(RPCS) == set(EXPECTED) == set(CASES) == set(access.TABLE)
 
 
-async def call(addresses: dict[str, str], rpc: str, case: Case, role: str, sub: str) -> Any:
+# How a stranger names himself in a request that is about someone else, where a field lets
+# him: the request then names him too, and must still be refused (access is judged from what is
+# stored, and from every alternative the request sets).
+SPOOFS: dict[str, Callable[[Any, str], None]] = {
+    "BatchGetAccounts": lambda r, me: r.person_ids.append(me),
+    "ListBindings": lambda r, me: setattr(r, "beneficiary_id", me),
+    "SetPayerOrder": lambda r, me: r.binder_ids.append(me),
+    "ListSettlements": lambda r, me: setattr(r, "payer_id", me),
+    "SetPremiumAutoPay": lambda r, me: setattr(r, "payer_id", me),
+}
+# What another institution gets where the table filters instead of refusing.
+FILTERED = {("ListSettlements", INST): lambda answer: not answer.settlements}
+
+
+async def call(
+    addresses: dict[str, str], rpc: str, case: Case, role: str, sub: str, request: Any = None
+) -> Any:
     async with channel(addresses[case.service], role, sub) as ch:
-        return await answer(_STUBS[case.service](ch), rpc, case.request)
+        return await answer(STUBS[case.service](ch), rpc, request or case.request)
 
 
 def _subject(role: str, case: Case) -> str:
     return {CIT: case.person, INST: case.institution, OP: "staff-0427", "service": "tests"}[role]
+
+
+def _stranger(role: str) -> str:
+    """A subject of the same role that the case's records do not belong to."""
+    return {CIT: new_pid(), INST: OTHER_HOSPITAL, OP: "staff-0999", "service": "elsewhere"}[role]
+
+
+def _answers(rpc: str, role: str, own: bool) -> bool:
+    """Whether the table lets `role` call `rpc` about his own subject or another's."""
+    if role == "service":
+        return True
+    return role in EXPECTED[rpc] and (own or role == OP)
 
 
 @pytest.fixture(scope="module")
@@ -122,33 +141,41 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-@pytest.mark.parametrize("rpc", sorted(EXPECTED))
-async def test_each_role_may_call_what_the_table_says_and_nothing_else(
+@pytest.mark.parametrize("rpc", RPCS)
+async def test_each_role_reaches_what_the_table_says_for_its_own_subjects_only(
     rpc, account, binding, settlement, addresses, raw
-):  # API.md "Authentication"
-    world = World(account, binding, settlement)
+):  # API.md "Authentication", "Access before validation, everywhere"
+    """Every RPC x every role x (another's subject, then his own): a refusal is
+    PERMISSION_DENIED before any argument check, and changes nothing."""
+    world = World(account, binding, settlement, addresses)
     for role in (INST, CIT, OP, "service"):
         case = await CASES[rpc](world)
-        if role == "service" or role in EXPECTED[rpc]:
-            await call(addresses, rpc, case, role, _subject(role, case))  # answers, or raises
-            continue
-        before = await footprint(raw, case.request, case.person)
-        assert before or rpc == "OpenAccount", "the footprint must see the case's records"
-        code, reason = await refused(call(addresses, rpc, case, role, _subject(role, case)))
-        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"), role
-        assert await footprint(raw, case.request, case.person) == before, (
-            f"a refused {rpc} changed data"
-        )
+        for own in (False, True):
+            sub = _subject(role, case) if own else _stranger(role)
+            request = type(case.request)()
+            request.CopyFrom(case.request)
+            if not own and role == CIT and rpc in SPOOFS:
+                SPOOFS[rpc](request, sub)
+            await _expect(addresses, raw, rpc, case, role, sub, request, own)
 
 
-async def as_(
-    addresses: dict[str, str], service: str, role: str, sub: str, rpc: str, request: Any
-) -> Any:
-    async with channel(addresses[service], role, sub) as ch:
-        return await getattr(_STUBS[service](ch), rpc)(request, timeout=10)
-
-
-DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
+async def _expect(
+    addresses: dict[str, str], raw: aioredis.Redis, rpc: str, case: Case, role: str, sub: str,
+    request: Any, own: bool,
+) -> None:  # fmt: skip
+    whose = "own" if own else "another's"
+    if _answers(rpc, role, own):
+        await call(addresses, rpc, case, role, sub, request)  # answers, or raises
+        return
+    before = await footprint(raw, request, case.person)
+    assert before or rpc == "OpenAccount", "the footprint must see the case's records"
+    if (rpc, role) in FILTERED:
+        got = await call(addresses, rpc, case, role, sub, request)
+        assert FILTERED[rpc, role](got), f"{role} sees another's records through {rpc}"
+    else:
+        outcome = await refused(call(addresses, rpc, case, role, sub, request))
+        assert outcome == DENIED, f"{role} calling {rpc} on {whose} subject: {outcome}"
+    assert await footprint(raw, request, case.person) == before, f"a refused {rpc} changed data"
 
 
 async def test_a_citizen_reaches_only_his_own_records(account, binding, settlement, addresses):
@@ -178,6 +205,12 @@ async def test_a_citizen_reaches_only_his_own_records(account, binding, settleme
             "SetPayerOrder",
             bpb.SetPayerOrderRequest(beneficiary_id=child, binder_ids=[mum, dad], request_id=rid()),
         ),
+        (  # access before validation: his own name in a list that is wrong anyway
+            "SetPayerOrder",
+            bpb.SetPayerOrderRequest(
+                beneficiary_id=child, binder_ids=[stranger, "not an id"], request_id=rid()
+            ),
+        ),
     ):
         assert await refused(citizen(stranger, "binding", rpc, request)) == DENIED, rpc
     assert (
@@ -190,8 +223,12 @@ async def test_a_citizen_reaches_only_his_own_records(account, binding, settleme
     shared = await settlement.Settle(bill(child, 5_000), timeout=10)  # own 2,000 + dad 3,000
     assert [leg.payer_id for leg in shared.legs] == [child, dad]
     by_id = spb.GetSettlementRequest(settlement_id=shared.settlement_id)
-    for reader in (child, dad):
-        assert (await citizen(reader, "settlement", "GetSettlement", by_id)).legs == shared.legs
+    for reader in (child, dad):  # each sees every leg, and only his own balance after it
+        legs = (await citizen(reader, "settlement", "GetSettlement", by_id)).legs
+        assert [(leg.payer_id, leg.amount_fen) for leg in legs] == [
+            (leg.payer_id, leg.amount_fen) for leg in shared.legs
+        ]
+        assert [leg.balance_after_fen for leg in legs if leg.payer_id != reader] == [0]
     assert await refused(citizen(mum, "settlement", "GetSettlement", by_id)) == DENIED
     assert (
         await refused(
@@ -294,6 +331,15 @@ def _forged(**claims: Any) -> str:
     )
 
 
+def _signed(exp: object) -> str:
+    """Signed with the stack's own secret: only its `exp` is wrong."""
+    claims = {"sub": "tests", "role": "service", "exp": exp}
+    return "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+_SOON = int(dt.datetime.now().timestamp()) + 600
+
+
 @pytest.mark.parametrize(
     "header",
     [
@@ -310,6 +356,9 @@ def _forged(**claims: Any) -> str:
             {"sub": "tests", "role": "service", "exp": 4102444800}, None, algorithm="none"
         ),  # unsigned
         bearer(role="service")[:-4] + "AAAA",  # signature changed
+        _signed(253402300799),  # runs out in 9999
+        _signed(str(_SOON)),  # exp a string
+        _signed(_SOON + 0.5),  # exp not a whole number
     ],
     ids=[
         "none",
@@ -322,6 +371,9 @@ def _forged(**claims: Any) -> str:
         "expired",
         "unsigned",
         "tampered",
+        "far-future",
+        "string-exp",
+        "fractional-exp",
     ],
 )
 async def test_a_caller_without_a_valid_token_is_unauthenticated(header, addresses, account):
@@ -333,7 +385,7 @@ async def test_a_caller_without_a_valid_token_is_unauthenticated(header, address
         ("settlement", "ListSettlements", spb.ListSettlementsRequest(patient_id=pid)),
     ):
         async with grpc.aio.insecure_channel(addresses[service]) as ch:
-            call = getattr(_STUBS[service](ch), rpc)(request, metadata=metadata, timeout=5)
+            call = getattr(STUBS[service](ch), rpc)(request, metadata=metadata, timeout=5)
             assert await refused(call) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
 
 
@@ -343,7 +395,7 @@ async def test_a_token_for_an_unknown_role_is_unauthenticated(addresses):
     claims = {"sub": "x", "role": "admin", "exp": int(dt.datetime.now().timestamp()) + 60}
     header = "Bearer " + jwt.encode(claims, SECRET, algorithm=ALGORITHM)
     async with grpc.aio.insecure_channel(addresses["account"]) as ch:
-        call = _STUBS["account"](ch).GetAccount(
+        call = STUBS["account"](ch).GetAccount(
             pb.GetAccountRequest(person_id=new_pid()), metadata=(("authorization", header),)
         )
         assert await refused(call) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")

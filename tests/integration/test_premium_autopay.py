@@ -1,6 +1,7 @@
 """Automatic month-end premium deduction (rule A2), over a stack with a Redis of its own so the
 job's counts are this test's: who is paid, who is skipped and why, who was paid before; a run
-repeated pays no one twice."""
+repeated pays no one twice. Who may set or change an auto-pay, over the shared stack (no job
+runs there)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from gongji.common.v1.common_pb2 import INSURANCE_TYPE_RESIDENT as RESIDENT
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.common.clock import BEIJING, FixedClock
 from tests.integration.accounts import all_entries, credit, rid, stop
-from tests.integration.bindings import CHILD, create, person
+from tests.integration.bindings import CHILD, PARENT, create, person
 from tests.integration.own_stack import OwnStack, own_stack
-from tests.support import refused
+from tests.support import as_, refused
 
 YEAR = dt.date.today().year + 1  # next year's premiums: due now, paid by nobody yet
 PREMIUM = 40_000  # the built-in policy's resident premium
+DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +167,69 @@ async def test_the_run_of_every_month_end_of_a_premium_year_pays_each_once(tmp_p
         assert await premiums_paid(s, dad) == [PREMIUM]
         assert await premiums_paid(s, late) == [PREMIUM]
         assert await premiums_paid(s, mum) == []
+
+
+async def _mother_with_auto_pay(account, binding, settlement) -> tuple[str, str, str]:
+    """A resident mother bound to her son and her daughter; the son's auto-pay pays for her."""
+    mother = await person(account, 1950, 0, resident=True)
+    son, daughter = await person(account, 1975, 100_000), await person(account, 1978, 100_000)
+    for child in (son, daughter):
+        await binding.CreateBinding(create(child, mother, PARENT), timeout=10)
+    await settlement.SetPremiumAutoPay(autopay(mother, son), timeout=10)
+    return mother, son, daughter
+
+
+async def _auto_pay_of(settlement, beneficiary: str) -> tuple[str, bool]:
+    got = await settlement.GetPremiumAutoPay(
+        spb.GetPremiumAutoPayRequest(beneficiary_id=beneficiary), timeout=10
+    )
+    return got.payer_id, got.enabled
+
+
+async def test_a_stranger_or_another_relative_cannot_switch_off_or_take_over_an_auto_pay(
+    account, binding, settlement, addresses
+):  # rule A2; API.md "SetPremiumAutoPay" (privacy between relatives)
+    mother, son, daughter = await _mother_with_auto_pay(account, binding, settlement)
+    stranger = await person(account, 1980, 100_000)
+    for who in (stranger, daughter):
+        for enabled in (False, True):
+            outcome = await refused(as_citizen(addresses, who, autopay(mother, who, enabled)))
+            assert outcome == DENIED, (who == daughter, enabled)
+    assert await _auto_pay_of(settlement, mother) == (son, True)
+
+
+async def test_the_beneficiary_the_payer_or_the_counter_change_an_auto_pay(
+    account, binding, settlement, addresses
+):  # rule A2
+    mother, son, daughter = await _mother_with_auto_pay(account, binding, settlement)
+    await as_citizen(addresses, mother, autopay(mother, son, enabled=False))
+    assert await _auto_pay_of(settlement, mother) == (son, False)
+    await as_citizen(addresses, son, autopay(mother, son))
+    await as_citizen(addresses, mother, autopay(mother, daughter))  # she chooses who pays
+    assert await _auto_pay_of(settlement, mother) == (daughter, True)
+    await as_citizen(addresses, daughter, autopay(mother, daughter, enabled=False))
+    await as_(addresses, "settlement", "operator", "staff-0427", "SetPremiumAutoPay",
+              autopay(mother, son))  # fmt: skip
+    assert await _auto_pay_of(settlement, mother) == (son, True)
+
+
+async def test_a_new_payer_must_be_bound_even_to_a_disabled_auto_pay(
+    account, binding, settlement, addresses
+):  # rule A2
+    mother, son, _ = await _mother_with_auto_pay(account, binding, settlement)
+    stranger = await person(account, 1980, 100_000)
+    off = autopay(mother, stranger, enabled=False)
+    assert (await refused(settlement.SetPremiumAutoPay(off)))[1] == "NOT_BOUND"
+    assert (await refused(as_citizen(addresses, mother, off)))[1] == "NOT_BOUND"
+    assert await _auto_pay_of(settlement, mother) == (son, True)
+    # with none stored, a stranger names himself the payer of someone he is not bound to
+    alone = await person(account, 1952, 0, resident=True)
+    new = autopay(alone, stranger, enabled=False)
+    assert (await refused(as_citizen(addresses, stranger, new)))[1] == "NOT_BOUND"
+    code, _ = await refused(settlement.GetPremiumAutoPay(
+        spb.GetPremiumAutoPayRequest(beneficiary_id=alone)))  # fmt: skip
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def as_citizen(addresses, who: str, request: spb.SetPremiumAutoPayRequest):
+    return await as_(addresses, "settlement", "citizen", who, "SetPremiumAutoPay", request)

@@ -52,6 +52,13 @@ def test_the_defaults_of_the_api():
     assert s.lock_lease_ms == 5000
     assert s.policy_file == ""
     assert s.fault_plan is None
+    assert s.token_max_ttl_s == 86_400
+
+
+def test_the_longest_token_life_is_a_setting():
+    assert settings(GONGJI_TOKEN_MAX_TTL_S="600").token_max_ttl_s == 600
+    with pytest.raises(ConfigError, match="GONGJI_TOKEN_MAX_TTL_S"):
+        settings(GONGJI_TOKEN_MAX_TTL_S="a day")
 
 
 def test_the_listen_address_can_be_overridden_without_moving_the_peers():

@@ -24,10 +24,21 @@ from services.common.ids import mask
 from services.common.policy import Policy
 
 _ACTIVE = str(int(BindingStatus.ACTIVE))
+_PENDING = str(int(BindingStatus.PENDING_CONSENT))
 
 
 def _active(rec: Json | None) -> bool:
     return rec is not None and str(rec.get("status")) == _ACTIVE
+
+
+def _pending(rec: Json | None) -> bool:
+    """Awaiting the relative's consent (B14): it holds its pair and counts toward the limit,
+    and is on no payer list."""
+    return rec is not None and str(rec.get("status")) == _PENDING
+
+
+def _live(rec: Json | None) -> bool:
+    return _active(rec) or _pending(rec)
 
 
 def _side(binding_id: str, binder: bool) -> str | None:
@@ -47,11 +58,12 @@ def check_person(p: PersonBundle, policy: Policy) -> list[Violation]:
     index: list[str] = []
     for v in p.provinces.values():
         index += _as_binder(p, v) + _as_beneficiary(p, v)
-        active = sorted(i for i in v.binder_all if _active(p.records.get(i)))
+        live = [i for i in v.binder_all if _live(p.records.get(i))]
         limit = policy.for_region(v.province).max_bindings
-        if len(active) > limit:
-            detail = f"{len(active)} active bindings in province {v.province}, the limit is {limit}"
+        if len(live) > limit:
+            detail = f"{len(live)} active bindings in province {v.province}, the limit is {limit}"
             out += [violation("binding.limit", who, detail)]
+        active = sorted(i for i in live if _active(p.records.get(i)))
         out += problems("binding.grant", who, [f for i in active for f in _grant(p, i)])
     out += problems("binding.index", who, index)
     return out + problems("order.account", who, _order(p))
@@ -70,10 +82,11 @@ def _owned(p: PersonBundle, ids: list[str], v: ProvinceViews, binder: bool) -> l
 
 
 def _as_binder(p: PersonBundle, v: ProvinceViews) -> list[str]:
-    """His active set is his ACTIVE bindings; each pair key holds the pair's ACTIVE binding
-    and no pair key outlives it (or the pair could never bind again: B7)."""
+    """His active set is his ACTIVE bindings and those awaiting consent; each pair key holds
+    the pair's such binding and no pair key outlives it (or the pair could never bind again:
+    B7)."""
     found = _owned(p, v.binder_all, v, binder=True)
-    active = {i for i in v.binder_all if _active(p.records.get(i))}
+    active = {i for i in v.binder_all if _live(p.records.get(i))}
     found += [f"active set lists {i}, which is not an active binding of his"
               for i in sorted(v.binder_active - active)]  # fmt: skip
     found += [f"active binding {i} is missing from his active set"
@@ -87,8 +100,14 @@ def _as_binder(p: PersonBundle, v: ProvinceViews) -> list[str]:
 
 
 def _as_beneficiary(p: PersonBundle, v: ProvinceViews) -> list[str]:
-    """His payer list is exactly his ACTIVE bindings here, each once (B10)."""
+    """His payer list is exactly his ACTIVE bindings here, each once (B10); those awaiting his
+    consent are exactly the ones he is asked about (B14)."""
     found = _owned(p, v.beneficiary_all, v, binder=False)
+    waiting = {i for i in v.beneficiary_all if _pending(p.records.get(i))}
+    found += [f"binding {i} awaits his consent, which is not a pending binding for him"
+              for i in sorted(set(v.awaiting) - waiting)]  # fmt: skip
+    found += [f"pending binding {i} is missing from what awaits his consent"
+              for i in sorted(waiting - set(v.awaiting))]  # fmt: skip
     active = {i for i in v.beneficiary_all if _active(p.records.get(i))}
     twice = [i for i, n in Counter(v.payers).items() if n > 1]
     found += [f"payer list repeats {i}" for i in twice]

@@ -31,6 +31,10 @@ class _BindingStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Binding
     BINDING_STATUS_ACTIVE: _BindingStatus.ValueType  # 1
     BINDING_STATUS_REMOVED: _BindingStatus.ValueType  # 2
     BINDING_STATUS_LAPSED: _BindingStatus.ValueType  # 3
+    BINDING_STATUS_PENDING_CONSENT: _BindingStatus.ValueType  # 4
+    """Made by a citizen for an adult relative: pays nothing until the relative confirms it
+    (ConfirmBinding); lapses when not confirmed within 7 days (rule B14).
+    """
 
 class BindingStatus(_BindingStatus, metaclass=_BindingStatusEnumTypeWrapper): ...
 
@@ -38,6 +42,10 @@ BINDING_STATUS_UNSPECIFIED: BindingStatus.ValueType  # 0
 BINDING_STATUS_ACTIVE: BindingStatus.ValueType  # 1
 BINDING_STATUS_REMOVED: BindingStatus.ValueType  # 2
 BINDING_STATUS_LAPSED: BindingStatus.ValueType  # 3
+BINDING_STATUS_PENDING_CONSENT: BindingStatus.ValueType  # 4
+"""Made by a citizen for an adult relative: pays nothing until the relative confirms it
+(ConfirmBinding); lapses when not confirmed within 7 days (rule B14).
+"""
 Global___BindingStatus: _TypeAlias = BindingStatus  # noqa: Y015
 
 @_typing.final
@@ -63,7 +71,7 @@ class Binding(_message.Message):
     end_date: _builtins.str
     status: Global___BindingStatus.ValueType
     priority: _builtins.int
-    """1 = first payer, dense over the beneficiary's ACTIVE bindings."""
+    """1 = first payer, dense over the beneficiary's ACTIVE bindings; 0 for any other status."""
     beneficiary_phone_masked: _builtins.str
     """The phone given at binding, masked: 138****5678; empty when none was given."""
     @_builtins.property
@@ -315,3 +323,25 @@ class SetPayerOrderRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetPayerOrderRequest: _TypeAlias = SetPayerOrderRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmBindingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINDING_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    binding_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        binding_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binding_id", b"binding_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmBindingRequest: _TypeAlias = ConfirmBindingRequest  # noqa: Y015

@@ -66,6 +66,11 @@ class BindingServiceStub:
                 request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.SetPayerOrderRequest.SerializeToString,
                 response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GetPayersResponse.FromString,
                 _registered_method=True)
+        self.ConfirmBinding = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/ConfirmBinding',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.FromString,
+                _registered_method=True)
 
 
 class BindingServiceServicer:
@@ -109,6 +114,13 @@ class BindingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmBinding(self, request, context):
+        """The relative's consent to a binding a citizen made for him as an adult (rule B14).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BindingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +153,11 @@ def add_BindingServiceServicer_to_server(servicer, server):
                     servicer.SetPayerOrder,
                     request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.SetPayerOrderRequest.FromString,
                     response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GetPayersResponse.SerializeToString,
+            ),
+            'ConfirmBinding': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmBinding,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +324,33 @@ class BindingService:
             '/gongji.binding.v1.BindingService/SetPayerOrder',
             gongji_dot_binding_dot_v1_dot_binding__pb2.SetPayerOrderRequest.SerializeToString,
             gongji_dot_binding_dot_v1_dot_binding__pb2.GetPayersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmBinding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/ConfirmBinding',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.FromString,
             options,
             channel_credentials,
             insecure,

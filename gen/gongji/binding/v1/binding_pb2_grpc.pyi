@@ -41,6 +41,8 @@ class BindingServiceStub:
     ListBindings: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ListBindingsRequest, _binding_pb2.ListBindingsResponse]
     GetPayers: _grpc.UnaryUnaryMultiCallable[_binding_pb2.GetPayersRequest, _binding_pb2.GetPayersResponse]
     SetPayerOrder: _grpc.UnaryUnaryMultiCallable[_binding_pb2.SetPayerOrderRequest, _binding_pb2.GetPayersResponse]
+    ConfirmBinding: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ConfirmBindingRequest, _binding_pb2.Binding]
+    """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
 
 @_typing.type_check_only
 class BindingServiceAsyncStub(BindingServiceStub):
@@ -55,6 +57,8 @@ class BindingServiceAsyncStub(BindingServiceStub):
     ListBindings: _aio.UnaryUnaryMultiCallable[_binding_pb2.ListBindingsRequest, _binding_pb2.ListBindingsResponse]  # type: ignore[assignment]
     GetPayers: _aio.UnaryUnaryMultiCallable[_binding_pb2.GetPayersRequest, _binding_pb2.GetPayersResponse]  # type: ignore[assignment]
     SetPayerOrder: _aio.UnaryUnaryMultiCallable[_binding_pb2.SetPayerOrderRequest, _binding_pb2.GetPayersResponse]  # type: ignore[assignment]
+    ConfirmBinding: _aio.UnaryUnaryMultiCallable[_binding_pb2.ConfirmBindingRequest, _binding_pb2.Binding]  # type: ignore[assignment]
+    """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
 
 class BindingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Family relationships between a binder (payer) and a beneficiary, and each beneficiary's
@@ -102,5 +106,13 @@ class BindingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _binding_pb2.SetPayerOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_binding_pb2.GetPayersResponse, _abc.Awaitable[_binding_pb2.GetPayersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmBinding(
+        self,
+        request: _binding_pb2.ConfirmBindingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Binding, _abc.Awaitable[_binding_pb2.Binding]]:
+        """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
 
 def add_BindingServiceServicer_to_server(servicer: BindingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
