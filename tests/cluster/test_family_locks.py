@@ -158,9 +158,9 @@ async def test_a_caller_paused_after_its_mark_leaves_nothing_unfinished(gate):  
     assert [(await store.get(p)).balance_fen for p in (first, second)] == [0, 600]
 
 
-async def test_a_holder_paused_past_its_lease_is_refused_and_the_next_pays(gate):
-    # DESIGN "Lease loss": A locks dad's account and is paused until its lease runs out; B
-    # locks it with a higher fence and pays; A resumes and is refused; A's retry pays after B
+async def _two_children_of_one_payer(gate: Gate) -> tuple[AccountStore, str, str, str, Any]:
+    """A payer with 1,000 fen bound to two children, and how to settle 700 for either, under
+    locks whose lease is 200 ms."""
     store = AccountStore(gate.redis)
     steps = Stepwise(store, Locks(store, 200), 30_000)
     dad, c1, c2 = await opened(store, 1_000), await opened(store), await opened(store)
@@ -170,6 +170,14 @@ async def test_a_holder_paused_past_its_lease_is_refused_and_the_next_pays(gate)
     def pay(payment_id: str, child: str) -> Any:
         return steps.pay(payment_id, EntryKind.SETTLEMENT, child, [Source(dad, f"B-{child}")],
                          700, DAY, False, "fp")  # fmt: skip
+
+    return store, dad, c1, c2, pay
+
+
+async def test_a_holder_paused_past_its_lease_is_refused_and_the_next_pays(gate):
+    # DESIGN "Lease loss": A locks dad's account and is paused until its lease runs out; B
+    # locks it with a higher fence and pays; A resumes and is refused; A's retry pays after B
+    store, dad, c1, c2, pay = await _two_children_of_one_payer(gate)
 
     gate.arm(replied('"fence"', '"fields"'))
     a = asyncio.ensure_future(pay("LEASE-A", c1))
@@ -192,15 +200,7 @@ async def test_a_holder_paused_past_its_lease_is_refused_and_the_next_pays(gate)
 async def test_a_holder_paused_after_its_plan_is_finished_by_the_next_taker(gate):
     # a plan journaled is never overtaken: the next taker of the lock writes its share first,
     # so the outcome is A then B; A, resumed, finds its share written
-    store = AccountStore(gate.redis)
-    steps = Stepwise(store, Locks(store, 200), 30_000)
-    dad, c1, c2 = await opened(store, 1_000), await opened(store), await opened(store)
-    for child in (c1, c2):
-        await store.grant(dad, child, f"B-{child}", "2000-01-01", "")
-
-    def pay(payment_id: str, child: str) -> Any:
-        return steps.pay(payment_id, EntryKind.SETTLEMENT, child, [Source(dad, f"B-{child}")],
-                         700, DAY, False, "fp")  # fmt: skip
+    store, dad, c1, c2, pay = await _two_children_of_one_payer(gate)
 
     gate.arm(replied('"phase":"paying"'))
     a = asyncio.ensure_future(pay("PLAN-A", c1))
