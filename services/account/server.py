@@ -21,6 +21,7 @@ from services.account.stepwise import Stepwise
 from services.account.store import AccountStore
 from services.common import ids, policy, redisdb, registry
 from services.common.clock import Clock, SystemClock
+from services.common.coalesce import coalescing
 from services.common.config import Settings
 from services.common.enums import AccountStatus, CreditKind, InsuranceType
 from services.common.errors import DomainError
@@ -119,6 +120,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
+    if fault is None:  # fault points count each command on its own caller's behalf
+        redis = coalescing(redis)
     relay = Relay(redis)
     store = AccountStore(redis)
     locks = Locks(store, settings.lock_lease_ms)
