@@ -96,12 +96,14 @@ class AutoPayMethods:
         self, request: pb.RunPremiumDeductionsRequest, context: Context
     ) -> pb.PremiumDeductionRun:
         today = beijing_today(self.clock)
-        if request.year not in (today.year, today.year + 1):
-            raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
         deadline = Deadline.of(context, default_s=600.0)
         started_ms = int(time.time() * 1000)
 
         async def run(fp: str, marker: str) -> pb.PremiumDeductionRun:
+            # A run answered before is answered again whatever the day: the year is judged
+            # against today only for a new one (the December run retried in January).
+            if request.year not in (today.year, today.year + 1):
+                raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
             return await self.deductions.run(
                 request.run_id, request.year, today.isoformat(), started_ms, deadline
             )

@@ -210,12 +210,14 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
         beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
         amount = ids.amount(request.amount_fen)
         today = beijing_today(self.clock)
-        if request.year not in (today.year, today.year + 1):
-            raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
         order = PremiumOrder(payer, beneficiary, request.year, amount)
         deadline = Deadline.of(context)
 
         async def run(fp: str, marker: str) -> pb.PremiumPayment:
+            # Judged against today only for a request not answered before: a retry in the
+            # new year gets the premium it paid, not INVALID_ARGUMENT for a year now past.
+            if request.year not in (today.year, today.year + 1):
+                raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
             payment = await self.coordinator.pay_premium(order, marker, today.isoformat(), deadline)
             return premium_pb(payment)
 
