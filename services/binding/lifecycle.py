@@ -7,6 +7,10 @@ last gave it (SetFamilyAidOrder, B10). So:
   the end is acknowledged: once RemoveBinding has answered, no payment takes the binder's money
   for that relative (B11). A crash between two steps leaves at most a grant without an ACTIVE
   binding, which pays nothing: it is never in the order, and a retry revokes it;
+- a grant is marked (an intent, services.common.intents) before it is written, and the mark
+  is taken off once its binding is made. A mark left longer than a call lasts is a creation
+  cut off or given up: its sweep marks the binding id void (no late attempt makes it then) and
+  revokes the grant, so no grant stands for a binding that does not exist;
 - every change of a payer list bumps its version and marks it in the store's order outbox in the
   same script; the new order is pushed before the change is acknowledged, and the sweep of those
   marks (services.common.intents) pushes whatever a crash or an unreachable account service left
@@ -30,6 +34,7 @@ from services.common.intents import Intents
 log = logging.getLogger(__name__)
 BACKGROUND_TIMEOUT_S = 5.0  # no caller waits on the relay or a lapse
 VIEWS_DUE_AFTER_MS = 10_000  # longer than a call that is still finishing its own steps
+GRANT_BUCKETS = 16  # the index of grants being written, spread over this many slots
 
 
 _PROVINCES = [f"{p:02d}" for p in sorted(PROVINCES)]
@@ -52,6 +57,11 @@ class Lifecycle:
             store.redis, [Keys.views_due(p) for p in _PROVINCES], self._finish_marked,
             label="binding-view-finished", due_after_ms=views_due_after_ms,
         )  # fmt: skip
+        # A grant being written for a binding being made (`<binding id> <binder>`).
+        self.grants = Intents(
+            store.redis, [Keys.grants_due(n) for n in range(GRANT_BUCKETS)], self._void_marked,
+            label="binding-grant-voided", due_after_ms=views_due_after_ms,
+        )  # fmt: skip
 
     async def create(
         self, b: Binding, limit: int, fp: str, marker: str, timeout_s: float, lapses_ms: int = 0
@@ -61,14 +71,20 @@ class Lifecycle:
         the relative confirms it."""
         if b.status == BindingStatus.PENDING_CONSENT:
             return await self.store.create(b, limit, fp, marker, lapses_ms)
+        granting = f"{b.binding_id} {b.binder_id}"
+        await self.grants.mark(granting)
         await self.accounts.grant(
             b.binder_id, b.beneficiary_id, b.binding_id, b.start_date, b.end_date, timeout_s
         )
         try:
             made = await self.store.create(b, limit, fp, marker)
-        except DomainError:
+        except DomainError:  # refused: its grant revoked now, or by the sweep of its mark
             await asyncio.shield(self._revoke_quietly(b.binder_id, b.binding_id))
             raise
+        if made.binding_id != b.binding_id:  # made by an attempt of this request cut off
+            await asyncio.shield(self._revoke_quietly(b.binder_id, b.binding_id))
+        else:
+            await self.grants.clear(granting)
         await self.push_order(b.beneficiary_id, timeout_s)
         return made
 
@@ -107,9 +123,17 @@ class Lifecycle:
         else:
             await self.store.finish_across(found)
 
+    async def _void_marked(self, bucket: str, granting: str) -> None:
+        """A grant written for a binding whose creation was cut off or given up: the binding
+        id made void (unless the binding was made after all), then its grant revoked."""
+        binding_id, binder = granting.split(" ", 1)
+        if await self.store.void(binding_id):
+            await self.accounts.revoke(binder, binding_id, BACKGROUND_TIMEOUT_S)
+        await self.grants.clear(granting, bucket)
+
     async def relay(self) -> None:
-        """Both sweeps, for ever."""
-        await asyncio.gather(self.orders.run(), self.views.run())
+        """The three sweeps, for ever."""
+        await asyncio.gather(self.orders.run(), self.views.run(), self.grants.run())
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:
         """A grant whose binding was refused: revoke it if we can; if not, it pays nothing."""

@@ -150,9 +150,19 @@ local function drop_payer(views, id)
   return true
 end
 
+-- A creation given up (Lifecycle, the sweep of grants written for bindings not made): its id
+-- is never made afterwards, so the grant revoked for it is never needed.
+local function voided(void_key)
+  if redis.call('EXISTS', void_key) == 1 then
+    return cjson.encode({error='LOCK_TIMEOUT',
+                         message='this creation took too long and was given up; retry'})
+  end
+  return nil
+end
+
 -- A creation's answer, kept under its request for a repeat.
-local function created(idem, fp, rec_json, priority, ttl_s)
-  local result = cjson.encode({binding=cjson.decode(rec_json), priority=priority})
+local function created(idem, fp, id, rec_json, priority, ttl_s)
+  local result = cjson.encode({binding=cjson.decode(rec_json), priority=priority, id=id})
   redis.call('SET', idem, cjson.encode({fp=fp, result=result}), 'EX', ttl_s)
   return result
 end
@@ -184,14 +194,15 @@ end
 """
 )
 # KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 idempotency record, 5 order outbox,
-#       6 consent due
+#       6 consent due, 7 the binding id's void mark (Lifecycle: a creation given up)
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
 #       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = ACTIVE at once, no consent)
-# Returns {binding=record, priority=n} or {error=...}.
+# Returns {binding=record, priority=n, id=its id} or {error=...}; under a request answered
+# before, its answer (naming the binding that request made).
 _CREATE = (
     LUA_HEAD
     + """
-local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
+local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4]) or voided(KEYS[7])
 if refused then return refused end
 add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
 local priority = 0
@@ -201,9 +212,17 @@ if ARGV[8] ~= '0' then
 else
   priority = add_view(KEYS[3], KEYS[5], ARGV[2], ARGV[5], ARGV[7])
 end
-return created(KEYS[4], ARGV[1], ARGV[3], priority, ARGV[6])
+return created(KEYS[4], ARGV[1], ARGV[2], ARGV[3], priority, ARGV[6])
 """
 )
+# KEYS: 1 record, 2 void mark; ARGV: 1 TTL s. A binding id whose creation was given up (its
+# grant written, the binding never made): marked void so that no late attempt makes it after
+# its grant is revoked. Returns 'void', or 'made' when the binding exists (nothing written).
+_VOID = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'made' end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 'void'
+"""
 # KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox, 5 consent due
 # ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary, 5 which
 #       ('any' or 'pending', as end_binder_side)
@@ -231,20 +250,20 @@ return raw
 # binder's side, with the binding marked in the binder's province as `views-due`; then the
 # beneficiary's side; then the mark is taken off. The relay loop finishes every mark a crash left
 # (Lifecycle.relay): each step can run again and again with the same outcome.
-# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due, 5 consent due
+# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due, 5 consent due, 6 void mark
 # ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
 #       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = no consent needed)
-# Returns {binding=record, priority=0} or {error=...}, as _CREATE does (the priority is the
+# Returns {binding=record, priority=0, id} or {error=...}, as _CREATE does (the priority is the
 # beneficiary side's to give).
 _CREATE_BINDER_SIDE = (
     LUA_HEAD
     + """
-local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4])
+local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4]) or voided(KEYS[6])
 if refused then return refused end
 add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
 if ARGV[8] ~= '0' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2]) end
-return created(KEYS[3], ARGV[1], ARGV[3], 0, ARGV[6])
+return created(KEYS[3], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[6])
 """
 )
 # KEYS: 1 record, 2 binder's views, 3 views due, 4 consent due; ARGV: 1 binding id, 2 new
@@ -320,6 +339,12 @@ def new_binding_id(binder_province: str, beneficiary_province: str) -> str:
     return f"B{binder_province}{beneficiary_province}{secrets.token_hex(8)}"
 
 
+def _made(b: Binding, answer: dict[str, object]) -> str:
+    """The id of the binding a creation answers: its own, or, when its request made one
+    before (an attempt cut off after this step, retried), that one's."""
+    return str(answer.get("id") or b.binding_id)
+
+
 def provinces_of(binding_id: str) -> tuple[str, str]:
     """Binder's and beneficiary's province from a binding id; ValueError if it is not ours."""
     if len(binding_id) != 21 or not binding_id.startswith("B") or not binding_id[1:5].isdigit():
@@ -355,6 +380,16 @@ class Keys:
         return f"{province_tag(province)}:views-due"
 
     @staticmethod
+    def void(binding_id: str) -> str:
+        """The mark of a binding id whose creation was given up (Lifecycle.grants)."""
+        return f"{province_tag(provinces_of(binding_id)[0])}:void:{binding_id}"
+
+    @staticmethod
+    def grants_due(n: int) -> str:
+        """The n-th part of the index of grants written for bindings being made."""
+        return f"bind:{{grants:{n}}}:due"
+
+    @staticmethod
     def consent_due(province: str) -> str:
         """Bindings made in this province (the binder's) that await consent, scored by the
         time they lapse unconfirmed (B14)."""
@@ -370,6 +405,7 @@ class BindingStore:
         self._create_binder_side = redis.register_script(_CREATE_BINDER_SIDE)
         self._end_binder_side = redis.register_script(_END_BINDER_SIDE)
         self._beneficiary_side = redis.register_script(_BENEFICIARY_SIDE)
+        self._void = redis.register_script(_VOID)
 
     async def provinces(self, pid: str) -> list[str]:
         """The provinces under which this person has binding views (one, unless he moved)."""
@@ -397,7 +433,7 @@ class BindingStore:
         keys = [
             Keys.record(b.binding_id), Keys.person(pb_, b.binder_id),
             Keys.person(pe, b.beneficiary_id), Keys.idem(pb_, marker), Keys.order_outbox(pe),
-            Keys.consent_due(pb_),
+            Keys.consent_due(pb_), Keys.void(b.binding_id),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
@@ -407,7 +443,7 @@ class BindingStore:
         d = orjson.loads(await self._create(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
-        return Binding.from_record(b.binding_id, d["binding"], int(d["priority"]))
+        return Binding.from_record(_made(b, d), d["binding"], int(d["priority"]))
 
     async def _create_across(
         self, b: Binding, limit: int, fp: str, marker: str, lapses_ms: int
@@ -415,7 +451,7 @@ class BindingStore:
         pb_, _ = provinces_of(b.binding_id)
         keys = [
             Keys.record(b.binding_id), Keys.person(pb_, b.binder_id), Keys.idem(pb_, marker),
-            Keys.views_due(pb_), Keys.consent_due(pb_),
+            Keys.views_due(pb_), Keys.consent_due(pb_), Keys.void(b.binding_id),
         ]  # fmt: skip
         record = orjson.dumps(b.record()).decode()
         args: list[str | int] = [
@@ -425,9 +461,14 @@ class BindingStore:
         d = orjson.loads(await self._create_binder_side(keys=keys, args=args))
         if "error" in d:
             raise DomainError(d["error"], d["message"])
-        made = Binding.from_record(b.binding_id, d["binding"])
+        made = Binding.from_record(_made(b, d), d["binding"])
         priority = await self.finish_across(made)
-        return Binding.from_record(b.binding_id, d["binding"], priority)
+        return Binding.from_record(made.binding_id, d["binding"], priority)
+
+    async def void(self, binding_id: str) -> bool:
+        """The binding id marked void unless its binding exists; whether it was."""
+        keys = [Keys.record(binding_id), Keys.void(binding_id)]
+        return str(await self._void(keys=keys, args=[IDEM_TTL_S])) == "void"
 
     async def finish_across(self, b: Binding) -> int:
         """The beneficiary's side of a binding across provinces, as its record now is, then
