@@ -120,7 +120,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     fault = settings.fault_plan
     security = Security.of(settings)
     redis = redisdb.connect(settings.redis_url, pointed=fault is not None, mode=settings.redis_mode)
-    if fault is None:  # fault points count each command on its own caller's behalf
+    if not getattr(redis, "pointed", False):  # a point per command, on its own caller's behalf
         redis = coalescing(redis)
     relay = Relay(redis)
     store = AccountStore(redis)

@@ -37,8 +37,9 @@ CLAIM_IDLE_MS = 60_000
 class Lapser:
     def __init__(
         self, redis: aioredis.Redis, store: BindingStore, lifecycle: Lifecycle,
-        block_ms: int = 1000,
+        block_ms: int | None = 1000,
     ) -> None:  # fmt: skip
+        """`block_ms`: how long a step waits for new events (None: not at all)."""
         self.redis, self.store, self.lifecycle, self.block_ms = redis, store, lifecycle, block_ms
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
 

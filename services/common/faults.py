@@ -83,6 +83,8 @@ async def point() -> None:
 class PointedRedis(aioredis.Redis):
     """A Redis client whose every command is a fault point when it returns."""
 
+    pointed = True  # each command counts on its own caller's behalf: never coalesced
+
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         await point()
