@@ -1,0 +1,108 @@
+"""Running a seed: over a Redis of its own (the embedded one, or an embedded Redis Cluster of
+three masters) unless given one, in an event loop of its own; and what a run tells its reader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import pathlib
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+from services.common.redisdb import EmbeddedCluster, EmbeddedRedis, free_cluster_port, free_port
+from services.sim.run import Result, Simulation
+from services.sim.scheduler import FaultRates
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def embedded(cluster: bool) -> Iterator[str]:
+    """A throwaway Redis (or Redis Cluster) for runs, no fsync: its data dies with it."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="gongji-sim-"))
+    server: EmbeddedRedis | EmbeddedCluster
+    if cluster:
+        server = EmbeddedCluster(folder, free_cluster_port(), fsync="no").start()
+    else:
+        server = EmbeddedRedis(folder, free_port(), fsync="no").start()
+    try:
+        yield server.url
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """`work` in a new plain asyncio loop (the scheduler reads its ready queue). Runners that
+    died in the run are never cancelled: a crash runs no clean-up. Once the loop is closed they
+    are closed too, with that closed loop as the thread's current one, so whatever clean-up
+    their frames try then fails at once and reaches nothing (nor waits for the collector to
+    try it later, in another run)."""
+    loop = asyncio.SelectorEventLoop()
+    try:
+        return loop.run_until_complete(work)
+    finally:
+        dead = asyncio.all_tasks(loop)
+        loop.close()
+        local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+        previous = getattr(local, "_loop", None)
+        asyncio.set_event_loop(loop)
+        try:
+            _close_quietly(dead)
+        finally:
+            asyncio.set_event_loop(previous)
+
+
+def _close_quietly(dead: set[asyncio.Task[Any]]) -> None:
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for task in dead:
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                with contextlib.suppress(BaseException):
+                    task.get_coro().close()
+            dead.clear()
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        logging.disable(logging.NOTSET)
+
+
+def simulate(
+    seed: int,
+    steps: int,
+    cluster: bool = False,
+    url: str = "",
+    rates: FaultRates | None = None,
+) -> Result:
+    """One run; over `url` (emptied first) when given, else over a Redis of its own."""
+    mode = "cluster" if cluster else "single"
+    if url:
+        return in_own_loop(Simulation(seed, steps, url, mode, rates).run())
+    with embedded(cluster) as own:
+        return in_own_loop(Simulation(seed, steps, own, mode, rates).run())
+
+
+def report(result: Result) -> list[str]:
+    """What a failed run prints: its seed, where, the last operations, what broke."""
+    if result.ok:
+        return []
+    cluster = " --cluster" if result.cluster else ""
+    lines = [
+        f"seed {result.seed}{cluster}: an invariant broke after operation {result.step}",
+        "the last operations:",
+    ]
+    lines += [f"  {line}" for line in result.last]
+    lines += ["broken:"] + [f"  {v}" for v in result.violations[:40]]
+    if len(result.violations) > 40:
+        lines.append(f"  ... and {len(result.violations) - 40} more")
+    return lines

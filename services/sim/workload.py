@@ -1,0 +1,127 @@
+"""The seeded mix of operations: every mutating RPC of the contract, weighted; the month-end
+job at every month end; the background passes; and what a caller does about a call whose answer
+it never got (retry it, reverse a bill whose outcome is unknown (S10), or give up)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from gongji.account.v1 import account_pb2 as apb
+from services.sim import ops_accounts as acc
+from services.sim import ops_bindings as bnd
+from services.sim import ops_payments as pay
+from services.sim import ops_premiums as prem
+from services.sim.ops import Kind, Op, World
+
+# The nationwide quotas' kinds go here (GrantQuota, ChangeQuota, EndQuota, ConfirmQuota): each
+# a Keyed kind (services.sim.keyed) whose effect on the funder's money the model applies.
+QUOTAS: tuple[Kind, ...] = ()
+# The background passes that sweep a key per province (34 each).
+WIDE = frozenset({"payer-orders", "binding-views", "consents-lapsed"})
+
+
+class Workload:
+    def __init__(
+        self,
+        w: World,
+        today: Callable[[], dt.date],
+        now_ms: Callable[[], int],
+        jobs: list[str],
+        services: dict[str, str],
+    ) -> None:
+        self.w = w
+        self.reverse = pay.Reverse()
+        self.month_end = prem.MonthEnd(today)
+        self.kinds: list[Kind] = [
+            acc.Open(),
+            acc.Credit(),
+            acc.Contribute(),
+            acc.Status(True),
+            acc.Status(False),
+            acc.Purchase(today),
+            acc.CancelPolicy(),
+            acc.Stop(),
+            acc.ChangeType(),
+            acc.Withdraw(),
+            acc.Transfer(),
+            bnd.Create(today),
+            bnd.Remove(),
+            bnd.Confirm(now_ms),
+            bnd.Reorder(),
+            pay.Settle(today),
+            pay.Cancel(),
+            self.reverse,
+            pay.Premium(today),
+            prem.AutoPay(),
+            *QUOTAS,
+        ]
+        self.passes = [prem.Pass(job, services[job]) for job in jobs]
+        self.weights = [k.weight for k in self.kinds]
+
+    def numbered(self, op: Op) -> Op:
+        self.w.n += 1
+        op.n = self.w.n
+        return op
+
+    def opening(self) -> list[Op]:
+        """Everyone's account opened, and some money to start with."""
+        ops = []
+        for p in self.w.people.people:
+            request = apb.OpenAccountRequest(
+                person_id=p.pid,
+                name="参保人",
+                region_code=p.region,
+                insurance_type=p.insurance,  # type: ignore[arg-type]
+                request_id=f"open-{p.pid}",
+            )
+            ops.append(self.numbered(Op(0, self.kinds[0], request, frozenset({p.pid}))))
+        return ops
+
+    def new(self) -> Op:
+        for _ in range(20):
+            kind = self.w.rng.choices(self.kinds, self.weights)[0]
+            op = kind.make(self.w)
+            if op is not None:
+                return self.numbered(op)
+        return self.numbered(self.kinds[1].make(self.w) or self.opening()[0])
+
+    def recovery(self) -> Op:
+        kind = next(p for p in self.passes if p.name == "payments-recovered")
+        return kind.make(self.w)  # type: ignore[return-value]
+
+    def background(self) -> Op:
+        """A pass of a background loop; the sweeps over every province (34 keys each) less
+        often than the others."""
+        weights = [1 if p.name in WIDE else 4 for p in self.passes]
+        kind = self.w.rng.choices(self.passes, weights)[0]
+        return self.numbered(kind.make(self.w))  # type: ignore[arg-type]
+
+    def month_ends(self, day: dt.date) -> list[Op]:
+        """The month-end job of this year; in December (and now and then) next year's too;
+        now and then the same run again at once."""
+        years = [day.year]
+        if day.month == 12 or not self.w.rng.randrange(4):
+            years.append(day.year + 1)
+        ops = [self.month_end.of(self.w, y, f"month-end-{day}-{y}") for y in years]
+        if not self.w.rng.randrange(5):
+            ops.append(self.month_end.of(self.w, day.year, f"month-end-{day}-{day.year}"))
+        return [self.numbered(op) for op in ops]
+
+    def unanswered(self, op: Op) -> Op | None:
+        """What the caller does next about a call that got no answer: the same call again;
+        for a bill, sometimes its reversal (S10) or nothing (the caller gave up); for a
+        premium, sometimes nothing. None: given up, to be looked up at the next checkpoint."""
+        roll = self.w.rng.randrange(10)
+        if isinstance(op.kind, pay.Settle) and roll < 6:
+            if roll < 3:
+                r = op.request
+                return self.numbered(
+                    self.reverse.of(self.w, r.institution_id, r.medins_setl_id, r.patient_id)
+                )
+            return None
+        if isinstance(op.kind, pay.Premium) and roll < 4:
+            return None
+        if isinstance(op.kind, prem.Pass):
+            return None
+        return self.numbered(op.kind.repeat(self.w, op))
