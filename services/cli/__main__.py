@@ -15,6 +15,7 @@ from services.cli import launcher
 from services.cli.accounts import account
 from services.cli.bindings import binding
 from services.cli.settlements import premium, premiums, settlement
+from services.cli.simulating import simulate
 from services.cli.watching import watch
 from services.common import logs
 
@@ -25,6 +26,7 @@ app.add_typer(settlement, name="settlement")
 app.command()(premium)
 app.add_typer(premiums, name="premiums")
 app.command()(watch)
+app.command()(simulate)
 
 
 @app.command()

@@ -63,7 +63,9 @@ async def premium_probe(ask: Ask, m: Model, payment_id: str) -> None:
     m.premium(payment_id, order.payer_id, order.beneficiary_id, order.year, order.amount_fen)
 
 
-async def settlement_probe(ask: Ask, m: Model, institution: str, key: str) -> list[str]:
+async def settlement_probe(
+    ask: Ask, m: Model, institution: str, key: str, content: tuple[object, ...]
+) -> list[str]:
     """A settlement whose caller gave up: into the model as it stands, once."""
     request = spb.GetSettlementRequest(institution_id=institution, medins_setl_id=key)
     found = await ask("settlement", "GetSettlement", request)
@@ -71,7 +73,7 @@ async def settlement_probe(ask: Ask, m: Model, institution: str, key: str) -> li
         return []
     known = m.settlements.get(found.settlement_id)
     if known is None:
-        return learn(m, found, None)
+        return learn(m, found, content)
     if known.legs != legs_of(found):
         return [
             f"settlement {found.settlement_id} reads legs {legs_of(found)}, answered {known.legs}"

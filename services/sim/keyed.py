@@ -60,6 +60,12 @@ class Keyed(Kind):
             m.done[self.key(op)] = (content(op.request), answer)
         return out
 
+    def made(self, w: World, fresh: Message, *people: str) -> Op:
+        """The operation of this request (or of one sent before: `reuse`), touching the people
+        its fields `people` name."""
+        request = self.reuse(w, fresh)
+        return Op(0, self, request, frozenset(getattr(request, f) for f in people))
+
     def reuse(self, w: World, fresh: M) -> M:
         """Sometimes a request id used before: with the same content (a repeat) when its
         request was answered, else with this content (a conflict, if it was answered)."""

@@ -59,7 +59,7 @@ class Open(Keyed):
             insurance_type=person.insurance,  # type: ignore[arg-type]
             request_id=w.rid("o"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a = _account(m, op)
@@ -92,8 +92,9 @@ class Credit(Keyed):
 
     def make(self, w: World) -> Op | None:
         pid = w.opened() if w.rng.randrange(10) else w.anyone()
-        if pid is None:
-            return None
+        return None if pid is None else self.of(w, pid)
+
+    def of(self, w: World, pid: str) -> Op:
         request = pb.CreditRequest(
             person_id=pid,
             amount_fen=w.amount(60_000),
@@ -101,7 +102,7 @@ class Credit(Keyed):
             kind=w.rng.choice((1, 1, 2)),  # type: ignore[arg-type]
             request_id=w.rid("c"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def early(self, op: Op) -> str:
         return "" if 0 < op.request.amount_fen <= 10**12 else "INVALID_AMOUNT"
@@ -143,7 +144,7 @@ class Contribute(Keyed):
             payer=1,  # type: ignore[arg-type]
             request_id=w.rid("m"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def early(self, op: Op) -> str:
         r = op.request
@@ -212,7 +213,7 @@ class Status(Keyed):
             )
         else:
             request = pb.ResumeAccountRequest(person_id=pid, request_id=w.rid("r"))
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a = _account(m, op)
@@ -255,7 +256,7 @@ class Purchase(Keyed):
             request_id=w.rid("p"),
             kind=w.rng.choice((0, 1, 2)),  # type: ignore[arg-type]
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def early(self, op: Op) -> str:
         return "" if 0 < op.request.amount_fen <= 10**12 else "INVALID_AMOUNT"
@@ -287,7 +288,7 @@ class CancelPolicy(Keyed):
         request = pb.CancelCommercialInsuranceRequest(
             person_id=pid, policy_no=policy_no, request_id=w.rid("x")
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a = _account(m, op)
@@ -321,7 +322,7 @@ class Stop(Keyed):
             reason=w.rng.choice((1, 2, 3, 3)),  # type: ignore[arg-type]
             request_id=w.rid("t"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a, reason = _account(m, op), op.request.reason
@@ -359,7 +360,7 @@ class ChangeType(Keyed):
             insurance_type=w.rng.choice((EMPLOYEE, RESIDENT)),  # type: ignore[arg-type]
             request_id=w.rid("y"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a, new = _account(m, op), op.request.insurance_type
@@ -396,7 +397,7 @@ class Withdraw(Keyed):
             payee="继承人",
             request_id=w.rid("w"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def early(self, op: Op) -> str:
         return "WITHDRAWAL_NOT_ALLOWED" if op.request.reason == 0 else ""
@@ -442,7 +443,7 @@ class Transfer(Keyed):
             payee=w.rng.choice(("", "本人银行账户")),
             request_id=w.rid("v"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({pid}))
+        return self.made(w, request, "person_id")
 
     def predict(self, m: Model, op: Op) -> Any:
         a, r = _account(m, op), op.request

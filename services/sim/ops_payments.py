@@ -85,21 +85,30 @@ class Settle(Kind):
         if sent and roll < 8:
             request = w.rng.choice(sent)  # the same bill again (S8)
         else:
-            request = self._bill(w)
+            request = self._bill(w, w.opened() or w.anyone())
             if sent and roll < 12:  # another bill under a key sent before
                 request.medins_setl_id = w.rng.choice(sent).medins_setl_id
             sent.append(request)
+        return self._op(w, request)
+
+    def of(self, w: World, patient: str) -> Op:
+        """A new bill of this patient's."""
+        request = self._bill(w, patient)
+        w.sent_of(self.name).append(request)
+        return self._op(w, request)
+
+    def _op(self, w: World, request: pb.SettleRequest) -> Op:
+        """The bill's operation; its content (S8) as of the day it is sent."""
         sid = settlement_id(request.institution_id, request.medins_setl_id)
         return Op(
             0,
             self,
             request,
             _touches(w.model, request.patient_id, sid),
-            note={"key": request.medins_setl_id, "sid": sid},
+            note={"key": request.medins_setl_id, "sid": sid, "content": _content(request, w.today)},
         )
 
-    def _bill(self, w: World) -> pb.SettleRequest:
-        patient = w.opened() or w.anyone()
+    def _bill(self, w: World, patient: str) -> pb.SettleRequest:
         burden = w.rng.choice((w.amount(40_000), w.rng.randint(0, 2_000), 0, 150_000))
         fund = w.rng.randint(0, 3 * max(burden, 1))
         institution = w.rng.choice(INSTITUTIONS)
@@ -139,7 +148,7 @@ class Settle(Kind):
                 op, known.legs if known.content == content else "IDEMPOTENCY_CONFLICT", got
             )
         out: list[str] = []
-        if exact:
+        if exact and known is None:  # (one learned from a read: its content is not known)
             bill = rules.Bill(
                 r.patient_id,
                 r.personal_burden_fen,
@@ -176,16 +185,13 @@ class Cancel(Keyed):
         sid, s = w.rng.choice(found)
         if not w.rng.randrange(15):
             sid = "S" + "0" * 24
-        request = pb.CancelSettlementRequest(
-            settlement_id=sid, reason="退费", request_id=w.rid("k")
+        request = self.reuse(
+            w, pb.CancelSettlementRequest(settlement_id=sid, reason="退费", request_id=w.rid("k"))
         )
-        return Op(
-            0,
-            self,
-            self.reuse(w, request),
-            _touches(w.model, s.patient, sid),
-            note={"key": sid[:9]},
-        )
+        sid = request.settlement_id
+        known = w.model.settlements.get(sid)
+        touches = _touches(w.model, known.patient if known else s.patient, sid)
+        return Op(0, self, request, touches, note={"key": sid[:9]})
 
     def predict(self, m: Model, op: Op) -> Any:
         s = m.settlements.get(op.request.settlement_id)
@@ -214,15 +220,19 @@ class Reverse(Keyed):
         else:
             r = w.rng.choice(sent)
             inst, key, patient = r.institution_id, r.medins_setl_id, r.patient_id
-        return self.of(w, inst, key, patient)
+        return self.of(w, inst, key, patient, reuse=True)
 
-    def of(self, w: World, institution: str, key: str, patient: str) -> Op:
-        request = pb.ReverseSettlementRequest(
+    def of(self, w: World, institution: str, key: str, patient: str, reuse: bool = False) -> Op:
+        """The reversal of this key (`reuse`: or, now and then, a request sent before)."""
+        fresh = pb.ReverseSettlementRequest(
             institution_id=institution, medins_setl_id=key, request_id=w.rid("z")
         )
-        sid = settlement_id(institution, key)
+        request = self.reuse(w, fresh) if reuse else fresh
+        sid = settlement_id(request.institution_id, request.medins_setl_id)
+        known = w.model.settlements.get(sid)
+        patient = known.patient if known else patient if request is fresh else ""
         touches = _touches(w.model, patient, sid)
-        return Op(0, self, self.reuse(w, request), touches, note={"key": key, "sid": sid})
+        return Op(0, self, request, touches, note={"key": request.medins_setl_id, "sid": sid})
 
     def predict(self, m: Model, op: Op) -> Any:
         s = m.settlements.get(op.note["sid"])
@@ -258,6 +268,9 @@ class Premium(Keyed):
         )
         year = w.today.year + w.rng.choice((0, 0, 1, 2))
         amount = w.model.premium_of(beneficiary) if w.rng.randrange(5) else w.amount(40_000)
+        return self.of(w, payer, beneficiary, year, amount)
+
+    def of(self, w: World, payer: str, beneficiary: str, year: int, amount: int) -> Op:
         request = pb.PayResidentPremiumRequest(
             payer_id=payer,
             beneficiary_id=beneficiary,
@@ -265,7 +278,7 @@ class Premium(Keyed):
             amount_fen=amount,
             request_id=w.rid("r"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({payer, beneficiary}))
+        return self.made(w, request, "payer_id", "beneficiary_id")
 
     def early(self, op: Op) -> str:
         return "" if 0 < op.request.amount_fen <= 10**12 else "INVALID_AMOUNT"

@@ -34,7 +34,9 @@ class AutoPay(Keyed):
             enabled=w.rng.randrange(5) > 0,
             request_id=w.rid("a"),
         )
-        return Op(0, self, self.reuse(w, request), frozenset({beneficiary, payer, AUTOPAYS}))
+        op = self.made(w, request, "beneficiary_id", "payer_id")
+        op.touches |= {AUTOPAYS}
+        return op
 
     def predict(self, m: Model, op: Op) -> Any:
         return "OK"  # who may pay is judged by a quote: the job's answers are what is checked

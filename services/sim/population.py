@@ -64,11 +64,10 @@ def _born(rng: random.Random, first: int, last: int) -> dt.date:
     return dt.date(rng.randint(first, last), rng.randint(1, 12), rng.randint(1, 28))
 
 
-def populate(rng: random.Random) -> Population:
-    """Three to six households; each pair of neighbouring households shares the grandparents."""
+def populate(rng: random.Random, households: int) -> Population:
+    """`households` households; each pair of neighbouring ones shares the grandparents."""
     ids, people, pairs, wrong, spouses = _Ids(), [], [], [], {}
     employee, resident = int(InsuranceType.EMPLOYEE), int(InsuranceType.RESIDENT)
-    households = rng.randint(3, 6)
     elders: list[list[Person]] = []
     for _ in range((households + 1) // 2):
         region = rng.choice(REGIONS[rng.choice(PROVINCE_WEIGHTS)])

@@ -4,15 +4,17 @@ three masters) unless given one, in an event loop of its own; and what a run tel
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import logging
+import multiprocessing
 import pathlib
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from services.common.redisdb import EmbeddedCluster, EmbeddedRedis, free_cluster_port, free_port
@@ -90,6 +92,33 @@ def simulate(
         return in_own_loop(Simulation(seed, steps, url, mode, rates).run())
     with embedded(cluster) as own:
         return in_own_loop(Simulation(seed, steps, own, mode, rates).run())
+
+
+def many(
+    seeds: Sequence[int], steps: int, cluster: bool = False, stop: bool = False
+) -> list[Result]:
+    """A run of each seed in turn, over one Redis of their own; `stop`: at the first that
+    breaks something."""
+    results = []
+    with embedded(cluster) as url:
+        for seed in seeds:
+            results.append(simulate(seed, steps, cluster, url))
+            if stop and not results[-1].ok:
+                break
+    return results
+
+
+def in_parallel(
+    seeds: Sequence[int], steps: int, cluster: bool = False, workers: int = 2
+) -> list[Result]:
+    """The runs of `many`, the seeds shared out over `workers` processes (each with a Redis
+    of its own), in the order of `seeds`."""
+    shares = [list(seeds[i::workers]) for i in range(workers)]
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no loop, no threads
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        done = list(pool.map(many, shares, [steps] * workers, [cluster] * workers))
+    by_seed = {r.seed: r for results in done for r in results}
+    return [by_seed[seed] for seed in seeds]
 
 
 def report(result: Result) -> list[str]:

@@ -85,6 +85,12 @@ class FaultRates:
     pause: int = 15
     past_recovery: int = 40  # of the pauses, in percent: also past the recovery window
 
+    def scaled(self, factor: int) -> FaultRates:
+        """A stormier run: crashes, cancels and pauses `factor` times as often."""
+        return FaultRates(
+            self.crash * factor, self.cancel * factor, self.pause * factor, self.past_recovery
+        )
+
 
 class Faults:
     """What to do to a runner when the world must react (set by the simulation): expire its
@@ -154,8 +160,7 @@ class Scheduler:
         h = Handler(runner, service)
 
         async def root() -> Any:
-            HANDLER.set(h)
-            await self.gate("start", runner.label)
+            HANDLER.set(h)  # (its first command is its first gate)
             return await work()
 
         h.task = asyncio.get_running_loop().create_task(root())
@@ -214,8 +219,8 @@ class Scheduler:
             g.handler.task.cancel()
             if not g.future.done():
                 g.future.set_result(None)
-        elif fault == "pause":
-            g.hold = self.rng.randint(5, 300)
+        elif fault == "pause":  # just past the lease (a GC pause), or long past it
+            g.hold = self.rng.randint(1, 8) if self.rng.randrange(2) else self.rng.randint(5, 300)
             self.waiting.append(g)
             past = self.rng.randrange(100) < self.rates.past_recovery
             await self.faults.paused(g.handler.runner, past)

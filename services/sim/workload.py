@@ -33,9 +33,11 @@ class Workload:
         self.w = w
         self.reverse = pay.Reverse()
         self.month_end = prem.MonthEnd(today)
+        self.settle, self.premium = pay.Settle(today), pay.Premium(today)
+        self.credit = acc.Credit()
         self.kinds: list[Kind] = [
             acc.Open(),
-            acc.Credit(),
+            self.credit,
             acc.Contribute(),
             acc.Status(True),
             acc.Status(False),
@@ -49,10 +51,10 @@ class Workload:
             bnd.Remove(),
             bnd.Confirm(now_ms),
             bnd.Reorder(),
-            pay.Settle(today),
+            self.settle,
             pay.Cancel(),
             self.reverse,
-            pay.Premium(today),
+            self.premium,
             prem.AutoPay(),
             *QUOTAS,
         ]
@@ -89,6 +91,41 @@ class Workload:
     def recovery(self) -> Op:
         kind = next(p for p in self.passes if p.name == "payments-recovered")
         return kind.make(self.w)  # type: ignore[return-value]
+
+    def burst(self) -> list[Op]:
+        """A family at once, on purpose: bills of a patient and of another relative his first
+        payer pays for, his premium paid from each payer (or himself) for one year, and money
+        coming in for a payer, all in one round."""
+        w = self.w
+        with_payers = sorted(p for p, o in w.model.orders.items() if o)
+        if not with_payers:
+            return [self.new()]
+        patient = w.rng.choice(with_payers)
+        payers = [b.binder for b in w.model.payers(patient)]
+        relatives = sorted(
+            b.beneficiary
+            for b in w.model.bindings.values()
+            if b.binder == payers[0] and b.beneficiary != patient
+        )
+        ops = [self.settle.of(w, patient) for _ in range(w.rng.randint(1, 2))]
+        if relatives:
+            ops.append(self.settle.of(w, w.rng.choice(relatives)))
+        year = w.today.year + w.rng.randrange(2)
+        ops += [
+            self.premium.of(w, p, patient, year, self._tight(payers, patient))
+            for p in [*payers, patient][:3]
+        ]
+        ops.append(self.credit.of(w, w.rng.choice(payers)))
+        w.rng.shuffle(ops)
+        return [self.numbered(op) for op in ops]
+
+    def _tight(self, payers: list[str], patient: str) -> int:
+        """A premium some of these accounts cannot pay in full and some can, when their
+        balances allow (A2: one account pays all of it or nothing); else the province's."""
+        have = sorted(a.balance for p in payers if (a := self.w.model.account(p)) is not None)
+        if len(have) > 1 and 0 < have[0] < have[-1] and self.w.rng.randrange(2):
+            return have[0] + 1
+        return self.w.model.premium_of(patient)
 
     def background(self) -> Op:
         """A pass of a background loop; the sweeps over every province (34 keys each) less

@@ -36,7 +36,10 @@ async def test_a_premium_retried_in_the_new_year_is_the_premium_it_paid(tmp_path
     # rule A2: the year is this year or next for a new payment, not for the retry of a paid one
     clock = FixedClock(NEW_YEARS_EVE)
     async with own_stack(tmp_path_factory.mktemp("premium"), clock=clock) as s:
-        dad, kid = await person(s.account, 1970, 50_000), await person(s.account, 2012, 0, resident=True)
+        dad, kid = (
+            await person(s.account, 1970, 50_000),
+            await person(s.account, 2012, 0, resident=True),
+        )
         await s.binding.CreateBinding(create(dad, kid, CHILD), timeout=10)
         request = spb.PayResidentPremiumRequest(payer_id=dad, beneficiary_id=kid, year=2026,
                                                 amount_fen=38_000, request_id=rid())  # fmt: skip
@@ -52,7 +55,10 @@ async def test_the_december_run_retried_in_january_answers_what_it_did(tmp_path_
     # rule A2: a month-end run of a year now past is refused new, answered again as it was
     clock = FixedClock(NEW_YEARS_EVE)
     async with own_stack(tmp_path_factory.mktemp("run"), clock=clock) as s:
-        dad, kid = await person(s.account, 1970, 50_000), await person(s.account, 2012, 0, resident=True)
+        dad, kid = (
+            await person(s.account, 1970, 50_000),
+            await person(s.account, 2012, 0, resident=True),
+        )
         await s.binding.CreateBinding(create(dad, kid, CHILD), timeout=10)
         auto = spb.SetPremiumAutoPayRequest(beneficiary_id=kid, payer_id=dad, enabled=True,
                                             request_id=rid())  # fmt: skip
