@@ -86,12 +86,14 @@ class Lifecycle:
         return ended
 
     async def push_order(self, beneficiary: str, timeout_s: float) -> None:
-        """The beneficiary's payers, in order, to the account service; then off the outbox."""
-        payers, versions = await self.store.order_of(beneficiary)
+        """The beneficiary's payers, in order, and his ACTIVE aid quotas, oldest first (N3), to
+        the account service; then off the outbox."""
+        payers, versions, quotas = await self.store.order_of(beneficiary)
         if not sum(versions.values()):  # his payer list never changed (B14: pending only)
             return
         listed = [(p.binder_id, p.binding_id) for p in payers]
-        await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s)
+        await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s,
+                                      quotas)  # fmt: skip
         for province, version in versions.items():  # off, unless marked again since
             await self.orders.clear(beneficiary, Keys.order_outbox(province), upto=version)
 

@@ -97,7 +97,7 @@ async def recover_all(steps: Stepwise) -> None:
 async def premium(steps: Stepwise, payment_id: str, beneficiary: str, payer: str,
                   binding_id: str, year: int = 2030) -> Payment:  # fmt: skip
     return await steps.pay(payment_id, EntryKind.PREMIUM, beneficiary, [Source(payer, binding_id)],
-                           400, DAY, False, "fp", premium_year=year)  # fmt: skip
+                           400, DAY, False, "fp", premium=str(year))  # fmt: skip
 
 
 async def test_a_premium_refused_then_paid_by_another_runner_stands(gate):  # rule A2

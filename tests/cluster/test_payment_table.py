@@ -162,7 +162,7 @@ async def _run(store: AccountStore, pay: Any, case: Case, ids: dict[str, str]) -
 
     async def once(payment_id: str) -> Any:
         return await pay(payment_id, case.kind, ids["P"], sources, case.amount, DAY, case.quote,
-                         "fp", premium_year=2030)  # fmt: skip
+                         "fp", premium="2030")  # fmt: skip
 
     try:
         if case.twice:
