@@ -57,9 +57,15 @@ CONSENT_MS = 7 * 24 * 3600 * 1000
 _PROVINCES = [f"{p:02d}" for p in sorted(PROVINCES)]
 # The answers of a script that refused (and so wrote nothing), as they reach a peer.
 # (ABORTED: LOCK_TIMEOUT, the funder's lock not had, or lost before the script wrote anything.)
-_REFUSALS = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND,
-                       grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
-                       grpc.StatusCode.ABORTED})
+_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.ABORTED,
+    }
+)
 # How far the relative's side has seen a quota (it only moves forward).
 _SIDE_STATE = {QuotaStatus.PENDING_CONSENT: 0, QuotaStatus.ACTIVE: 1, QuotaStatus.ENDED: 2}
 
