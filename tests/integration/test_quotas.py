@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import grpc
+import orjson
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
@@ -17,7 +18,7 @@ from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from tests.integration.accounts import get, rid, stop
 from tests.integration.bindings import CHILD, PARENT, SPOUSE, create, person
-from tests.integration.test_settlement import bill, legs
+from tests.integration.test_settlement import HOSPITAL, bill, legs
 from tests.support import as_, eventually, footprint, refused
 
 XIANYANG = "610402"
@@ -379,3 +380,136 @@ async def test_a_premium_the_quota_does_not_cover_takes_the_binding_path(
     assert paid.quota_id == "" and paid.kind == spb.PREMIUM_KIND_RESIDENT_MEDICAL
     assert (await quota_of(binding, q.quota_id)).used_fen == 0
     assert await money(account, parent) == (12_000, 1_000, 11_000)
+
+
+def _row(statement: spb.ClearingStatement, funder: str, institution: str) -> tuple[int, int]:
+    for r in statement.rows:
+        if (r.funder_province, r.institution_province) == (funder, institution):
+            return r.legs, r.amount_fen
+    return 0, 0
+
+
+async def _statement(settlement: Any, month: str) -> spb.ClearingStatement:
+    request = spb.GetClearingStatementRequest(month=month)
+    return await settlement.GetClearingStatement(request, timeout=10)
+
+
+async def _ours(settlement: Any, institution: str, date: str) -> spb.Reconciliation:
+    request = spb.ReconcileDayRequest(institution_id=institution, date=date)
+    return await settlement.ReconcileDay(request, timeout=10)
+
+
+def _today() -> dt.date:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+
+
+async def test_clearing_sums_quota_legs_across_provinces_net_of_refunds(
+    account, binding, settlement
+):  # rule N6
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    await binding.GrantQuota(grant(son, father, 9_000), timeout=10)
+    month = f"{_today():%Y-%m}"
+    before = await _statement(settlement, month)
+    across = await settlement.Settle(bill(father, 3_000, institution_id=XIANYANG_HOSPITAL))
+    at_home = await settlement.Settle(bill(father, 2_000))  # Changsha: the funder's province
+    refunded = await settlement.Settle(bill(father, 1_000, institution_id=XIANYANG_HOSPITAL))
+    await settlement.CancelSettlement(
+        spb.CancelSettlementRequest(
+            settlement_id=refunded.settlement_id, reason="退费", request_id=rid()
+        )
+    )
+    after = await _statement(settlement, month)
+    assert legs(at_home) == [(son, QUOTA, 2_000)] and legs(across) == [(son, QUOTA, 3_000)]
+    was, now = _row(before, "43", "61"), _row(after, "43", "61")
+    assert (now[0] - was[0], now[1] - was[1]) == (1, 3_000)  # +2 legs -1 refund; at home: none
+    assert _row(after, "43", "43") == (0, 0)
+    assert not after.final and [
+        (r.funder_province, r.institution_province) for r in after.rows
+    ] == (sorted((r.funder_province, r.institution_province) for r in after.rows))
+    later = f"{_today().year + 1}-01"
+    assert (
+        await refused(settlement.GetClearingStatement(spb.GetClearingStatementRequest(month=later)))
+    )[1] == "INVALID_DATE"
+
+
+async def test_reconciliation_counts_the_institutions_day_field_by_field(
+    account, binding, settlement, addresses
+):  # rule N7
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    await binding.GrantQuota(grant(son, father, 9_000), timeout=10)
+    today = _today().isoformat()
+    before = (await _ours(settlement, XIANYANG_HOSPITAL, today)).ours
+    s = await settlement.Settle(bill(father, 4_000, fund=6_000, institution_id=XIANYANG_HOSPITAL))
+    gone = await settlement.Settle(bill(father, 1_000, fund=500, institution_id=XIANYANG_HOSPITAL))
+    await settlement.CancelSettlement(
+        spb.CancelSettlementRequest(
+            settlement_id=gone.settlement_id, reason="退费", request_id=rid()
+        )
+    )
+    day = await _ours(settlement, XIANYANG_HOSPITAL, today)
+    ours = day.ours
+    assert (ours.settlements - before.settlements, ours.cancellations - before.cancellations) == (
+        2,
+        1,
+    )
+    assert ours.medfee_total_fen - before.medfee_total_fen == 10_000  # +10,000 +1,500 -1,500
+    assert ours.fund_pay_fen - before.fund_pay_fen == 6_000
+    assert ours.acct_mulaid_pay_fen - before.acct_mulaid_pay_fen == s.acct_mulaid_pay_fen == 4_000
+    assert ours.cash_pay_fen - before.cash_pay_fen == 0 and not day.final and not day.matches
+    theirs = spb.DayTotals()
+    theirs.CopyFrom(ours)
+    asked = spb.ReconcileDayRequest(institution_id=XIANYANG_HOSPITAL, date=today, totals=theirs)
+    own = await as_(
+        addresses, "settlement", "institution", XIANYANG_HOSPITAL, "ReconcileDay", asked
+    )
+    assert own.matches and own.theirs == own.ours
+    asked.totals.cash_pay_fen += 1
+    assert not (await settlement.ReconcileDay(asked, timeout=10)).matches
+    other = await refused(as_(addresses, "settlement", "institution", HOSPITAL, "ReconcileDay",
+                              asked))  # fmt: skip
+    assert other[1] == "PERMISSION_DENIED"
+    tomorrow = (_today() + dt.timedelta(days=1)).isoformat()
+    future = spb.ReconcileDayRequest(institution_id=XIANYANG_HOSPITAL, date=tomorrow)
+    assert (await refused(settlement.ReconcileDay(future)))[1] == "INVALID_DATE"
+
+
+async def test_a_finished_month_and_day_never_change_when_cancels_come_later(
+    account, binding, settlement, raw
+):  # rules N6, N7: final once over
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    await binding.GrantQuota(grant(son, father, 9_000), timeout=10)
+    s = await settlement.Settle(bill(father, 3_000, institution_id=XIANYANG_HOSPITAL))
+    # Its lists as they would be had it been settled at noon on the last day of last month:
+    # the record's time and its places in the day's and month's lists moved there.
+    first = _today().replace(day=1)
+    last_day = first - dt.timedelta(days=1)
+    noon = dt.datetime.combine(last_day, dt.time(4, 0), dt.UTC)  # 12:00 in Beijing
+    at_ms = int(noon.timestamp() * 1000)
+    key = f"acct:pay:{{{s.settlement_id}}}".encode()
+    record = orjson.loads(await raw.get(key))
+    record["at_ms"] = str(at_ms)
+    await raw.set(key, orjson.dumps(record))
+    member = "+" + s.settlement_id
+    moves = [
+        (
+            f"acct:day:{{{XIANYANG_HOSPITAL}}}:{_today()}",
+            f"acct:day:{{{XIANYANG_HOSPITAL}}}:{last_day}",
+        ),
+        (f"acct:clearing:{{{first:%Y-%m}}}", f"acct:clearing:{{{last_day:%Y-%m}}}"),
+    ]
+    for now_key, then_key in moves:
+        assert await raw.zrem(now_key, member) == 1
+        await raw.zadd(then_key, {member: at_ms})
+    month_then = await _statement(settlement, f"{last_day:%Y-%m}")
+    day_then = await _ours(settlement, XIANYANG_HOSPITAL, last_day.isoformat())
+    assert month_then.final and day_then.final
+    assert _row(month_then, "43", "61")[0] >= 1 and day_then.ours.settlements >= 1
+    this_month = await _statement(settlement, f"{first:%Y-%m}")
+    await settlement.CancelSettlement(
+        spb.CancelSettlementRequest(settlement_id=s.settlement_id, reason="退费", request_id=rid())
+    )
+    assert await _statement(settlement, f"{last_day:%Y-%m}") == month_then
+    assert await _ours(settlement, XIANYANG_HOSPITAL, last_day.isoformat()) == day_then
+    now = await _statement(settlement, f"{first:%Y-%m}")
+    was, is_ = _row(this_month, "43", "61"), _row(now, "43", "61")
+    assert (is_[0] - was[0], is_[1] - was[1]) == (-1, -3_000)  # the refund counts when it is made
