@@ -7,19 +7,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import orjson
+import pytest
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
+from services.account.client import AccountClient
+from services.binding.lifecycle import Lifecycle
+from services.binding.quotas import Quotas
+from services.binding.store import BindingStore
+from services.common.clock import SystemClock
 from tests.integration.accounts import get, rid, stop
 from tests.integration.bindings import CHILD, PARENT, SPOUSE, create, person
 from tests.integration.test_settlement import HOSPITAL, bill, legs
-from tests.support import as_, eventually, footprint, refused
+from tests.support import as_, channel, eventually, footprint, refused
 
 XIANYANG = "610402"
 XIANYANG_HOSPITAL = "H61040000001"
@@ -513,3 +520,50 @@ async def test_a_finished_month_and_day_never_change_when_cancels_come_later(
     now = await _statement(settlement, f"{first:%Y-%m}")
     was, is_ = _row(this_month, "43", "61"), _row(now, "43", "61")
     assert (is_[0] - was[0], is_[1] - was[1]) == (-1, -3_000)  # the refund counts when it is made
+
+
+class Cut(Exception):
+    """Where the binding service died: its call made, or not yet, its answer never seen."""
+
+
+@pytest.fixture
+async def steps(redis, account_addr) -> AsyncIterator[Quotas]:
+    """The binding service's quota steps over the test stack, sweeping at once (no window)."""
+    peer = channel(account_addr)
+    store = BindingStore(redis)
+    accounts = AccountClient(peer)
+    yield Quotas(store, accounts, Lifecycle(store, accounts), SystemClock(), due_after_ms=0)
+    await peer.close()
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["before the account", "after it"])
+async def test_a_grant_cut_off_is_finished_by_the_sweep_and_never_half_made(
+    account, settlement, steps, made
+):  # rules N1, N2: no money set aside for a quota that is not there, nor the other way round
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    opening = steps.accounts.open_quota
+
+    async def cut(request: pb.OpenQuotaRequest, timeout_s: float) -> bpb.Quota:
+        if made:
+            await opening(request, timeout_s)
+        raise Cut()
+
+    steps.accounts.open_quota = cut  # type: ignore[method-assign]
+    quota_id = "Q4361" + rid()[:16]
+    with pytest.raises(Cut):
+        await steps.grant(quota_id, son, father, PARENT, 6_000, False, 10, 5.0)
+    steps.accounts.open_quota = opening  # type: ignore[method-assign]
+    assert await steps.due.sweep() == 1  # its mark, finished
+    assert await steps.due.sweep() == 0
+    found = await steps.get(quota_id, 5.0)
+    if made:  # opened: the relative's side written, his bills draw on it
+        assert (found.status, await money(account, son)) == (ACTIVE, (10_000, 6_000, 4_000))
+        s = await settlement.Settle(bill(father, 1_000, institution_id=XIANYANG_HOSPITAL))
+        assert legs(s) == [(son, QUOTA, 1_000)]
+    else:  # never opened: recorded ENDED, so a late open of it sets nothing aside
+        assert (found.status, found.granted_fen) == (ENDED, 0)
+        late = pb.OpenQuotaRequest(quota_id=quota_id, funder_id=son, relative_id=father,
+                                   relationship=PARENT, amount_fen=6_000, max_quotas=10, seq=1,
+                                   created_at=found.created_at)  # fmt: skip
+        assert (await steps.accounts.open_quota(late, 5.0)).status == ENDED
+        assert await money(account, son) == (10_000, 0, 10_000)
