@@ -11,23 +11,24 @@ quotas he funds, `rq:` those granted to him (with the furthest state his side ha
 his ACTIVE ones, which reach his account with his payer order (lifecycle.push_order), so that a
 bill of his draws on them, oldest first, before his payers (N3).
 
-A grant: the record and the funder's view, marked in the funder's province's `quota-due` (one
-script); the quota opened on the funder's account (refused: the record and the mark removed,
-nothing else was written); the relative's side as the account now says, his order pushed, the
-mark off. An end or a confirmation marks, changes the account, writes the relative's side,
-clears. The sweep of the marks (services.common.intents) finishes whatever a crash left: it
-writes the relative's side from the account's record, or, for a quota the account never opened,
-records it ENDED there first (a late OpenQuota then finds it ended), so no mark is left without
-something that finishes it, and nothing a caller was told is undone. The relative's side only
-moves forward (pending -> ACTIVE -> ENDED), so a late write of an older state changes nothing.
+A grant: the record and the funder's view, marked in the funder's province's `views-due` (one
+script; the province's one index of work still due across provinces, swept by lifecycle.py); the
+quota opened on the funder's account (refused: the record and the mark removed, nothing else was
+written); the relative's side as the account now says, his order pushed, the mark off. An end or
+a confirmation marks, changes the account, writes the relative's side, clears. The sweep of the
+marks (services.common.intents) finishes whatever a crash left: it writes the relative's side
+from the account's record, or, for a quota the account never opened, records it ENDED there
+first (a late OpenQuota then finds it ended), so no mark is left without something that finishes
+it, and nothing a caller was told is undone. The relative's side only moves forward (pending ->
+ACTIVE -> ENDED), so a late write of an older state changes nothing.
 
-A quota awaiting consent (B14) is also marked in `quota-consent-due` with the time it lapses; the
-sweep of those ends it NOT_CONFIRMED (only while it is still pending).
+A quota awaiting consent (B14) is also marked in its funder's province's `consent-due`, like a
+binding awaiting consent, with the time it lapses; that sweep (consent.py) ends it NOT_CONFIRMED
+(only while it is still pending).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -38,23 +39,20 @@ import orjson
 from gongji.account.v1 import account_pb2 as apb
 from gongji.binding.v1 import binding_pb2 as pb
 from services.account.client import AccountClient
+from services.binding.consent import Consent
 from services.binding.domain import QuotaLink, Views
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import LUA_HEAD, BindingStore, Keys, quota_provinces
 from services.common.clock import Clock, timestamp
 from services.common.enums import QuotaEndReason, QuotaStatus
 from services.common.errors import DomainError
-from services.common.ids import PROVINCES
-from services.common.intents import Intents
 from services.common.redisdb import get_many
 from services.common.rpc import reason_of
 
 log = logging.getLogger(__name__)
 
 QUOTA_SEQ = "bind:quota-seq"  # grant order, one counter for the country
-DUE_AFTER_MS = 10_000  # longer than a call that is still finishing its own steps
 CONSENT_MS = 7 * 24 * 3600 * 1000
-_PROVINCES = [f"{p:02d}" for p in sorted(PROVINCES)]
 # The answers of a script that refused (and so wrote nothing), as they reach a peer.
 # (ABORTED: LOCK_TIMEOUT, the funder's lock not had, or lost before the script wrote anything.)
 _REFUSALS = frozenset(
@@ -69,7 +67,7 @@ _REFUSALS = frozenset(
 # How far the relative's side has seen a quota (it only moves forward).
 _SIDE_STATE = {QuotaStatus.PENDING_CONSENT: 0, QuotaStatus.ACTIVE: 1, QuotaStatus.ENDED: 2}
 
-# KEYS: 1 the quota's record, 2 the funder's views, 3 quota-due, 4 quota-consent-due.
+# KEYS: 1 the quota's record, 2 the funder's views, 3 views-due, 4 consent-due (his province's).
 # ARGV: 1 quota id, 2 record JSON, 3 grant sequence, 4 now ms, 5 when it lapses unconfirmed
 # ('0' = it needs no consent). A record there already (the same request before) is kept and
 # returned: its sequence and time stand.
@@ -123,23 +121,22 @@ def new_quota_id(funder_province: str, relative_province: str, marker: str) -> s
 
 
 class Quotas:
+    """The quota steps; their marks are swept with the province's other marks: those of work
+    across provinces by `lifecycle.views`, those of consent by `consent.due`, each handing a
+    quota's mark (its id begins with Q) to this class."""
+
     def __init__(
-        self, store: BindingStore, accounts: AccountClient, lifecycle: Lifecycle, clock: Clock,
-        due_after_ms: int = DUE_AFTER_MS,
+        self, store: BindingStore, accounts: AccountClient, lifecycle: Lifecycle,
+        consent: Consent, clock: Clock,
     ) -> None:  # fmt: skip
         self.store, self.accounts, self.lifecycle, self.clock = store, accounts, lifecycle, clock
         redis = store.redis
         self._begin = redis.register_script(_BEGIN)
         self._forget = redis.register_script(_FORGET)
         self._side = redis.register_script(_SIDE)
-        self.due = Intents(
-            redis, [Keys.quota_due(p) for p in _PROVINCES], self._finish_marked,
-            label="quota-finished", due_after_ms=due_after_ms,
-        )  # fmt: skip
-        self.lapsing = Intents(
-            redis, [Keys.quota_consent_due(p) for p in _PROVINCES], self._lapse,
-            label="quota-lapsed-unconfirmed", due_after_ms=0, now=self.now_ms,
-        )  # fmt: skip
+        self.due, self.lapsing = lifecycle.views, consent.due
+        lifecycle.quota_finish = self._finish_marked
+        consent.quota_lapse = self._lapse
 
     def now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
@@ -213,7 +210,7 @@ class Quotas:
         if int(quota.status) != QuotaStatus.PENDING_CONSENT:
             return quota
         province = quota_provinces(quota_id)[0]
-        lapses = await self.store.redis.zscore(Keys.quota_consent_due(province), quota_id)
+        lapses = await self.store.redis.zscore(Keys.consent_due(province), quota_id)
         if lapses is not None and float(lapses) <= self.now_ms():
             return await self.end(quota_id, QuotaEndReason.NOT_CONFIRMED, timeout_s, True)
         marked = await self._mark(link)
@@ -248,15 +245,15 @@ class Quotas:
         if int(await self._side(keys=keys, args=args)):
             await self.lifecycle.push_order(link.relative_id, timeout_s)
         if int(quota.status) != QuotaStatus.PENDING_CONSENT:
-            await self.store.redis.zrem(Keys.quota_consent_due(quota_provinces(link.quota_id)[0]),
+            await self.store.redis.zrem(Keys.consent_due(quota_provinces(link.quota_id)[0]),
                                         link.quota_id)  # fmt: skip
-        bucket = Keys.quota_due(quota_provinces(link.quota_id)[0])
+        bucket = Keys.views_due(quota_provinces(link.quota_id)[0])
         await self.due.clear(link.quota_id, bucket, upto=upto)
 
     async def _mark(self, link: QuotaLink) -> int:
         """The quota marked due (its sides to be brought together) before it changes."""
         now = self.now_ms()
-        await self.store.redis.zadd(Keys.quota_due(quota_provinces(link.quota_id)[0]),
+        await self.store.redis.zadd(Keys.views_due(quota_provinces(link.quota_id)[0]),
                                     {link.quota_id: now})  # fmt: skip
         return now
 
@@ -291,10 +288,6 @@ class Quotas:
             if e.reason != "QUOTA_NOT_FOUND":
                 raise
         await self.lapsing.clear(quota_id, bucket)
-
-    async def run(self) -> None:
-        """Both sweeps, for ever."""
-        await asyncio.gather(self.due.run(), self.lapsing.run())
 
     # -- automatic ends (N4) -------------------------------------------------------------------
     async def relative_changed(self, pid: str, at_ms: int, moved: bool) -> None:
@@ -360,4 +353,4 @@ class Quotas:
     def _keys(link: QuotaLink) -> list[str]:
         province = quota_provinces(link.quota_id)[0]
         return [Keys.quota(link.quota_id), Keys.person(province, link.funder_id),
-                Keys.quota_due(province), Keys.quota_consent_due(province)]  # fmt: skip
+                Keys.views_due(province), Keys.consent_due(province)]  # fmt: skip

@@ -45,7 +45,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         self.store, self.accounts, self.policy, self.clock = store, accounts, policy, clock
         self.lifecycle = Lifecycle(store, accounts)
         self.consent = Consent(store, self.lifecycle, clock)
-        self.quotas = Quotas(store, accounts, self.lifecycle, clock)
+        self.quotas = Quotas(store, accounts, self.lifecycle, self.consent, clock)
         self.requests = Requests(store.redis, "bind")
 
     def _pid(self, value: str, field: str) -> str:
@@ -324,8 +324,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
         await redis.aclose()
 
     service = Service(SERVICE_NAME, pb_grpc.add_BindingServiceServicer_to_server, servicer)
-    background = [lapser.run, servicer.lifecycle.relay, servicer.consent.sweep,
-                  servicer.quotas.run]  # fmt: skip
+    background = [lapser.run, servicer.lifecycle.relay, servicer.consent.sweep]
     resolvers: dict[str, Resolver] = {
         "RemoveBinding": servicer.parties, "ConfirmBinding": servicer.relative,
         "SetPayerOrder": servicer.family, "EndQuota": servicer.quota_parties,

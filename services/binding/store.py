@@ -364,7 +364,9 @@ class Keys:
 
     @staticmethod
     def views_due(province: str) -> str:
-        """Bindings from this province to another whose beneficiary's side is still due."""
+        """Bindings from this province to another whose beneficiary's side is still due, and
+        aid quotas granted here whose two sides are being brought together
+        (services.binding.quotas: their ids begin with Q)."""
         return f"{province_tag(province)}:views-due"
 
     @staticmethod
@@ -373,20 +375,9 @@ class Keys:
         return f"{province_tag(quota_provinces(quota_id)[0])}:quota:{quota_id}"
 
     @staticmethod
-    def quota_due(province: str) -> str:
-        """Quotas granted in this province (the funder's) whose two sides are being brought
-        together, scored by the time of the mark."""
-        return f"{province_tag(province)}:quota-due"
-
-    @staticmethod
-    def quota_consent_due(province: str) -> str:
-        """Quotas granted in this province that await consent, scored by when they lapse."""
-        return f"{province_tag(province)}:quota-consent-due"
-
-    @staticmethod
     def consent_due(province: str) -> str:
-        """Bindings made in this province (the binder's) that await consent, scored by the
-        time they lapse unconfirmed (B14)."""
+        """Bindings made in this province (the binder's) and aid quotas granted here that
+        await consent, scored by the time they lapse unconfirmed (B14)."""
         return f"{province_tag(province)}:consent-due"
 
 

@@ -161,7 +161,7 @@ def certs(
 def bench(
     scenario: Annotated[
         list[str] | None,
-        typer.Option("--scenario", "-s", help="echo, settle, hot, mix; repeat for several"),
+        typer.Option("--scenario", "-s", help="echo, settle, hot, mix, quota; repeat for several"),
     ] = None,
     callers: Annotated[int, typer.Option(help="concurrent callers")] = 32,
     seconds: Annotated[

@@ -19,13 +19,15 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.account.client import AccountClient
+from services.binding.consent import Consent
 from services.binding.lifecycle import Lifecycle
 from services.binding.quotas import Quotas
-from services.binding.store import BindingStore
+from services.binding.store import BindingStore, Keys
 from services.common.clock import SystemClock
 from tests.integration.accounts import get, rid, stop
 from tests.integration.bindings import CHILD, PARENT, SPOUSE, create, person
 from tests.integration.test_settlement import HOSPITAL, bill, legs
+from tests.integration.watching import events, watch
 from tests.support import as_, channel, eventually, footprint, refused
 
 XIANYANG = "610402"
@@ -528,11 +530,14 @@ class Cut(Exception):
 
 @pytest.fixture
 async def steps(redis, account_addr) -> AsyncIterator[Quotas]:
-    """The binding service's quota steps over the test stack, sweeping at once (no window)."""
+    """The binding service's quota steps over the test stack, its marks swept at once (no
+    window: views_due_after_ms=0)."""
     peer = channel(account_addr)
     store = BindingStore(redis)
     accounts = AccountClient(peer)
-    yield Quotas(store, accounts, Lifecycle(store, accounts), SystemClock(), due_after_ms=0)
+    lifecycle = Lifecycle(store, accounts, views_due_after_ms=0)
+    clock = SystemClock()
+    yield Quotas(store, accounts, lifecycle, Consent(store, lifecycle, clock), clock)
     await peer.close()
 
 
@@ -553,8 +558,10 @@ async def test_a_grant_cut_off_is_finished_by_the_sweep_and_never_half_made(
     with pytest.raises(Cut):
         await steps.grant(quota_id, son, father, PARENT, 6_000, False, 10, 5.0)
     steps.accounts.open_quota = opening  # type: ignore[method-assign]
-    assert await steps.due.sweep() == 1  # its mark, finished
-    assert await steps.due.sweep() == 0
+    marks = Keys.views_due("43")
+    assert await steps.store.redis.zscore(marks, quota_id) is not None  # left for the sweep
+    await steps.due.sweep()
+    assert await steps.store.redis.zscore(marks, quota_id) is None  # finished
     found = await steps.get(quota_id, 5.0)
     if made:  # opened: the relative's side written, his bills draw on it
         assert (found.status, await money(account, son)) == (ACTIVE, (10_000, 6_000, 4_000))
@@ -562,8 +569,59 @@ async def test_a_grant_cut_off_is_finished_by_the_sweep_and_never_half_made(
         assert legs(s) == [(son, QUOTA, 1_000)]
     else:  # never opened: recorded ENDED, so a late open of it sets nothing aside
         assert (found.status, found.granted_fen) == (ENDED, 0)
+        link = await steps.link(quota_id)  # the grant's own request, arriving late
         late = pb.OpenQuotaRequest(quota_id=quota_id, funder_id=son, relative_id=father,
-                                   relationship=PARENT, amount_fen=6_000, max_quotas=10, seq=1,
-                                   created_at=found.created_at)  # fmt: skip
+                                   relationship=PARENT, amount_fen=6_000, max_quotas=10,
+                                   seq=link.seq, created_at=found.created_at)  # fmt: skip
         assert (await steps.accounts.open_quota(late, 5.0)).status == ENDED
         assert await money(account, son) == (10_000, 0, 10_000)
+
+
+async def test_the_funder_watches_his_quota_legs_like_any_other(account, binding, settlement):
+    # rules N3, A10: a quota's leg reaches the funder's watch as a SETTLEMENT, its refund too
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    await binding.GrantQuota(grant(son, father, 5_000), timeout=10)
+    stream = await watch(settlement, son)
+    try:
+        s = await settlement.Settle(bill(father, 700, institution_id=XIANYANG_HOSPITAL))
+        await settlement.CancelSettlement(
+            spb.CancelSettlementRequest(
+                settlement_id=s.settlement_id, reason="退费", request_id=rid()
+            )
+        )
+        seen = await events(stream, 2)
+    finally:
+        stream.cancel()
+    assert [(e.kind, e.amount_fen, e.settlement_id, e.patient_id, e.institution_id)
+            for e in seen] == [
+        (spb.PAYMENT_EVENT_KIND_SETTLEMENT, -700, s.settlement_id, father, XIANYANG_HOSPITAL),
+        (spb.PAYMENT_EVENT_KIND_REFUND, 700, s.settlement_id, father, XIANYANG_HOSPITAL),
+    ]  # fmt: skip
+
+
+async def test_a_raise_racing_his_bills_his_family_aid_and_a_purchase_spends_nothing_set_aside(
+    account, binding, settlement
+):  # rule N2 under concurrency, every way money leaves his account at once
+    son, father = await changsha_son_xianyang_father(account, 10_000)
+    wife = await person(account, 1986, 0)
+    await binding.CreateBinding(create(son, wife, SPOUSE), timeout=10)
+    q = await binding.GrantQuota(grant(son, father, 2_000), timeout=10)
+    buy = pb.PurchaseCommercialInsuranceRequest(person_id=son, amount_fen=1_000,
+                                                insurer_code="PICC-HN", policy_no="r-" + rid()[:8],
+                                                request_id=rid())  # fmt: skip
+    calls = [
+        binding.ChangeQuota(change(q.quota_id, 6_000), timeout=10),
+        *(settlement.Settle(bill(son, 1_000), timeout=10) for _ in range(4)),
+        *(settlement.Settle(bill(wife, 1_000), timeout=10) for _ in range(2)),
+        account.PurchaseCommercialInsurance(buy, timeout=10),
+    ]
+    done = await asyncio.gather(*calls, return_exceptions=True)
+    spent = sum(s.acct_pay_fen + s.acct_mulaid_pay_fen for s in done[1:7]
+                if isinstance(s, spb.Settlement))  # fmt: skip
+    spent += 1_000 if isinstance(done[7], pb.LedgerEntry) else 0
+    balance, reserved, available = await money(account, son)
+    quota = await quota_of(binding, q.quota_id)
+    assert reserved == quota.remaining_fen == (6_000 if isinstance(done[0], bpb.Quota) else 2_000)
+    assert balance == 10_000 - spent and available == balance - reserved >= 0
+    s = await settlement.Settle(bill(father, 10_000, institution_id=XIANYANG_HOSPITAL))
+    assert s.acct_mulaid_pay_fen == reserved  # what was set aside is all there
