@@ -11,10 +11,10 @@ quotas he funds, `rq:` those granted to him (with the furthest state his side ha
 his ACTIVE ones, which reach his account with his payer order (lifecycle.push_order), so that a
 bill of his draws on them, oldest first, before his payers (N3).
 
-A grant: the record and the funder's view, marked in the funder's province's `views-due` (one
-script; the province's one index of work still due across provinces, swept by lifecycle.py); the
-quota opened on the funder's account (refused: the record and the mark removed, nothing else was
-written); the relative's side as the account now says, his order pushed, the mark off. An end or
+A grant: the record, marked in the funder's province's `views-due` (one script; the province's
+one index of work still due across provinces, swept by lifecycle.py); the quota opened on the
+funder's account (refused: the record and the mark removed, nothing else was written); both
+people's views as the account now says, the relative's order pushed, the mark off. An end or
 a confirmation marks, changes the account, writes the relative's side, clears. The sweep of the
 marks (services.common.intents) finishes whatever a crash left: it writes the relative's side
 from the account's record, or, for a quota the account never opened, records it ENDED there
@@ -67,26 +67,25 @@ _REFUSALS = frozenset(
 # How far the relative's side has seen a quota (it only moves forward).
 _SIDE_STATE = {QuotaStatus.PENDING_CONSENT: 0, QuotaStatus.ACTIVE: 1, QuotaStatus.ENDED: 2}
 
-# KEYS: 1 the quota's record, 2 the funder's views, 3 views-due, 4 consent-due (his province's).
-# ARGV: 1 quota id, 2 record JSON, 3 grant sequence, 4 now ms, 5 when it lapses unconfirmed
-# ('0' = it needs no consent). A record there already (the same request before) is kept and
-# returned: its sequence and time stand.
+# KEYS: 1 the quota's record, 2 views-due, 3 consent-due (the funder's province's).
+# ARGV: 1 quota id, 2 record JSON, 3 now ms, 4 when it lapses unconfirmed ('0' = it needs no
+# consent). A record there already (the same request before) is kept and returned: its grant
+# sequence and time stand.
 _BEGIN = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   redis.call('SET', KEYS[1], ARGV[2])
-  redis.call('HSET', KEYS[2], 'fq:' .. ARGV[1], ARGV[3])
-  if ARGV[5] ~= '0' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1]) end
+  if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
 end
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return raw or ARGV[2]
 """
-# The same keys; ARGV: 1 quota id. A grant the funder's account refused: nothing of it is kept.
+# The same keys; ARGV: 1 quota id. A grant the funder's account refused: nothing of it is kept
+# (no view names it yet: the views are written once the account has it, `sync`).
 _FORGET = """
 redis.call('DEL', KEYS[1])
-redis.call('HDEL', KEYS[2], 'fq:' .. ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
 return 0
 """
 # The relative's side. KEYS: 1 his views, 2 his province's order outbox. ARGV: 1 quota id,
@@ -151,15 +150,10 @@ class Quotas:
         one's grant sequence and time."""
         seq = int(await self.store.redis.incr(QUOTA_SEQ))
         link = QuotaLink(quota_id, funder, relative, relationship, seq, self.now_ms())
-        funder_province, relative_province = quota_provinces(link.quota_id)
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(Keys.where(link.funder_id), funder_province)
-            pipe.sadd(Keys.where(link.relative_id), relative_province)
-            await pipe.execute()
         now = self.now_ms()
         lapses = link.created_ms + CONSENT_MS if pending else 0
         record = orjson.dumps(link.record()).decode()
-        args: list[str | int] = [link.quota_id, record, link.seq, now, lapses]
+        args: list[str | int] = [link.quota_id, record, now, lapses]
         kept = await self._begin(keys=self._keys(link), args=args)
         link = QuotaLink.from_record(link.quota_id, orjson.loads(kept))
         request = apb.OpenQuotaRequest(
@@ -235,9 +229,16 @@ class Quotas:
     async def sync(
         self, link: QuotaLink, quota: pb.Quota, timeout_s: float, upto: int | None = None
     ) -> None:
-        """The relative's side as the funder's account says the quota is, his order pushed if
-        it changed, then the quota's mark off (`upto`: only if not marked again since)."""
-        relative_province = quota_provinces(link.quota_id)[1]
+        """Both people's views as the funder's account says the quota is (each person's
+        provinces recorded first, so his views are found), the relative's order pushed if it
+        changed, then the quota's mark off (`upto`: only if not marked again since)."""
+        funder_province, relative_province = quota_provinces(link.quota_id)
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(Keys.where(link.funder_id), funder_province)
+            pipe.sadd(Keys.where(link.relative_id), relative_province)
+            await pipe.execute()
+        await self.store.redis.hset(Keys.person(funder_province, link.funder_id),
+                                    f"fq:{link.quota_id}", link.seq)  # fmt: skip
         keys = [Keys.person(relative_province, link.relative_id),
                 Keys.order_outbox(relative_province)]  # fmt: skip
         state = _SIDE_STATE[QuotaStatus(quota.status)]
@@ -352,5 +353,4 @@ class Quotas:
     @staticmethod
     def _keys(link: QuotaLink) -> list[str]:
         province = quota_provinces(link.quota_id)[0]
-        return [Keys.quota(link.quota_id), Keys.person(province, link.funder_id),
-                Keys.views_due(province), Keys.consent_due(province)]  # fmt: skip
+        return [Keys.quota(link.quota_id), Keys.views_due(province), Keys.consent_due(province)]

@@ -179,7 +179,7 @@ async def across_provinces(counter: Client, hospital: Client, ids: dict[str, str
     step(
         "7 · Across provinces: a quota for the grandfather in Xianyang",
         "At the counter the "
-        "father sets ¥800 of his account aside for his own father, insured in Xianyang, "
+        "father sets ¥500 of his account aside for his own father, insured in Xianyang, "
         "Shaanxi (共济额度, N1, N2). It is still the father's money, but he cannot spend it.",
     )
     quota = await counter.binding.GrantQuota(bpb.GrantQuotaRequest(

@@ -215,6 +215,7 @@ class SettlementServicer(
         kind = ids.enum_value(request.kind, {0, *PremiumKind}, "kind") or (
             PremiumKind.RESIDENT_MEDICAL
         )
+        request.kind = kind  # type: ignore[assignment]  # unset is resident medical: one request
         today = beijing_today(self.clock)
         if request.year not in (today.year, today.year + 1):
             raise DomainError("INVALID_ARGUMENT", "year must be this year or next")

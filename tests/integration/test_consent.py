@@ -265,7 +265,10 @@ async def test_a_quota_is_checked_against_the_money_again_when_confirmed(
     account, binding, settlement, addresses
 ):  # rules B14, N2: set aside at confirmation
     son, father = await person(account, 1985, 10_000), await person(account, 1955, 0, XIANYANG)
-    made = await As(addresses, "citizen", son).binding("GrantQuota", _quota(son, father, 8_000))
+    him = As(addresses, "citizen", son)
+    too_much = await refused(him.binding("GrantQuota", _quota(son, father, 10_001)))
+    assert too_much[1] == "INSUFFICIENT_FUNDS"  # checked when granted, and again when confirmed
+    made = await him.binding("GrantQuota", _quota(son, father, 8_000))
     await settlement.Settle(bill(son, 5_000), timeout=10)  # his own bill, meanwhile
     dad = As(addresses, "citizen", father)
     late = await refused(dad.binding("ConfirmQuota", _confirm_quota(made.quota_id)))

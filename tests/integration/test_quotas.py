@@ -70,13 +70,6 @@ async def changsha_son_xianyang_father(account: Any, son_balance: int = 100_000,
     return son, father
 
 
-async def kept(raw: Any, request: Any, *people: str) -> dict[bytes, object]:
-    """What a refused call could have written, but for each person's provinces: a hint kept
-    before the steps (like a binding's), which readers pass over where nothing is found."""
-    found = await footprint(raw, request, *people)
-    return {k: v for k, v in found.items() if not k.startswith(b"bind:where:")}
-
-
 async def test_a_grant_sets_the_amount_aside_at_once(account, binding):  # rules N1, N2
     son, father = await changsha_son_xianyang_father(account)
     q = await binding.GrantQuota(grant(son, father, 30_000), timeout=10)
@@ -124,9 +117,9 @@ async def test_grant_refusals_come_in_api_order_and_change_nothing(
         (grant(son, father, 10_001), "INSUFFICIENT_FUNDS"),
     ]  # fmt: skip
     for request, reason in cases:
-        before = await kept(raw, request, son, father)
+        before = await footprint(raw, request, son, father)
         assert (await refused(binding.GrantQuota(request, timeout=10)))[1] == reason, reason
-        assert await kept(raw, request, son, father) == before, reason
+        assert await footprint(raw, request, son, father) == before, reason
     await binding.GrantQuota(grant(son, father, 4_000), timeout=10)
     assert (await refused(binding.GrantQuota(grant(son, father, 100), timeout=10)))[1] == (
         "QUOTA_EXISTS"

@@ -149,17 +149,20 @@ class World:
                               100, "2026-01-01", False, "fp", premium="2026")  # fmt: skip
         self.premium_debit = premium.shares[0].entry_id
         # Aid quotas (N1-N5): e's for p (ACTIVE, 300 of it used), for r (ENDED), for st
-        # (awaiting consent, more than e has); sus's and f's, made before sus is suspended and
-        # f locked by another.
+        # (awaiting consent); sus's and f's, made before sus is suspended and f locked by
+        # another; f's for st awaits consent, and f's own bill afterwards leaves less than it
+        # available.
         for funder, quota_id, relative, amount, pending in [
             (self.e, "Q-e", self.p, 1_000, False), (self.e, "Q-end", self.r, 100, False),
-            (self.e, "Q-pend", self.st, 10**6, True), (self.sus, "Q-sus", self.p, 1_000, False),
+            (self.e, "Q-pend", self.st, 7_500, True), (self.sus, "Q-sus", self.p, 1_000, False),
             (self.sus, "Q-susp", self.r, 100, True), (self.f, "Q-f", self.p, 500, False),
-            (self.f, "Q-fp", self.r, 100, True),
+            (self.f, "Q-fp", self.r, 100, True), (self.f, "Q-fbig", self.st, 9_000, True),
         ]:  # fmt: skip
             await s.open_quota(funder, quota_id, relative, 1, amount, 10, pending, 1, 1, "0")
         await s.close_quota(self.e, "Q-end", QuotaEndReason.BY_FUNDER, False, "", 0, 0, 0, "0")
         await s.pay("QPAID1", EntryKind.SETTLEMENT, self.p, [Source(self.e, "", "Q-e")], 300,
+                    "2026-01-01", False, "fp")  # fmt: skip
+        await s.pay("QPAID2", EntryKind.SETTLEMENT, self.f, [Source(self.f)], 1_000,
                     "2026-01-01", False, "fp")  # fmt: skip
         held = await self.locks.read(Wanted(self.f), "holder", "-")
         assert isinstance(held, Read)
@@ -259,7 +262,7 @@ def quota_cases(w: World, nobody: str) -> list[tuple[str, str, Call]]:
         ("quota_close", "LOCK_TIMEOUT", close(f, "Q-f")),
         ("quota_activate", "QUOTA_NOT_FOUND", activate(e, "nope")),
         ("quota_activate", "ACCOUNT_SUSPENDED", activate(sus, "Q-susp")),
-        ("quota_activate", "INSUFFICIENT_FUNDS", activate(e, "Q-pend")),
+        ("quota_activate", "INSUFFICIENT_FUNDS", activate(f, "Q-fbig")),
         ("quota_activate", "LOCK_TIMEOUT", activate(f, "Q-fp")),
     ]
 

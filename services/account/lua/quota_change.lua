@@ -14,7 +14,8 @@ if extra > 0 then
   if a.status == ACCOUNT_STATUS_SUSPENDED then
     return fail('ACCOUNT_SUSPENDED', "the funder's account is suspended: no raise")
   end
-  if q.status == QUOTA_STATUS_ACTIVE and extra > available(a) then
+  local room = q.status == QUOTA_STATUS_ACTIVE and extra or amount - q.used  -- pending: all
+  if room > available(a) then
     return fail('INSUFFICIENT_FUNDS', 'the raise is more than the available balance')
   end
 end

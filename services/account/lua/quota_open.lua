@@ -1,5 +1,6 @@
 -- OpenQuota (rules N1, N2, B14): a new aid quota on its funder's account, ACTIVE with its amount
--- set aside at once, or awaiting the relative's consent with nothing set aside. The funder's
+-- set aside at once, or awaiting the relative's consent with nothing set aside (its amount must
+-- be available now too, and is checked again when it is confirmed). The funder's
 -- pair and limit rules and his available balance are checked here, in the same step as the
 -- reservation, so no two grants can pass them together.
 -- ARGV: 2 quota_id, 3 relative, 4 relationship, 5 amount, 6 max_quotas, 7 '1' = awaits consent,
@@ -37,7 +38,7 @@ if live >= N(ARGV[6]) then
   return fail('QUOTA_LIMIT_REACHED', 'the funder already has ' .. ARGV[6] .. ' quotas')
 end
 local pending = ARGV[7] == '1'
-if not pending and amount > available(a) then
+if amount > available(a) then  -- also for one awaiting consent: checked again at its yes
   return fail('INSUFFICIENT_FUNDS', 'the quota is more than the available balance')
 end
 local refused = refuse_fence(a, ARGV[10])

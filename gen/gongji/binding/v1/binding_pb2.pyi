@@ -434,7 +434,9 @@ class Quota(_message.Message):
     """The relative is the funder's <relationship>."""
     granted_fen: _builtins.int
     used_fen: _builtins.int
-    """Drawn by the relative's bills and premiums, less their refunds."""
+    """Drawn by the relative's bills and premiums, less the refunds that came back to it (a
+    refund after the quota ended goes to the funder's available balance instead).
+    """
     remaining_fen: _builtins.int
     """granted_fen - used_fen: set aside in the funder's account while ACTIVE."""
     status: Global___QuotaStatus.ValueType
