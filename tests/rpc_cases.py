@@ -15,7 +15,7 @@ from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
-from services.common.clock import SystemClock, beijing_today
+from services.common.clock import SystemClock, beijing_today, timestamp
 from services.settlement.cursor import cursor
 from tests.integration.accounts import rid, stop
 from tests.integration.bindings import CHILD, create, person
@@ -452,6 +452,118 @@ async def c_watch(w: World) -> Case:
     )  # fmt: skip
 
 
+def _grant_quota(funder: str, relative: str, amount: int = 1_000) -> bpb.GrantQuotaRequest:
+    return bpb.GrantQuotaRequest(
+        funder_id=funder, relative_id=relative, relationship=CHILD, amount_fen=amount,
+        request_id=rid(),
+    )  # fmt: skip
+
+
+async def quota_family(w: World) -> tuple[str, str, bpb.Quota]:
+    """A father in Changsha and his son in Xianyang, the father's quota for the son (N1)."""
+    father = await person(w.account, 1960, 50_000)
+    son = await person(w.account, 1990, 0, region="610402")
+    quota = await w.binding.GrantQuota(_grant_quota(father, son), timeout=10)
+    return father, son, quota
+
+
+async def c_open_quota(w: World) -> Case:
+    father, son = await person(w.account, 1960, 5_000), await person(w.account, 1990)
+    request = pb.OpenQuotaRequest(
+        quota_id="Q4343" + rid()[:16], funder_id=father, relative_id=son, relationship=CHILD,
+        amount_fen=1_000, max_quotas=10, seq=1, created_at=timestamp(1),
+    )  # fmt: skip
+    return Case("account", request, father)
+
+
+async def c_change_quota_amount(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    request = pb.ChangeQuotaAmountRequest(quota_id=quota.quota_id, funder_id=father,
+                                          amount_fen=2_000)  # fmt: skip
+    return Case("account", request, father)
+
+
+async def c_close_quota(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    request = pb.CloseQuotaRequest(quota_id=quota.quota_id, funder_id=father,
+                                   reason=bpb.QUOTA_END_REASON_BY_FUNDER)  # fmt: skip
+    return Case("account", request, father)
+
+
+async def c_activate_quota(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    return Case(
+        "account", pb.ActivateQuotaRequest(quota_id=quota.quota_id, funder_id=father), father
+    )
+
+
+async def c_get_quotas(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    refs = [pb.QuotaRef(funder_id=father, quota_id=quota.quota_id)]
+    return Case("account", pb.GetQuotasRequest(quotas=refs), father)
+
+
+async def c_day_payments(w: World) -> Case:
+    patient = await person(w.account)
+    await _settled(w, patient)
+    request = pb.ListDayPaymentsRequest(institution_id=HOSPITAL, date=today(), limit=10)
+    return Case("account", request, patient)
+
+
+async def c_clearing_payments(w: World) -> Case:
+    _, son, _ = await quota_family(w)
+    return Case("account", pb.ListClearingPaymentsRequest(month=today()[:7], limit=10), son)
+
+
+async def c_grant_quota(w: World) -> Case:
+    father, son = await person(w.account, 1960, 5_000), await person(w.account, 1990)
+    return Case("binding", _grant_quota(father, son), father)
+
+
+async def c_change_quota(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    request = bpb.ChangeQuotaRequest(quota_id=quota.quota_id, amount_fen=2_000, request_id=rid())
+    return Case("binding", request, father)
+
+
+async def c_end_quota(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    return Case("binding", bpb.EndQuotaRequest(quota_id=quota.quota_id, request_id=rid()),
+                father)  # fmt: skip
+
+
+async def c_get_quota(w: World) -> Case:
+    father, _, quota = await quota_family(w)
+    return Case("binding", bpb.GetQuotaRequest(quota_id=quota.quota_id), father)
+
+
+async def c_list_quotas(w: World) -> Case:
+    father, _, _ = await quota_family(w)
+    return Case("binding", bpb.ListQuotasRequest(funder_id=father), father)
+
+
+async def c_confirm_quota(w: World) -> Case:
+    """A quota a citizen granted his adult son, awaiting the son's consent (B14)."""
+    father, son = await person(w.account, 1960, 5_000), await person(w.account, 1990)
+    made = await as_(w.addresses, "binding", "citizen", father, "GrantQuota",
+                     _grant_quota(father, son))  # fmt: skip
+    assert made.status == bpb.QUOTA_STATUS_PENDING_CONSENT
+    return Case("binding", bpb.ConfirmQuotaRequest(quota_id=made.quota_id, request_id=rid()),
+                son)  # fmt: skip
+
+
+async def c_clearing(w: World) -> Case:
+    _, son, _ = await quota_family(w)
+    return Case("settlement", spb.GetClearingStatementRequest(month=today()[:7]), son)
+
+
+async def c_reconcile(w: World) -> Case:
+    patient = await person(w.account)
+    await _settled(w, patient)
+    request = spb.ReconcileDayRequest(institution_id=HOSPITAL, date=today())
+    return Case("settlement", request, patient)
+
+
 CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "OpenAccount": c_open,
     "GetAccount": c_get,
@@ -495,6 +607,21 @@ CASES: dict[str, Callable[[World], Awaitable[Case]]] = {
     "GetPremiumAutoPay": c_get_autopay,
     "RunPremiumDeductions": c_run_deductions,
     "WatchPayments": c_watch,
+    "OpenQuota": c_open_quota,
+    "ChangeQuotaAmount": c_change_quota_amount,
+    "CloseQuota": c_close_quota,
+    "ActivateQuota": c_activate_quota,
+    "GetQuotas": c_get_quotas,
+    "ListDayPayments": c_day_payments,
+    "ListClearingPayments": c_clearing_payments,
+    "GrantQuota": c_grant_quota,
+    "ChangeQuota": c_change_quota,
+    "EndQuota": c_end_quota,
+    "GetQuota": c_get_quota,
+    "ListQuotas": c_list_quotas,
+    "ConfirmQuota": c_confirm_quota,
+    "GetClearingStatement": c_clearing,
+    "ReconcileDay": c_reconcile,
 }
 
 STREAMING = frozenset(

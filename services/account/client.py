@@ -9,6 +9,7 @@ import grpc
 
 from gongji.account.v1 import account_pb2 as pb
 from gongji.account.v1 import account_pb2_grpc
+from gongji.binding.v1 import binding_pb2 as bpb
 
 
 class AccountClient:
@@ -26,12 +27,15 @@ class AccountClient:
         self, payment_id: str, kind: int, patient: str, sources: Sequence[pb.PaySource],
         amount_fen: int, on_date: str, timeout_s: float, quote: bool = False,
         family_aid: bool = False, details: bytes = b"", premium_year: int = 0,
+        premium_kind: int = 0, institution_id: str = "", from_quota: bool = False,
     ) -> pb.Payment:  # fmt: skip
-        """`family_aid`: the patient's payers in their order come after `sources`."""
+        """`family_aid`: the patient's quotas, then his payers, in their order come after
+        `sources`."""
         request = pb.PayFromAccountsRequest(
             payment_id=payment_id, kind=kind,  # type: ignore[arg-type]
             patient_id=patient, sources=sources, amount_fen=amount_fen, on_date=on_date,
             quote=quote, family_aid=family_aid, details=details, premium_year=premium_year,
+            premium_kind=premium_kind, institution_id=institution_id, from_quota=from_quota,
         )  # fmt: skip
         payment: pb.Payment = await self.stub.PayFromAccounts(request, timeout=timeout_s)
         return payment
@@ -85,12 +89,15 @@ class AccountClient:
         return grant
 
     async def set_order(
-        self, beneficiary: str, payers: Sequence[tuple[str, str]], version: int, timeout_s: float
-    ) -> pb.FamilyAidOrder:
-        """`payers`: (binder, binding id), 1st payer first."""
+        self, beneficiary: str, payers: Sequence[tuple[str, str]], version: int, timeout_s: float,
+        quotas: Sequence[tuple[str, str]] = (),
+    ) -> pb.FamilyAidOrder:  # fmt: skip
+        """`payers`: (binder, binding id), 1st payer first; `quotas`: (funder, quota id),
+        oldest first."""
         request = pb.SetFamilyAidOrderRequest(
             beneficiary_id=beneficiary, version=version,
             payers=[pb.PaySource(person_id=p, binding_id=b) for p, b in payers],
+            quotas=[pb.PaySource(person_id=f, quota_id=q) for f, q in quotas],
         )  # fmt: skip
         order: pb.FamilyAidOrder = await self.stub.SetFamilyAidOrder(request, timeout=timeout_s)
         return order
@@ -99,3 +106,53 @@ class AccountClient:
         request = pb.RevokeFamilyAidRequest(binder_id=binder, binding_id=binding_id)
         grant: pb.FamilyAidGrant = await self.stub.RevokeFamilyAid(request, timeout=timeout_s)
         return grant
+
+    # -- aid quotas (N1-N5): their money state on the funder's account --------------------
+    async def open_quota(self, request: pb.OpenQuotaRequest, timeout_s: float) -> bpb.Quota:
+        quota: bpb.Quota = await self.stub.OpenQuota(request, timeout=timeout_s)
+        return quota
+
+    async def change_quota(
+        self, funder: str, quota_id: str, amount_fen: int, timeout_s: float
+    ) -> bpb.Quota:
+        request = pb.ChangeQuotaAmountRequest(funder_id=funder, quota_id=quota_id,
+                                              amount_fen=amount_fen)  # fmt: skip
+        quota: bpb.Quota = await self.stub.ChangeQuotaAmount(request, timeout=timeout_s)
+        return quota
+
+    async def close_quota(self, request: pb.CloseQuotaRequest, timeout_s: float) -> bpb.Quota:
+        quota: bpb.Quota = await self.stub.CloseQuota(request, timeout=timeout_s)
+        return quota
+
+    async def activate_quota(self, funder: str, quota_id: str, timeout_s: float) -> bpb.Quota:
+        request = pb.ActivateQuotaRequest(funder_id=funder, quota_id=quota_id)
+        quota: bpb.Quota = await self.stub.ActivateQuota(request, timeout=timeout_s)
+        return quota
+
+    async def quotas(
+        self, refs: Sequence[tuple[str, str]], timeout_s: float
+    ) -> list[tuple[bpb.Quota, int]]:
+        """The quotas (funder, quota id) as their funders' accounts keep them, with their grant
+        sequence; one not found is left out."""
+        if not refs:
+            return []
+        request = pb.GetQuotasRequest(
+            quotas=[pb.QuotaRef(funder_id=f, quota_id=q) for f, q in refs]
+        )
+        found: pb.GetQuotasResponse = await self.stub.GetQuotas(request, timeout=timeout_s)
+        return list(zip(found.quotas, found.seqs, strict=True))
+
+    async def day_payments(
+        self, request: pb.ListDayPaymentsRequest | pb.ListClearingPaymentsRequest,
+        timeout_s: float,
+    ) -> pb.ListDayPaymentsResponse:  # fmt: skip
+        """An institution's day (N7), or a month's clearing (N6)."""
+        if isinstance(request, pb.ListDayPaymentsRequest):
+            day: pb.ListDayPaymentsResponse = await self.stub.ListDayPayments(
+                request, timeout=timeout_s
+            )
+            return day
+        month: pb.ListDayPaymentsResponse = await self.stub.ListClearingPayments(
+            request, timeout=timeout_s
+        )
+        return month

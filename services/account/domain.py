@@ -30,10 +30,11 @@ class Account:
     opened_ms: int
     stopped_reason: int = 0  # StopReason; 0 while the insurance is not stopped (A9)
     stopped_ms: int = 0
+    quota_reserved_fen: int = 0  # set aside for his ACTIVE aid quotas (N2)
 
     @property
     def available_fen(self) -> int:
-        return self.balance_fen - self.held_fen
+        return self.balance_fen - self.held_fen - self.quota_reserved_fen
 
     @classmethod
     def from_script(cls, d: dict[str, Any]) -> Account:
@@ -48,6 +49,7 @@ class Account:
             opened_ms=int(d["opened_ms"]),
             stopped_reason=int(d.get("stopped_reason") or 0),
             stopped_ms=int(d.get("stopped_ms") or 0),
+            quota_reserved_fen=int(d.get("reserved") or 0),
         )
 
 
@@ -111,10 +113,12 @@ class PaidFor:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """An account that may pay for the patient: his own (no binding) or a binder's."""
+    """What may pay for the patient: his own account (no binding), a binder's (under his
+    binding), or an aid quota (`quota_id`) its funder (`person_id`) granted him."""
 
     person_id: str
     binding_id: str = ""
+    quota_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +128,8 @@ class Share:
     amount_fen: int
     entry_id: str
     balance_after_fen: int
+    quota_id: str = ""  # drawn from this aid quota (N3)
+    payer_province: str = ""  # a quota share's: its funder's province when paid (N6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,19 +146,20 @@ class Payment:
     cancelled_ms: int = 0
     cancel_reason: str = ""
     cancel_request_id: str = ""
+    institution_id: str = ""  # a settlement's (N6, N7)
 
     @classmethod
     def from_script(cls, d: dict[str, Any]) -> Payment:
         # cjson writes an empty list as {}: `or ()` reads both.
         shares = tuple(
             Share(s["person_id"], bool(s["own"]), int(s["amount"]), s["entry_id"],
-                  int(s["balance_after"]))
+                  int(s["balance_after"]), s.get("quota_id") or "", s.get("province") or "")
             for s in d.get("shares") or ()
         )  # fmt: skip
         return cls(
             d["payment_id"], PaymentState(int(d["state"])), int(d["kind"] or 0),
             d["patient_id"], shares, d["details"], int(d["at_ms"]), int(d["cancelled_ms"]),
-            d["cancel_reason"], d["cancel_request_id"],
+            d["cancel_reason"], d["cancel_request_id"], d.get("inst") or "",
         )  # fmt: skip
 
 
@@ -191,3 +198,41 @@ def place_in_id(entry_id: str) -> int | None:
     payment names, or one made before ids carried their place, is found by the entry index."""
     found = _PLACED.fullmatch(entry_id)
     return int(found.group(1)) if found else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    """An aid quota as its funder's account keeps it (lua/lib.lua `quota_view`, rules N1-N5)."""
+
+    quota_id: str
+    funder_id: str
+    relative_id: str
+    relationship: int
+    granted_fen: int
+    used_fen: int
+    status: int  # QuotaStatus
+    end_reason: int  # QuotaEndReason; 0 unless ENDED
+    created_ms: int
+    ended_ms: int
+    seq: int  # grant order: a relative's quotas are drawn oldest first
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.granted_fen - self.used_fen
+
+    @classmethod
+    def from_script(cls, d: dict[str, Any]) -> Quota:
+        return cls(
+            d["quota_id"], d["funder_id"], d["relative_id"], int(d["relationship"]),
+            int(d["granted"]), int(d["used"]), int(d["status"]), int(d["end_reason"] or 0),
+            int(d["created_ms"] or 0), int(d["ended_ms"] or 0), int(d["seq"] or 0),
+        )  # fmt: skip
+
+    @classmethod
+    def from_kept(cls, funder_id: str, quota_id: str, kept: list[Any]) -> Quota:
+        """From the array the funder's account keeps (lib.lua `keep_quota`)."""
+        relative, relationship, granted, used, status, reason, created, ended, seq = kept
+        return cls(
+            quota_id, funder_id, relative, int(relationship), int(granted), int(used),
+            int(status), int(reason or 0), int(created or 0), int(ended or 0), int(seq or 0),
+        )  # fmt: skip

@@ -45,13 +45,24 @@ class GrantMethods(ServicerBase):
                    ids.token(p.binding_id, "payers.binding_id"))
             for p in request.payers
         ]  # fmt: skip
+        quotas = [
+            Source(self._pid(q.person_id, "quotas.person_id"), "",
+                   ids.token(q.quota_id, "quotas.quota_id"))
+            for q in request.quotas
+        ]  # fmt: skip
         if len(payers) > ids.MAX_ITEMS or len({p.person_id for p in payers}) != len(payers):
             raise DomainError("INVALID_ARGUMENT", "payers must be distinct, at most 100")
+        if len(quotas) > ids.MAX_ITEMS or len({q.quota_id for q in quotas}) != len(quotas):
+            raise DomainError("INVALID_ARGUMENT", "quotas must be distinct, at most 100")
         if request.version <= 0:
             raise DomainError("INVALID_ARGUMENT", "version must be > 0")
-        stored, version = await self.store.set_order(beneficiary, payers, request.version)
+        stored, version = await self.store.set_order(beneficiary, quotas + payers,
+                                                     request.version)  # fmt: skip
         self.orders.put(beneficiary, version, stored)
         return pb.FamilyAidOrder(
             beneficiary_id=beneficiary, version=version,
-            payers=[pb.PaySource(person_id=s.person_id, binding_id=s.binding_id) for s in stored],
+            payers=[pb.PaySource(person_id=s.person_id, binding_id=s.binding_id)
+                    for s in stored if not s.quota_id],
+            quotas=[pb.PaySource(person_id=s.person_id, quota_id=s.quota_id)
+                    for s in stored if s.quota_id],
         )  # fmt: skip

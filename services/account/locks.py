@@ -51,7 +51,8 @@ class Wanted:
 
     person_id: str
     binding_id: str = ""  # read this family-aid grant (a payer's)
-    year: int = 0  # read whether this premium year is paid (the beneficiary's)
+    year: str = ""  # read whether this premium (its mark: payment.lua) is paid (the beneficiary's)
+    quota_ids: tuple[str, ...] = ()  # read these aid quotas (a funder's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Read:
     grant: str | bool = False
     year_paid: bool = False
     at_ms: int = 0
+    quotas: dict[str, str | bool] = dataclasses.field(default_factory=dict)
 
 
 def new_token() -> str:
@@ -79,7 +81,8 @@ class Locks:
     async def read(self, wanted: Wanted, token: str = "", what: str = OWN) -> Read | dict[str, Any]:
         """One try: the account locked by `token` and read (or only read: no token); else the
         script's answer (busy, or a lock to resolve)."""
-        args = ["", token, what, self.lease_ms, wanted.binding_id, wanted.year or ""]
+        args = ["", token, what, self.lease_ms, wanted.binding_id, wanted.year,
+                " ".join(wanted.quota_ids)]  # fmt: skip
         keys = [account_key(wanted.person_id), marker_key(wanted.person_id, "-")]
         d = await self.store.call("lock_read", keys, args)
         if "busy" in d or "resolve" in d:
@@ -87,7 +90,8 @@ class Locks:
         if "fields" not in d:
             return Read(None)
         fence = d["fence"] if token else ""  # read only: no lock, no fence
-        return Read(d["fields"], fence, d["grant"], bool(d["year_paid"]), int(d["at_ms"]))
+        return Read(d["fields"], fence, d["grant"], bool(d["year_paid"]), int(d["at_ms"]),
+                    d.get("quotas") or {})  # fmt: skip
 
     async def take(
         self, wanted: Sequence[Wanted], token: str, what: str, wait_s: float

@@ -17,18 +17,19 @@ from services.account.domain import Source
 def with_order(
     patient: str, sources: list[Source], order: list[Source], family_aid: bool
 ) -> list[Source]:
-    """The sources, then (family_aid) the patient's payers in their order; a payer given
-    without his binding gets it from that order. Whoever may not pay now is skipped by the
-    payment script, which checks each grant: an old order pays no one it should not."""
-    binding_of = {s.person_id: s.binding_id for s in order}
+    """The sources, then (family_aid) the patient's order: his aid quotas oldest first, then his
+    payers in their order (N3, B10); a payer given without his binding gets it from that order.
+    Whoever may not pay now is skipped by the payment script, which checks each grant and
+    quota: an old order pays no one it should not."""
+    binding_of = {s.person_id: s.binding_id for s in order if not s.quota_id}
     full = [
-        s if s.binding_id or s.person_id == patient
+        s if s.binding_id or s.quota_id or s.person_id == patient
         else Source(s.person_id, binding_of.get(s.person_id, ""))
         for s in sources
     ]  # fmt: skip
     if family_aid:
-        given = {s.person_id for s in full}
-        full += [s for s in order if s.person_id not in given]
+        given = {(s.person_id, s.quota_id) for s in full}
+        full += [s for s in order if (s.person_id, s.quota_id) not in given]
     return full
 
 

@@ -1,6 +1,6 @@
 """Payments: how the settlement service pays a bill or a premium from a family's accounts, and
 cancels or reverses it, and reads them back: the one way money leaves an account for a bill, a
-premium or (later) a quota draw, and the one way a share is refunded. On one Redis each is one
+premium or a quota draw, and the one way a share is refunded. On one Redis each is one
 script (lua/pay.lua, cancel_payment.lua); under Redis Cluster the same steps run one slot at a
 time under the family's locks (stepwise.py). The payment's record is the settlement's record."""
 
@@ -16,7 +16,7 @@ from services.account.orders import with_order
 from services.account.store import StaleOrder
 from services.common import ids
 from services.common.clock import ms_of
-from services.common.enums import EntryKind, PaymentState
+from services.common.enums import EntryKind, PaymentState, PremiumKind
 from services.common.errors import DomainError
 from services.common.rpc import fingerprint, remaining
 
@@ -39,22 +39,31 @@ class PaymentMethods(ServicerBase):
             raise DomainError(
                 "INVALID_ARGUMENT", "a premium is paid from exactly one account, for a year"
             )
+        if request.from_quota and (not premium or sources[0].quota_id):
+            raise DomainError("INVALID_ARGUMENT", "from_quota is for a premium of one payer")
+        mark = _premium_mark(request) if premium else ""
+        institution = ids.institution_id(request.institution_id) if request.institution_id else ""
+        if premium and institution:
+            raise DomainError("INVALID_ARGUMENT", "a premium has no institution")
         amount = ids.amount(request.amount_fen, allow_zero=not premium)
         on_date = ids.date(request.on_date, "on_date").isoformat()
         details = _details(request.details)
         fp = _fingerprint(request, premium)
-        unbound = any(not s.binding_id and s.person_id != patient for s in sources)
-        needs_order = request.family_aid or unbound
+        unbound = any(not (s.binding_id or s.quota_id) and s.person_id != patient
+                      for s in sources)  # fmt: skip
+        needs_order = request.family_aid or unbound or request.from_quota
         pay = self.store.pay
         if self.stepwise:
             pay = functools.partial(self.stepwise.pay, wait_s=remaining(context))
         for _ in range(_ORDER_TRIES):
             version, order = self.orders.get(patient)
             full = with_order(patient, sources, order, request.family_aid)
+            if request.from_quota:  # N5: his quotas for the beneficiary first
+                full = [q for q in order if q.quota_id and q.person_id == full[0].person_id] + full
             try:
                 payment = await pay(
                     payment_id, kind, patient, full, amount, on_date, request.quote, fp,
-                    details, request.premium_year, version if needs_order else None,
+                    details, mark, version if needs_order else None, institution,
                 )  # fmt: skip
                 return payment_pb(payment)
             except StaleOrder as e:
@@ -117,12 +126,15 @@ class PaymentMethods(ServicerBase):
     def _sources(self, given: object) -> list[Source]:
         sources = [
             Source(self._pid(s.person_id, "sources.person_id"),
-                   ids.token(s.binding_id, "sources.binding_id") if s.binding_id else "")
+                   ids.token(s.binding_id, "sources.binding_id") if s.binding_id else "",
+                   ids.token(s.quota_id, "sources.quota_id") if s.quota_id else "")
             for s in given  # type: ignore[attr-defined]
         ]  # fmt: skip
         if len(sources) > ids.MAX_ITEMS:
             raise DomainError("INVALID_ARGUMENT", f"sources holds more than {ids.MAX_ITEMS} items")
-        if len({s.person_id for s in sources}) != len(sources):
+        if any(s.binding_id and s.quota_id for s in sources):
+            raise DomainError("INVALID_ARGUMENT", "a source has a binding or a quota, not both")
+        if len({(s.person_id, s.quota_id) for s in sources}) != len(sources):
             raise DomainError("INVALID_ARGUMENT", "sources repeats a person")
         return sources
 
@@ -137,6 +149,15 @@ def _fingerprint(request: pb.PayFromAccountsRequest, premium: bool) -> str:
     copy.CopyFrom(request)
     copy.ClearField("on_date")
     return fingerprint(copy)
+
+
+def _premium_mark(request: pb.PayFromAccountsRequest) -> str:
+    """Where the beneficiary's account marks the premium paid, one per kind and year (A2, N5):
+    the year for a resident medical premium (as before kinds), `ltc:<year>` for long-term care."""
+    if request.premium_kind not in (0, *PremiumKind):
+        raise DomainError("INVALID_ARGUMENT", "premium_kind is not a PremiumKind")
+    year = str(request.premium_year)
+    return f"ltc:{year}" if request.premium_kind == PremiumKind.LONG_TERM_CARE else year
 
 
 def _details(raw: bytes) -> str:

@@ -16,6 +16,7 @@ from services.account.following import FollowMethods
 from services.account.grants import GrantMethods
 from services.account.locks import Locks
 from services.account.payments import PaymentMethods
+from services.account.quotas import QuotaMethods
 from services.account.special import SpecialMethods
 from services.account.stepwise import Stepwise
 from services.account.store import AccountStore
@@ -36,7 +37,7 @@ _INSURANCE_TYPES = frozenset(InsuranceType)
 
 
 class AccountServicer(
-    PaymentMethods, GrantMethods, SpecialMethods, ContributionMethods,
+    PaymentMethods, GrantMethods, QuotaMethods, SpecialMethods, ContributionMethods,
     FollowMethods, ServicerBase, pb_grpc.AccountServiceServicer,
 ):  # fmt: skip
     # -- accounts ---------------------------------------------------------------------------

@@ -45,11 +45,13 @@ from services.account.store import (
     AccountStore,
     StaleOrder,
     account_key,
+    beijing_day,
+    lists_of,
     marker_key,
     payment_key,
     sources_of,
 )
-from services.common.enums import EntryKind
+from services.common.enums import EntryKind, PaymentState
 from services.common.errors import DomainError
 from services.common.intents import Intents, now_ms
 
@@ -85,12 +87,13 @@ class Stepwise:
     # -- paying ---------------------------------------------------------------------------
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
-        on_date: str, quote: bool, fp: str, details: str = "", premium_year: int = 0,
-        order_version: int | None = None, wait_s: float = 2.0,
+        on_date: str, quote: bool, fp: str, details: str = "", premium: str = "",
+        order_version: int | None = None, institution_id: str = "", wait_s: float = 2.0,
     ) -> Payment:  # fmt: skip
         """What AccountStore.pay does in one script, in the steps above."""
         ask = _Ask(payment_id, kind, patient, list(sources), amount, on_date, quote, fp, details,
-                   premium_year, "" if order_version is None else str(order_version))  # fmt: skip
+                   premium, "" if order_version is None else str(order_version),
+                   institution_id)  # fmt: skip
         if quote:
             return await self._quote(ask)
         lock_patient = ask.premium
@@ -139,6 +142,9 @@ class Stepwise:
         except DomainError:  # refused: nothing journaled
             await asyncio.shield(self._undo(pids, attempt, member))
             raise
+        if "stale_day" in d:  # the Beijing day turned since the locks: again, in the new day
+            await asyncio.shield(self._undo(pids, attempt, member))
+            return None
         # Anything else (cut off, cancelled) may come after the journal was written: the locks
         # and the mark stay for whoever finishes it (a retry, a resolver, the recovery loop).
         if d.get("attempt") != attempt:  # answered, or another attempt's journal
@@ -155,7 +161,7 @@ class Stepwise:
 
     async def _answer(self, d: dict[str, Any]) -> Payment:
         if "stale_order" in d:
-            raise StaleOrder(sources_of(d["stale_order"]), int(d["version"]))
+            raise StaleOrder(sources_of(d["stale_order"], d.get("quotas")), int(d["version"]))
         if d.get("phase") == "paying":
             return await self._finish(d)
         return Payment.from_script(d)
@@ -169,8 +175,8 @@ class Stepwise:
     async def _plan(self, ask: _Ask, attempt: str, read: dict[str, Any], at_ms: int) -> Any:
         """pay_plan over what was read: the journal, an answer, or a refusal (raised)."""
         args = [ask.fp, ask.payment_id, int(ask.kind), ask.amount, ask.on_date,
-                int(ask.quote), ask.version, ask.details, ask.premium_year, attempt, at_ms,
-                _json(read)]  # fmt: skip
+                int(ask.quote), ask.version, ask.details, ask.premium_mark, attempt, at_ms,
+                _json(read), ask.institution_id]  # fmt: skip
         return await self.store.call("pay_plan", [payment_key(ask.payment_id)], args)
 
     async def _quote(self, ask: _Ask) -> Payment:
@@ -187,41 +193,52 @@ class Stepwise:
         member = journal.pop("_member", None)
         payment_id = journal["payment_id"]
         locks: dict[str, str] = journal["locks"] or {}
-        entries = dict(zip(locks, await asyncio.gather(*(self._step(journal, p) for p in locks)),
-                           strict=True))  # fmt: skip
+        entries: dict[str, Any] = {}
+        for found in await asyncio.gather(*(self._step(journal, p) for p in locks)):
+            entries.update(found)
         if journal["patient_id"] not in locks:  # a settlement's patient not locked
             paid_for = f"{account_key(journal['patient_id'])}:paid-for"
             await self.redis.zadd(paid_for, {payment_id: int(journal["at_ms"])})
         shares = [
-            {**s, "entry_id": entries[s["person_id"]]["entry_id"],
-             "balance_after": entries[s["person_id"]]["balance_after"]}
-            for s in journal["shares"] or []
+            {**s, "entry_id": entries[str(n)]["entry_id"],
+             "balance_after": entries[str(n)]["balance_after"]}
+            for n, s in enumerate(journal["shares"] or [], start=1)
         ]  # fmt: skip
         d = await self.store.call("pay_done", [payment_key(payment_id)], ["", _json(shares)])
+        await self._list(d)
         if member:
             await self.pending.clear(member)
         return Payment.from_script(d)
 
     async def _step(self, journal: dict[str, Any], pid: str) -> dict[str, Any]:
-        """The payment's step on one locked account (lua/pay_step.lua)."""
-        shares = journal["shares"] or []
-        n = next((i for i, s in enumerate(shares, start=1) if s["person_id"] == pid), 0)
-        share = shares[n - 1] if n else {"amount": "0", "own": False}
+        """The payment's step on one locked account (lua/pay_step.lua): its shares there."""
+        mine = [
+            {"n": n, "amount": s["amount"], "own": s["own"], "quota_id": s.get("quota_id", "")}
+            for n, s in enumerate(journal["shares"] or [], start=1) if s["person_id"] == pid
+        ]  # fmt: skip
         premium = int(journal["kind"]) == EntryKind.PREMIUM
         mark = "" if pid != journal["patient_id"] else (journal["year"] if premium else "S")
-        args = [
-            "",
-            journal["payment_id"],
-            n,
-            journal["kind"],
-            share["amount"],
-            journal["at_ms"],
-            journal["locks"][pid],
-            "1" if share["own"] else "0",
-            mark,
-        ]
+        args = ["", journal["payment_id"], _json(mine), journal["kind"], "", journal["at_ms"],
+                journal["locks"][pid], "", mark]  # fmt: skip
         keys = [account_key(pid), marker_key(pid, "-")]
         return dict(await self.store.call("pay_step", keys, args))
+
+    async def _list(self, rec: dict[str, Any]) -> None:
+        """A settlement made or cancelled, in its institution's day and, across provinces, the
+        month's clearing (payment.lua `list_settlement`): again and again the same. Written
+        before the payment's mark is cleared, so that a day read as final (flush) finds it."""
+        institution = rec.get("inst")
+        if not institution or rec.get("phase"):
+            return
+        items = [("+", int(rec["at_ms"]))]
+        if int(rec["state"]) == PaymentState.CANCELLED:
+            items.append(("-", int(rec["cancelled_ms"])))
+        for sign, at_ms in items:
+            day_list, month_list = lists_of(institution, beijing_day(at_ms))
+            member = sign + rec["payment_id"]
+            await self.redis.zadd(day_list, {member: at_ms})
+            if rec.get("cross"):
+                await self.redis.zadd(month_list, {member: at_ms})
 
     async def resolve(self, payment_id: str, pid: str, fence: str, token: str) -> None:
         """A lock of `payment_id` whose lease ran out, met by whoever wants the account next:
@@ -252,6 +269,7 @@ class Stepwise:
             await asyncio.shield(self.pending.clear(member))
             raise
         if "cancelling" not in found:
+            await self._list(found)
             await self.pending.clear(member)
             return Payment.from_script(found)
         await self._refund_all(found)
@@ -267,7 +285,7 @@ class Stepwise:
                             ["", payment_id, i, _json(s)])
             for i, s in enumerate(rec["shares"] or [], start=1)
         ))  # fmt: skip
-        await self.store.call("cancel_done", [payment_key(payment_id)], [""])
+        await self._list(await self.store.call("cancel_done", [payment_key(payment_id)], [""]))
 
     # -- finishing what was cut off -------------------------------------------------------
     async def finish_payment(self, payment_id: str) -> None:
@@ -288,10 +306,21 @@ class Stepwise:
             await self._refund_all(rec)
         elif not cancel and rec.get("phase") == "paying":
             await self._finish(rec)
-        elif pids:  # given up (or finished by another attempt): what it may still hold, back
-            await self.locks.release_owned(pids.split(","), attempt)
+        else:
+            await self._list(rec)  # finished by its own runner, maybe not yet listed
+            if pids:  # given up (or finished by another attempt): what it may still hold, back
+                await self.locks.release_owned(pids.split(","), attempt)
         await self.pending.clear(member, bucket)
         return 1
+
+    async def flush(self, before_ms: int) -> None:
+        """Every payment and cancel marked before `before_ms` finished (or its attempt given up)
+        now, not when the recovery window is over: a day (or month) whose end is past is read
+        only after this, so nothing can still be added to it (ListDayPayments)."""
+        for bucket in self.pending.buckets:
+            marked = await self.redis.zrangebyscore(bucket, "-inf", before_ms)
+            for member in marked:
+                await self._recover(bucket, str(member))
 
     async def recover(self, member: str) -> None:
         await self._recover(self.pending.bucket(member), member)
@@ -305,11 +334,13 @@ class _Ask:
 
     def __init__(
         self, payment_id: str, kind: int, patient: str, sources: list[Source], amount: int,
-        on_date: str, quote: bool, fp: str, details: str, premium_year: int, version: str,
+        on_date: str, quote: bool, fp: str, details: str, premium_mark: str, version: str,
+        institution_id: str,
     ) -> None:  # fmt: skip
         self.payment_id, self.kind, self.patient, self.sources = payment_id, kind, patient, sources
         self.amount, self.on_date, self.quote, self.fp = amount, on_date, quote, fp
-        self.details, self.premium_year, self.version = details, premium_year, version
+        self.details, self.premium_mark, self.version = details, premium_mark, version
+        self.institution_id = institution_id
         self.premium = kind == EntryKind.PREMIUM
 
     @property
@@ -317,11 +348,21 @@ class _Ask:
         return any(s.person_id == self.patient and not s.binding_id for s in self.sources)
 
     def wanted(self, with_patient: bool) -> list[Wanted]:
-        """The accounts to lock: every source, and the patient when he is asked for."""
-        out = [Wanted(s.person_id, s.binding_id) for s in self.sources
-               if s.person_id != self.patient]  # fmt: skip
+        """The accounts to lock: every source's (one per person, with his grant and quotas to
+        read), and the patient when he is asked for."""
+        grants: dict[str, str] = {}
+        quotas: dict[str, list[str]] = {}
+        for s in self.sources:
+            if s.person_id == self.patient:
+                continue
+            quotas.setdefault(s.person_id, [])
+            if s.quota_id:
+                quotas[s.person_id].append(s.quota_id)
+            elif s.binding_id:
+                grants[s.person_id] = s.binding_id
+        out = [Wanted(p, grants.get(p, ""), "", tuple(q)) for p, q in quotas.items()]
         if with_patient:
-            out.append(Wanted(self.patient, "", self.premium_year if self.premium else 0))
+            out.append(Wanted(self.patient, "", self.premium_mark if self.premium else ""))
         return out
 
 
@@ -351,9 +392,10 @@ def _what_was_read(ask: _Ask, taken: dict[str, Read]) -> tuple[dict[str, Any], i
     read = {
         "patient": {"fields": patient.fields or False, "year_paid": patient.year_paid},
         "sources": [
-            {"person_id": s.person_id, "binding_id": s.binding_id,
+            {"person_id": s.person_id, "binding_id": s.binding_id, "quota_id": s.quota_id,
              "fields": (taken.get(s.person_id) or Read(None)).fields or False,
-             "grant": (taken.get(s.person_id) or Read(None)).grant}
+             "grant": (taken.get(s.person_id) or Read(None)).grant,
+             "quota": (taken.get(s.person_id) or Read(None)).quotas.get(s.quota_id, False)}
             for s in ask.sources
         ],
         "locks": {pid: r.fence for pid, r in taken.items() if r.fence},

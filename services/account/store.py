@@ -10,9 +10,11 @@ reads and checks before its first write, so a refusal changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
 import secrets
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -25,6 +27,7 @@ from services.account.domain import (
     FamilyAidGrant,
     PaidFor,
     Payment,
+    Quota,
     Source,
 )
 from services.common.enums import (
@@ -32,10 +35,12 @@ from services.common.enums import (
     EntryKind,
     InsuranceType,
     PaymentState,
+    QuotaEndReason,
+    QuotaStatus,
     lua_constants,
 )
 from services.common.errors import DomainError
-from services.common.redisdb import get_many, hget_many, run_each
+from services.common.redisdb import get_many, hget_many, hget_pairs, run_each
 
 _LUA = pathlib.Path(__file__).with_name("lua")
 # The fields of an account's hash that its scripts read (lib.lua `from_fields`, in this order),
@@ -43,9 +48,9 @@ _LUA = pathlib.Path(__file__).with_name("lua")
 # kept for the holds made before they were retired.
 ACCOUNT_FIELDS = ("person_id", "name", "type", "region", "status", "balance", "held", "seq",
                   "fence", "opened_ms", "closed_to", "payers_v", "stop", "stopped_ms", "kept",
-                  "closed_by", "lock", "payers", "events")  # fmt: skip
+                  "closed_by", "lock", "payers", "events", "reserved", "quotas")  # fmt: skip
 ACCOUNT_PARTS = ("ledger", "eidx", "holds", "hexp", "refunds", "policies", "outbox", "grants",
-                 "paid-for", "paid-by", "contrib")  # fmt: skip
+                 "paid-for", "paid-by", "contrib", "funds")  # fmt: skip
 
 
 def _lua_list(name: str, items: Sequence[str]) -> str:
@@ -53,7 +58,9 @@ def _lua_list(name: str, items: Sequence[str]) -> str:
 
 
 _HEAD = (
-    lua_constants(AccountStatus, InsuranceType, EntryKind, PaymentState)
+    lua_constants(
+        AccountStatus, InsuranceType, EntryKind, PaymentState, QuotaStatus, QuotaEndReason
+    )
     + _lua_list("FIELDS", ACCOUNT_FIELDS)
     + _lua_list("PARTS", [f":{p}" for p in ACCOUNT_PARTS])
     + (_LUA / "lib.lua").read_text()
@@ -98,6 +105,36 @@ async def records(redis: aioredis.Redis, payment_ids: Iterable[str]) -> dict[str
     wanted = list(dict.fromkeys(payment_ids))
     raws = await get_many(redis, [payment_key(i) for i in wanted])
     return dict(zip(wanted, raws, strict=True))
+
+
+# A settlement's lists besides its record (payment.lua `list_settlement`, rules N6, N7): its
+# institution's day, and the month's clearing when it has a quota share across provinces.
+_EPOCH = dt.date(1970, 1, 1)
+_BEIJING_MS = 8 * 3600 * 1000
+_DAY_MS = 24 * 3600 * 1000
+
+
+def day_key(institution_id: str, date: str) -> str:
+    return f"acct:day:{{{institution_id}}}:{date}"
+
+
+def clearing_key(month: str) -> str:
+    return f"acct:clearing:{{{month}}}"
+
+
+def beijing_day(ms: int) -> int:
+    """The Beijing day of a time (ms), as a number of days since 1970-01-01 (payment.lua's)."""
+    return (ms + _BEIJING_MS) // _DAY_MS
+
+
+def date_of_day(day: int) -> str:
+    return (_EPOCH + dt.timedelta(days=day)).isoformat()
+
+
+def lists_of(institution_id: str, day: int) -> tuple[str, str]:
+    """The day list and the month's clearing list a settlement of that Beijing day goes to."""
+    date = date_of_day(day)
+    return day_key(institution_id, date), clearing_key(date[:7])
 
 
 def outbox_key(pid: str) -> str:
@@ -228,24 +265,52 @@ class AccountStore:
     # -- family payments ------------------------------------------------------------------
     async def pay(
         self, payment_id: str, kind: int, patient: str, sources: Sequence[Source], amount: int,
-        on_date: str, quote: bool, fp: str, details: str = "", premium_year: int = 0,
-        order_version: int | None = None,
+        on_date: str, quote: bool, fp: str, details: str = "", premium: str = "",
+        order_version: int | None = None, institution_id: str = "",
     ) -> Payment:  # fmt: skip
-        """The whole payment and its record in one script (lua/pay.lua). `order_version`: the
-        version of the patient's payer order the sources come from; StaleOrder if it has
-        changed since."""
-        keys = [payment_key(payment_id), account_key(patient)]
+        """The whole payment and its record in one script (lua/pay.lua). `premium`: a
+        premium's mark (its year, or `ltc:` and its year); `order_version`: the version of the
+        patient's payer order the sources come from, StaleOrder if it has changed since; a
+        settlement's `institution_id` names the day list it goes to."""
         version = "" if order_version is None else order_version
         args: list[str | int] = [
-            fp, payment_id, kind, amount, on_date, int(quote), version, details, premium_year,
+            fp, payment_id, kind, amount, on_date, int(quote), version, details, premium,
+            institution_id,
         ]  # fmt: skip
+        keys = [payment_key(payment_id), account_key(patient)]
         for s in sources:
             keys.append(account_key(s.person_id))
-            args += [s.person_id, s.binding_id]
-        d = await self.call("pay", keys, args)
+            args += [s.person_id, s.binding_id, s.quota_id]
+        listed = institution_id if not quote else ""
+
+        def build(lists: list[str], day: str) -> tuple[list[str], list[str | int]]:
+            return [keys[0], *lists, *keys[1:]], [*args[:10], day, *args[10:]]
+
+        d = await self._listed("pay", listed, keys[0], build)
         if "stale_order" in d:
-            raise StaleOrder(sources_of(d["stale_order"]), int(d["version"]))
+            raise StaleOrder(sources_of(d["stale_order"], d.get("quotas")), int(d["version"]))
         return Payment.from_script(d)
+
+    async def _listed(
+        self, script: str, institution_id: str, record_key: str,
+        build: Callable[[list[str], str], tuple[list[str], list[str | int]]],
+    ) -> Any:  # fmt: skip
+        """A script that lists a settlement (pay, cancel_payment) in its institution's day
+        (`institution_id`; '' = nothing to list): `build(lists, day)` gives its keys and
+        arguments with today's lists and Beijing day; if the day has turned by the script's
+        clock, it is run once more with the script's day. With nothing to list, the lists are
+        the record's key (its slot), unused."""
+        day = beijing_day(int(time.time() * 1000))
+        for _ in range(2):
+            if institution_id:
+                keys, args = build(list(lists_of(institution_id, day)), str(day))
+            else:
+                keys, args = build([record_key, record_key], "")
+            d = await self.call(script, keys, args)
+            if not (isinstance(d, dict) and d.get("stale_day")):
+                return d
+            day = int(d["day"])
+        raise DomainError("INTERNAL", "the Beijing day kept turning; retry")
 
     async def payment(self, payment_id: str) -> Payment | None:
         """The payment's final record; None while there is none (or it is being made)."""
@@ -259,9 +324,14 @@ class AccountStore:
         """Every share refunded and the record CANCELLED, in one script (lua/cancel_payment.lua)."""
         found = await self.payment(payment_id)
         payers = [s.person_id for s in found.shares] if found else []
-        keys = [payment_key(payment_id), *(account_key(p) for p in payers)]
-        d = await self.call("cancel_payment", keys, ["", reason, request_id, int(reversal)])
-        return Payment.from_script(d)
+        record = payment_key(payment_id)
+
+        def build(lists: list[str], day: str) -> tuple[list[str], list[str | int]]:
+            keys = [record, *lists, *(account_key(p) for p in payers)]
+            return keys, ["", reason, request_id, int(reversal), day]
+
+        listed = found.institution_id if found else ""
+        return Payment.from_script(await self._listed("cancel_payment", listed, record, build))
 
     async def reverse_payment(self, payment_id: str) -> Payment:
         """A payment not made is REVERSED for good; one made is returned as it is."""
@@ -291,11 +361,57 @@ class AccountStore:
         return FamilyAidGrant.from_script(await self._run("revoke", binder, binding_id))
 
     async def set_order(
-        self, beneficiary: str, payers: Sequence[Source], version: int
+        self, beneficiary: str, order: Sequence[Source], version: int
     ) -> tuple[list[Source], int]:
-        listed = orjson.dumps([(s.person_id, s.binding_id) for s in payers]).decode()
-        d = await self._run("set_order", beneficiary, version, listed)
-        return sources_of(d["payers"]), int(d["version"])
+        """The beneficiary's order (his quotas, then his payers: sources_of) as given, if its
+        version is above the stored one; the order as stored, and its version."""
+        payers = [(s.person_id, s.binding_id) for s in order if not s.quota_id]
+        quotas = [(s.person_id, s.quota_id) for s in order if s.quota_id]
+        d = await self._run("set_order", beneficiary, version, orjson.dumps(payers).decode(),
+                            orjson.dumps(quotas).decode())  # fmt: skip
+        return sources_of(d["payers"], d["quotas"]), int(d["version"])
+
+    # -- aid quotas (N1-N5): each on its funder's account, under his lock --------------------
+    async def open_quota(
+        self, funder: str, quota_id: str, relative: str, relationship: int, amount: int,
+        max_quotas: int, pending: bool, seq: int, created_ms: int, fence: str,
+    ) -> Quota:  # fmt: skip
+        d = await self._run("quota_open", funder, quota_id, relative, relationship, amount,
+                            max_quotas, int(pending), seq, created_ms, fence)  # fmt: skip
+        return Quota.from_script(d)
+
+    async def change_quota(self, funder: str, quota_id: str, amount: int, fence: str) -> Quota:
+        return Quota.from_script(await self._run("quota_change", funder, quota_id, amount, fence))
+
+    async def close_quota(
+        self, funder: str, quota_id: str, reason: int, only_pending: bool, relative: str,
+        relationship: int, seq: int, created_ms: int, fence: str,
+    ) -> Quota:  # fmt: skip
+        d = await self._run("quota_close", funder, quota_id, reason, int(only_pending), relative,
+                            relationship, seq, created_ms, fence)  # fmt: skip
+        return Quota.from_script(d)
+
+    async def activate_quota(self, funder: str, quota_id: str, fence: str) -> Quota:
+        return Quota.from_script(await self._run("quota_activate", funder, quota_id, fence))
+
+    async def quotas(self, refs: Sequence[tuple[str, str]]) -> list[Quota]:
+        """Quotas by (funder, quota id), as kept; one not found is left out."""
+        raws = await hget_pairs(self.redis, [(f"{account_key(f)}:funds", q) for f, q in refs])
+        return [
+            Quota.from_kept(funder, quota_id, orjson.loads(raw))
+            for (funder, quota_id), raw in zip(refs, raws, strict=True) if raw
+        ]  # fmt: skip
+
+    # -- a day's and a month's settlements (N6, N7) ------------------------------------------
+    async def listed(self, key: str, offset: int, limit: int) -> list[str]:
+        """A page of a day's (or month's clearing) list: `+id` settled, `-id` cancelled."""
+        found = await self.redis.zrange(key, offset, offset + limit - 1)
+        return [str(m) for m in found]
+
+    async def redis_ms(self) -> int:
+        """The Redis server's clock (ms): the scripts' clock, which decides a day's lists."""
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     # -- reads ----------------------------------------------------------------------------
     async def entries(
@@ -347,5 +463,8 @@ class StaleOrder(Exception):
         self.order, self.version = order, version
 
 
-def sources_of(listed: str) -> list[Source]:
-    return [Source(person_id, binding_id) for person_id, binding_id in orjson.loads(listed)]
+def sources_of(payers: str, quotas: str | None = None) -> list[Source]:
+    """A patient's order as his account keeps it (`payers`, `quotas`: JSON lists): his quotas
+    oldest first, then his payers in their order (N3, B10)."""
+    drawn = [Source(funder, "", quota_id) for funder, quota_id in orjson.loads(quotas or "[]")]
+    return drawn + [Source(person_id, binding_id) for person_id, binding_id in orjson.loads(payers)]

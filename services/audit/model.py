@@ -37,6 +37,8 @@ RULES: dict[str, tuple[int, str]] = {
     "binding.index": (4, "binding records, binder and beneficiary indexes agree"),
     "binding.grant": (4, "each active binding has its family-aid grant on the binder's account"),
     "grant.orphan": (4, "each active family-aid grant belongs to an active binding"),
+    "quota.reserved": (1, "the reservation is what remains of the ACTIVE quotas, within balance"),
+    "quota.used": (2, "a quota's used is its legs and premiums less the refunds back to it"),
     "order.account": (4, "the payer order at the account service is the binding service's"),
 }
 
@@ -77,6 +79,7 @@ class AccountBundle:
     refunds: dict[str, Json]  # debit entry_id -> {refund_id, entry_id}
     grants: dict[str, Json]  # binding_id -> family-aid grant
     now_ms: int  # the Redis server's clock when the account was read
+    funds: dict[str, Any] = dataclasses.field(default_factory=dict)  # quota_id -> kept array
     payments: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by payment id
     bindings: dict[str, Json | None] = dataclasses.field(default_factory=dict)  # by binding id
     # payments its debits (or its lock) name that are still being made in steps (their record

@@ -194,9 +194,9 @@ async def records(
     return found
 
 
-# Parts most accounts never have (store.account_keys): refunds, grants, and the holds kept from
-# before holds were retired.
-_SIDE_PARTS = ("holds", "refunds", "grants")
+# Parts most accounts never have (store.account_keys): refunds, grants, the aid quotas one funds,
+# and the holds kept from before holds were retired.
+_SIDE_PARTS = ("holds", "refunds", "grants", "funds")
 
 
 async def read_accounts(redis: aioredis.Redis, keys: list[str]) -> list[AccountBundle]:
@@ -230,13 +230,24 @@ def _account_questions(pids: list[str], whole: bool) -> dict[Label, tuple[Any, .
 def _account(pid: str, got: dict[Label, Any]) -> AccountBundle:
     whole = bool(got[pid, "parts"])
     seconds, micros = got[pid, "now"]
-    holds, refunds, grants = (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, {}, {})
+    holds, refunds, grants, funds = (
+        (got[pid, part] for part in _SIDE_PARTS) if whole else ({}, {}, {}, {})
+    )
     return AccountBundle(
         pid, got[pid, "fields"], checks.parsed_entries([obj(e) for e in got[pid, "ledger"]]),
         got[pid, "eidx"], {i: obj(h) for i, h in holds.items()},
         {i: obj(r) for i, r in refunds.items()}, granted(pid, grants),
-        int(seconds) * 1000 + int(micros) // 1000,
+        int(seconds) * 1000 + int(micros) // 1000, {i: _array(q) for i, q in funds.items()},
     )  # fmt: skip
+
+
+def _array(raw: Any) -> Any:
+    """A quota as its funder's account keeps it (a JSON array), or None if unreadable."""
+    try:
+        kept = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return kept if isinstance(kept, list) else None
 
 
 async def _with_named_records(

@@ -4,6 +4,8 @@
 - `settle`: uncontended Settle, each caller with a family of its own (a payer and a child).
 - `hot`: one payer and ten children, every caller settling for one of them at random.
 - `mix`: what a day looks like: pre-settle, settle, cancel, premium, bind and unbind, credit.
+- `quota`: uncontended Settle drawing an aid quota across provinces, each caller with a funder
+  in Changsha and his father in Xianyang, who settles at Xianyang's hospital (N3, N6).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gongji.settlement.v1 import settlement_pb2_grpc
 from services.common.ids import make_person_id
 
 INSTITUTION = "H43010500001"
+XIANYANG_INSTITUTION = "H61040000001"  # designated in config/registry.toml
 PAYER_FEN = 10**10  # enough never to run dry
 TIMEOUT_S = 10.0
 CHILD, SPOUSE = cpb.RELATIONSHIP_CHILD, cpb.RELATIONSHIP_SPOUSE
@@ -59,17 +62,19 @@ class People:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
 
-    def new(self, born: int) -> str:
+    def new(self, born: int, region: str = "430102") -> str:
         day = dt.date(born, 1, 1) + dt.timedelta(days=self.rng.randrange(365))
-        return make_person_id("430102", day, self.rng.randrange(1000))
+        return make_person_id(region, day, self.rng.randrange(1000))
 
-    async def open(self, s: Stubs, born: int, fen: int = 0, resident: bool = False) -> str:
+    async def open(
+        self, s: Stubs, born: int, fen: int = 0, resident: bool = False, region: str = "430102"
+    ) -> str:
         kind = cpb.INSURANCE_TYPE_RESIDENT if resident else cpb.INSURANCE_TYPE_EMPLOYEE
         while True:
-            pid = self.new(born)
+            pid = self.new(born, region)
             try:
                 await s.account.OpenAccount(apb.OpenAccountRequest(
-                    person_id=pid, name="测试", insurance_type=kind, region_code="430102",
+                    person_id=pid, name="测试", insurance_type=kind, region_code=region,
                     request_id=rid()), timeout=TIMEOUT_S)  # fmt: skip
                 break
             except grpc.aio.AioRpcError as e:
@@ -95,9 +100,9 @@ async def bind(
     return made.binding_id
 
 
-def bill(patient: str, fen: int) -> spb.SettleRequest:
+def bill(patient: str, fen: int, institution: str = INSTITUTION) -> spb.SettleRequest:
     return spb.SettleRequest(
-        institution_id=INSTITUTION, medins_setl_id="B" + rid()[:20], patient_id=patient,
+        institution_id=institution, medins_setl_id="B" + rid()[:20], patient_id=patient,
         credential_type=spb.CREDENTIAL_TYPE_MEDICAL_CODE, credential_holder_id=patient,
         medfee_total_fen=fen * 3, fund_pay_fen=fen * 2, personal_burden_fen=fen,
     )  # fmt: skip
@@ -119,6 +124,25 @@ async def settle(s: Stubs, callers: int, people: People) -> Operation:
         children.append(child)
     return lambda i, rng: s.settlement.Settle(bill(children[i], rng.randrange(1, 5_000)),
                                               timeout=TIMEOUT_S)  # fmt: skip
+
+
+async def quota(s: Stubs, callers: int, people: People) -> Operation:
+    fathers = []
+    for _ in range(callers):
+        funder = await people.open(s, 1985, PAYER_FEN)
+        father = await people.open(s, 1955, resident=True, region="610402")
+        grant = bpb.GrantQuotaRequest(
+            funder_id=funder,
+            relative_id=father,
+            amount_fen=PAYER_FEN,
+            relationship=cpb.RELATIONSHIP_PARENT,
+            request_id=rid(),
+        )
+        await s.binding.GrantQuota(grant, timeout=TIMEOUT_S)
+        fathers.append(father)
+    return lambda i, rng: s.settlement.Settle(
+        bill(fathers[i], rng.randrange(1, 5_000), XIANYANG_INSTITUTION), timeout=TIMEOUT_S
+    )
 
 
 async def hot(s: Stubs, callers: int, people: People) -> Operation:
@@ -194,4 +218,4 @@ class Family:
         return self.spouse_binding
 
 
-SCENARIOS = {"echo": echo, "settle": settle, "hot": hot, "mix": mix}
+SCENARIOS = {"echo": echo, "settle": settle, "hot": hot, "mix": mix, "quota": quota}

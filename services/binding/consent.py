@@ -26,7 +26,7 @@ from services.common.clock import Clock
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
-from services.common.intents import Intents
+from services.common.intents import Finish, Intents
 
 log = logging.getLogger(__name__)
 CONSENT_MS = CONSENT_DAYS * 24 * 3600 * 1000
@@ -80,6 +80,7 @@ return '0'
 class Consent:
     def __init__(self, store: BindingStore, lifecycle: Lifecycle, clock: Clock) -> None:
         self.store, self.lifecycle, self.clock = store, lifecycle, clock
+        self.quota_lapse: Finish | None = None  # set by services.binding.quotas
         self._confirm = store.redis.register_script(_CONFIRM)
         self._confirm_binder_side = store.redis.register_script(_CONFIRM_BINDER_SIDE)
         # A pending binding's mark: scored by when it lapses, due from then on.
@@ -134,7 +135,11 @@ class Consent:
 
     async def _lapse(self, bucket: str, binding_id: str) -> None:
         """A binding whose time to be confirmed has passed, lapsed (its end takes it off the
-        index in its script; an entry whose binding no longer awaits consent, off too)."""
+        index in its script; an entry whose binding no longer awaits consent, off too). An aid
+        quota's mark (its id begins with Q) goes to services.binding.quotas."""
+        if binding_id.startswith("Q") and self.quota_lapse is not None:
+            await self.quota_lapse(bucket, binding_id)
+            return
         await self.lifecycle.end(binding_id, BindingStatus.LAPSED, self.now_ms(),
                                  BACKGROUND_TIMEOUT_S, only_pending=True)  # fmt: skip
         await self.due.clear(binding_id, bucket)

@@ -101,6 +101,36 @@ def check_creation(
     binder: Party | None, beneficiary: Party | None, relationship: int, profile: Profile
 ) -> None:
     """Rules B1, B2, B3, B8, B5, B6 in API.md's order (SELF_BINDING is checked before)."""
+    binder, beneficiary = _check_sides(binder, beneficiary)
+    name = RELATIONSHIPS[relationship]
+    if not profile.allows(name):
+        raise DomainError(
+            "RELATIONSHIP_NOT_ALLOWED", f"{name} is not a relationship this province allows"
+        )
+    _check_plausible(binder, beneficiary, name)
+    if profile.same_province and ids.province(binder.region_code) != ids.province(
+        beneficiary.region_code
+    ):
+        raise DomainError("CROSS_PROVINCE", "binder and beneficiary are insured in two provinces")
+    if binder.balance_fen <= 0:
+        raise DomainError("ZERO_BALANCE", "the binder's balance must be above zero to bind")
+
+
+def check_quota(funder: Party | None, relative: Party | None, relationship: int) -> None:
+    """Rule N1 in API.md's order (arguments and SELF_BINDING are checked before; the pair, the
+    limit and the funds by the funder's account, with the reservation): the funder as a binder,
+    the relative insured, one of the six relationships, plausible. No province rule applies:
+    the relative may be insured anywhere."""
+    funder, relative = _check_sides(funder, relative)
+    name = RELATIONSHIPS.get(relationship)
+    if name is None:
+        raise DomainError("RELATIONSHIP_NOT_ALLOWED", "the relationship must be a close one")
+    _check_plausible(funder, relative, name)
+
+
+def _check_sides(binder: Party | None, beneficiary: Party | None) -> tuple[Party, Party]:
+    """The one who pays: an employee's ACTIVE account, insurance not stopped (B1, A9); the one
+    paid for: insured, not CLOSED or TRANSFERRED_OUT (B2)."""
     if binder is None:
         raise DomainError("ACCOUNT_NOT_FOUND", "the binder has no account")
     if binder.insurance_type != InsuranceType.EMPLOYEE:
@@ -116,11 +146,11 @@ def check_creation(
         AccountStatus.SUSPENDED,
     ):
         raise DomainError("BENEFICIARY_NOT_INSURED", "the beneficiary is not insured")
-    name = RELATIONSHIPS[relationship]
-    if not profile.allows(name):
-        raise DomainError(
-            "RELATIONSHIP_NOT_ALLOWED", f"{name} is not a relationship this province allows"
-        )
+    return binder, beneficiary
+
+
+def _check_plausible(binder: Party, beneficiary: Party, name: str) -> None:
+    """B8: a parent or grandparent born strictly earlier, a child or grandchild later."""
     if name in _BENEFICIARY_OLDER:
         binder_born = ids.birth_date(binder.person_id)
         beneficiary_born = ids.birth_date(beneficiary.person_id)
@@ -132,12 +162,6 @@ def check_creation(
             raise DomainError(
                 "IMPLAUSIBLE_RELATIONSHIP", f"a {name} relationship needs the elder born first"
             )
-    if profile.same_province and ids.province(binder.region_code) != ids.province(
-        beneficiary.region_code
-    ):
-        raise DomainError("CROSS_PROVINCE", "binder and beneficiary are insured in two provinces")
-    if binder.balance_fen <= 0:
-        raise DomainError("ZERO_BALANCE", "the binder's balance must be above zero to bind")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,21 +175,58 @@ class Views:
     payers: list[str]  # his ACTIVE bindings as beneficiary, in payer order
     version: int  # of the payer list
     awaiting: list[str]  # bindings made for him that await his consent (B14), oldest first
+    funded: list[str]  # aid quotas he granted, in grant order
+    granted: list[str]  # aid quotas granted to him, in grant order
+    # his ACTIVE quotas as (grant sequence, funder, quota id), oldest first: drawn before his
+    # payers (N3)
+    drawn: list[tuple[int, str, str]]
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> Views:
         def ordered(prefix: str) -> list[str]:
-            """The ids of the fields with this prefix, by their value (a time, a priority)."""
-            found = [(int(n), f[len(prefix) :]) for f, n in fields.items() if f.startswith(prefix)]
+            """The ids of the fields with this prefix, by their value (a time, a priority, a
+            grant sequence: its first word)."""
+            found = [
+                (int(n.split(" ")[0]), f[len(prefix) :])
+                for f, n in fields.items() if f.startswith(prefix)
+            ]  # fmt: skip
             return [i for _, i in sorted(found)]
 
+        drawn = sorted(
+            (int(v.split(" ")[0]), f[2:], v.split(" ")[1])
+            for f, v in fields.items() if f.startswith("g:")
+        )  # fmt: skip
         return cls(
             ordered("a:"),
             {f[len("pair:"):]: i for f, i in fields.items() if f.startswith("pair:")},
             ordered("e:"), ordered("q:"), int(fields.get("v") or 0), ordered("w:"),
+            ordered("fq:"), ordered("rq:"), [(seq, funder, qid) for seq, qid, funder in drawn],
         )  # fmt: skip
 
     @property
     def binder_active(self) -> set[str]:
         """His bindings as binder that are not over: ACTIVE, or awaiting consent (B4, B7)."""
         return set(self.pairs.values())
+
+
+# A quota's relationship as the binding service keeps it (store.Keys.quota): who granted whom,
+# as what, in which grant order, when. Its money and status are on the funder's account.
+QUOTA_RECORD = ("funder_id", "relative_id", "relationship", "seq", "created_ms")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuotaLink:
+    quota_id: str
+    funder_id: str
+    relative_id: str
+    relationship: int
+    seq: int
+    created_ms: int
+
+    @classmethod
+    def from_record(cls, quota_id: str, kept: list[Any]) -> QuotaLink:
+        funder, relative, relationship, seq, created = kept
+        return cls(quota_id, funder, relative, int(relationship), int(seq), int(created))
+
+    def record(self) -> list[Any]:
+        return [getattr(self, name) for name in QUOTA_RECORD]

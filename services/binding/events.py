@@ -9,6 +9,11 @@ events a dead consumer read but never acknowledged are claimed after a minute. L
 idempotent and each event id is remembered, so an event delivered twice changes nothing twice;
 an event lapses only the bindings made before it, so one delivered late (claimed from a dead
 consumer) ends nothing made after the account re-opened or became an employee's again.
+
+Aid quotas (N4) follow the same events: the relative's stop, withdrawal (CLOSED) or move (a
+change of region, or TRANSFERRED_OUT) ends the quotas granted to him before it; the funder's own
+stop, withdrawal, move or change to resident ended his in its script, and his relatives' sides
+follow here (services.binding.quotas).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
+from services.binding.quotas import Quotas
 from services.binding.store import BindingStore
 from services.common.account_events import CLOSING
 from services.common.account_events import STREAM as EVENTS_STREAM
@@ -36,11 +42,12 @@ CLAIM_IDLE_MS = 60_000
 
 class Lapser:
     def __init__(
-        self, redis: aioredis.Redis, store: BindingStore, lifecycle: Lifecycle,
+        self, redis: aioredis.Redis, store: BindingStore, lifecycle: Lifecycle, quotas: Quotas,
         block_ms: int | None = 1000,
     ) -> None:  # fmt: skip
         """`block_ms`: how long a step waits for new events (None: not at all)."""
         self.redis, self.store, self.lifecycle, self.block_ms = redis, store, lifecycle, block_ms
+        self.quotas = quotas
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def ensure_group(self) -> None:
@@ -74,7 +81,10 @@ class Lapser:
 
     async def apply(self, event: dict[str, Any]) -> None:
         sides = _lapsing(event)
-        if not sides or await self.store.seen(event["event_id"]):
+        quota_end = _QUOTA_ENDS.get(event.get("type", ""))
+        if not sides and quota_end is None and not _funder_quotas_end(event):
+            return
+        if await self.store.seen(event["event_id"]):
             return
         pid = event["person_id"]
         now = int(time.time() * 1000)
@@ -87,7 +97,23 @@ class Lapser:
                     b.binding_id, BindingStatus.LAPSED, now, BACKGROUND_TIMEOUT_S
                 )
                 log.info("binding lapsed", extra={"fields": {"binding_id": b.binding_id}})
+        if quota_end is not None:
+            await self.quotas.relative_changed(pid, at_ms, moved=quota_end)
+        if quota_end is not None or _funder_quotas_end(event):
+            await self.quotas.funder_changed(pid)
         await self.store.remember(event["event_id"])
+
+
+# The events that end the quotas granted to their person (N4): whether as MOVED.
+_QUOTA_ENDS = {"STOPPED": False, "CLOSED": False, "TRANSFERRED_OUT": True,
+               "REGION_CHANGED": True}  # fmt: skip
+
+
+def _funder_quotas_end(event: dict[str, Any]) -> bool:
+    """A change to resident ends his quotas as funder (none as relative: N4)."""
+    return event.get("type") == "TYPE_CHANGED" and event.get("insurance_type") == str(
+        int(InsuranceType.RESIDENT)
+    )
 
 
 def _lapsing(event: dict[str, Any]) -> tuple[bool, ...]:

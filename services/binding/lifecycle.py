@@ -29,7 +29,7 @@ from services.binding.store import BindingStore, Keys
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
-from services.common.intents import Intents
+from services.common.intents import Finish, Intents
 
 log = logging.getLogger(__name__)
 BACKGROUND_TIMEOUT_S = 5.0  # no caller waits on the relay or a lapse
@@ -46,6 +46,9 @@ class Lifecycle:
         views_due_after_ms: int = VIEWS_DUE_AFTER_MS,
     ) -> None:  # fmt: skip
         self.store, self.accounts = store, accounts
+        # An aid quota's mark in `views-due` (its id begins with Q): services.binding.quotas
+        # finishes it, and sets this when it is built.
+        self.quota_finish: Finish | None = None
         # A payer list marked in its province's order outbox (score: its version), and a
         # binding across provinces marked in its binder's province until its beneficiary's side
         # is written (score: the time of the mark).
@@ -102,12 +105,14 @@ class Lifecycle:
         return ended
 
     async def push_order(self, beneficiary: str, timeout_s: float) -> None:
-        """The beneficiary's payers, in order, to the account service; then off the outbox."""
-        payers, versions = await self.store.order_of(beneficiary)
+        """The beneficiary's payers, in order, and his ACTIVE aid quotas, oldest first (N3), to
+        the account service; then off the outbox."""
+        payers, versions, quotas = await self.store.order_of(beneficiary)
         if not sum(versions.values()):  # his payer list never changed (B14: pending only)
             return
         listed = [(p.binder_id, p.binding_id) for p in payers]
-        await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s)
+        await self.accounts.set_order(beneficiary, listed, sum(versions.values()), timeout_s,
+                                      quotas)  # fmt: skip
         for province, version in versions.items():  # off, unless marked again since
             await self.orders.clear(beneficiary, Keys.order_outbox(province), upto=version)
 
@@ -116,7 +121,11 @@ class Lifecycle:
 
     async def _finish_marked(self, bucket: str, binding_id: str) -> None:
         """A binding across provinces marked longer ago than a call lasts: its beneficiary's
-        side as its record is now (BindingStore.finish_across), which takes the mark off."""
+        side as its record is now (BindingStore.finish_across), which takes the mark off. (An
+        aid quota's mark goes to services.binding.quotas.)"""
+        if binding_id.startswith("Q") and self.quota_finish is not None:
+            await self.quota_finish(bucket, binding_id)
+            return
         found = await self.store.get(binding_id)
         if found is None:
             await self.views.clear(binding_id, bucket)

@@ -17,13 +17,14 @@ from services.binding.consent import Consent, lapses_ms
 from services.binding.convert import binding_pb, party, payer_pb
 from services.binding.events import Lapser
 from services.binding.lifecycle import Lifecycle
+from services.binding.quotas import Quotas, new_quota_id
 from services.binding.store import BindingStore, new_binding_id, provinces_of
 from services.common import channels, ids, policy, redisdb
 from services.common.access import Resolver
 from services.common.backoff import Backoff
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
-from services.common.enums import BindingStatus
+from services.common.enums import BindingStatus, QuotaEndReason
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
@@ -43,6 +44,7 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
         self.store, self.accounts, self.policy, self.clock = store, accounts, policy, clock
         self.lifecycle = Lifecycle(store, accounts)
         self.consent = Consent(store, self.lifecycle, clock)
+        self.quotas = Quotas(store, accounts, self.lifecycle, self.consent, clock)
         self.requests = Requests(store.redis, "bind")
 
     def _pid(self, value: str, field: str) -> str:
@@ -195,6 +197,90 @@ class BindingServicer(pb_grpc.BindingServiceServicer):
             "SetPayerOrder", request, pb.GetPayersResponse, run, context
         )
 
+    # -- aid quotas (N1-N5, B14): services.binding.quotas ---------------------------------
+    async def GrantQuota(self, request: pb.GrantQuotaRequest, context: Context) -> pb.Quota:
+        funder = self._pid(request.funder_id, "funder_id")
+        relative = self._pid(request.relative_id, "relative_id")
+        relationship = ids.enum_value(
+            request.relationship, {0, *domain.RELATIONSHIPS}, "relationship"
+        )  # UNSPECIFIED is a precondition refused below, in API.md's order
+        amount = ids.amount(request.amount_fen)
+        if funder == relative:
+            raise DomainError("SELF_BINDING", "a person cannot grant himself a quota")
+        pending = domain.needs_consent(caller().role, relative, beijing_today(self.clock))
+
+        async def run(fp: str, marker: str) -> pb.Quota:
+            found = await self.accounts.accounts([funder, relative], remaining(context))
+            sides = party(found.get(funder)), party(found.get(relative))
+            domain.check_quota(sides[0], sides[1], relationship)
+            assert sides[0] and sides[1]
+            quota_id = new_quota_id(
+                ids.province(sides[0].region_code), ids.province(sides[1].region_code), marker
+            )
+            profile = self.policy.for_region(sides[0].region_code)
+            return await self.quotas.grant(
+                quota_id, funder, relative, relationship, amount, pending, profile.max_quotas,
+                remaining(context),
+            )  # fmt: skip
+
+        return await self.requests.once("GrantQuota", request, pb.Quota, run, context)
+
+    async def ChangeQuota(self, request: pb.ChangeQuotaRequest, context: Context) -> pb.Quota:
+        quota_id = ids.token(request.quota_id, "quota_id")
+        amount = ids.amount(request.amount_fen, allow_zero=True)
+
+        async def run(fp: str, marker: str) -> pb.Quota:
+            return await self.quotas.change(quota_id, amount, remaining(context))
+
+        return await self.requests.once("ChangeQuota", request, pb.Quota, run, context)
+
+    async def EndQuota(self, request: pb.EndQuotaRequest, context: Context) -> pb.Quota:
+        quota_id = ids.token(request.quota_id, "quota_id")
+        who = caller()
+
+        async def run(fp: str, marker: str) -> pb.Quota:
+            link = await self.quotas.link(quota_id)
+            by_relative = who.role == "citizen" and who.sub == link.relative_id
+            reason = QuotaEndReason.BY_RELATIVE if by_relative else QuotaEndReason.BY_FUNDER
+            return await self.quotas.end(quota_id, reason, remaining(context))
+
+        return await self.requests.once("EndQuota", request, pb.Quota, run, context)
+
+    async def GetQuota(self, request: pb.GetQuotaRequest, context: Context) -> pb.Quota:
+        return await self.quotas.get(ids.token(request.quota_id, "quota_id"), remaining(context))
+
+    async def ListQuotas(
+        self, request: pb.ListQuotasRequest, context: Context
+    ) -> pb.ListQuotasResponse:
+        if bool(request.funder_id) == bool(request.relative_id):
+            raise DomainError("INVALID_ARGUMENT", "set exactly one of funder_id, relative_id")
+        as_funder = bool(request.funder_id)
+        pid = self._pid(request.funder_id or request.relative_id,
+                        "funder_id" if as_funder else "relative_id")  # fmt: skip
+        found = await self.quotas.listed(pid, as_funder, request.include_ended, remaining(context))
+        return pb.ListQuotasResponse(quotas=found)
+
+    async def ConfirmQuota(self, request: pb.ConfirmQuotaRequest, context: Context) -> pb.Quota:
+        quota_id = ids.token(request.quota_id, "quota_id")
+
+        async def run(fp: str, marker: str) -> pb.Quota:
+            return await self.quotas.confirm(quota_id, remaining(context))
+
+        return await self.requests.once("ConfirmQuota", request, pb.Quota, run, context)
+
+    async def quota_parties(self, request: pb.EndQuotaRequest, context: Context) -> list[str]:
+        """Whose quota an EndQuota names: its funder's and its relative's (access)."""
+        link = await self.quotas.link(ids.token(request.quota_id, "quota_id"))
+        return [link.funder_id, link.relative_id]
+
+    async def quota_funder(self, request: pb.ChangeQuotaRequest, context: Context) -> list[str]:
+        """Who may change a quota: its funder alone (access)."""
+        return [(await self.quotas.link(ids.token(request.quota_id, "quota_id"))).funder_id]
+
+    async def quota_relative(self, request: pb.ConfirmQuotaRequest, context: Context) -> list[str]:
+        """Who may confirm a quota: its relative alone (access; B14)."""
+        return [(await self.quotas.link(ids.token(request.quota_id, "quota_id"))).relative_id]
+
 
 def _dates(start_date: str, end_date: str) -> None:
     """B9 dates as dates, the end after the start when both are given (what does not depend
@@ -242,7 +328,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
     )
-    lapser = Lapser(redis, store, servicer.lifecycle)
+    lapser = Lapser(redis, store, servicer.lifecycle, servicer.quotas)
 
     async def close() -> None:
         await channel.close()
@@ -252,7 +338,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     background = [lapser.run, servicer.lifecycle.relay, servicer.consent.sweep]
     resolvers: dict[str, Resolver] = {
         "RemoveBinding": servicer.parties, "ConfirmBinding": servicer.relative,
-        "SetPayerOrder": servicer.family,
+        "SetPayerOrder": servicer.family, "EndQuota": servicer.quota_parties,
+        "ChangeQuota": servicer.quota_funder, "ConfirmQuota": servicer.quota_relative,
     }  # fmt: skip
     return App(
         services=[service], background=background, close=close, fault=fault, security=security,

@@ -35,6 +35,11 @@ IDEM_TTL_S = 7 * 24 * 3600
 #   v                   the payer list's version
 #   w:<binding id>      created ms   a binding made for him that awaits his consent (B14): in his
 #                                    history, not on his payer list; the binder holds its pair
+#   fq:<quota id>       grant seq    every aid quota he granted (N1; services.binding.quotas)
+#   rq:<quota id>       seq state    every aid quota granted to him, with how far his side has
+#                                    seen it (0 pending, 1 ACTIVE, 2 ENDED)
+#   g:<quota id>        seq funder   his ACTIVE quotas: drawn before his payers (N3), pushed with
+#                                    his payer order (its version `v` counts both)
 # (one field per payer, not one list: a value over 64 bytes would take the hash out of Redis's
 # compact encoding, at two to three times the bytes).
 # Every change of a beneficiary's payer list also bumps its version and marks it in the
@@ -352,6 +357,14 @@ def provinces_of(binding_id: str) -> tuple[str, str]:
     return binding_id[1:3], binding_id[3:5]
 
 
+def quota_provinces(quota_id: str) -> tuple[str, str]:
+    """The funder's and the relative's province from a quota id (services.binding.quotas);
+    ValueError if it is not ours."""
+    if len(quota_id) != 21 or not quota_id.startswith("Q") or not quota_id[1:5].isdigit():
+        raise ValueError(quota_id)
+    return quota_id[1:3], quota_id[3:5]
+
+
 class Keys:
     @staticmethod
     def where(pid: str) -> str:
@@ -376,7 +389,9 @@ class Keys:
 
     @staticmethod
     def views_due(province: str) -> str:
-        """Bindings from this province to another whose beneficiary's side is still due."""
+        """Bindings from this province to another whose beneficiary's side is still due, and
+        aid quotas granted here whose two sides are being brought together
+        (services.binding.quotas: their ids begin with Q)."""
         return f"{province_tag(province)}:views-due"
 
     @staticmethod
@@ -390,9 +405,14 @@ class Keys:
         return f"bind:{{grants:{n}}}:due"
 
     @staticmethod
+    def quota(quota_id: str) -> str:
+        """A quota's record (services.binding.quotas), under its funder's province."""
+        return f"{province_tag(quota_provinces(quota_id)[0])}:quota:{quota_id}"
+
+    @staticmethod
     def consent_due(province: str) -> str:
-        """Bindings made in this province (the binder's) that await consent, scored by the
-        time they lapse unconfirmed (B14)."""
+        """Bindings made in this province (the binder's) and aid quotas granted here that
+        await consent, scored by the time they lapse unconfirmed (B14)."""
         return f"{province_tag(province)}:consent-due"
 
 
@@ -566,23 +586,28 @@ class BindingStore:
         keys = [Keys.person(province, beneficiary), Keys.order_outbox(province)]
         return bool(await self._reorder(keys=keys, args=[beneficiary, *binding_ids]))
 
-    async def order_of(self, beneficiary: str) -> tuple[list[Binding], dict[str, int]]:
-        """The beneficiary's ACTIVE bindings in payer order, with priorities, and the order's
-        version in each of his provinces (their sum only grows): each province's list and its
-        version read together (one hash), then the records it names; two round trips per
-        province."""
+    async def order_of(
+        self, beneficiary: str
+    ) -> tuple[list[Binding], dict[str, int], list[tuple[str, str]]]:
+        """The beneficiary's ACTIVE bindings in payer order, with priorities, the order's
+        version in each of his provinces (their sum only grows), and his ACTIVE aid quotas
+        (funder, quota id), oldest first: each province's lists and its version read together
+        (one hash), then the records it names; two round trips per province."""
         out: list[Binding] = []
         versions: dict[str, int] = {}
+        drawn: list[tuple[int, str, str]] = []
         for province in await self.provinces(beneficiary):
             v = await self.views(province, beneficiary)
             versions[province] = v.version
+            drawn += v.drawn
             raws = await get_many(self.redis, [Keys.record(i) for i in v.payers])
             out.extend(
                 Binding.from_record(i, orjson.loads(raw), priority)
                 for priority, (i, raw) in enumerate(zip(v.payers, raws, strict=True), start=1)
                 if raw is not None
             )
-        return [b for b in out if b.status == BindingStatus.ACTIVE], versions
+        quotas = [(funder, quota_id) for _, funder, quota_id in sorted(drawn)]
+        return [b for b in out if b.status == BindingStatus.ACTIVE], versions, quotas
 
     async def seen(self, event_id: str) -> bool:
         return bool(await self.redis.exists(f"bind:seen:{event_id}"))

@@ -14,6 +14,7 @@ import typer
 from services.cli import launcher
 from services.cli.accounts import account
 from services.cli.bindings import binding
+from services.cli.quotas import clearing, quota, reconcile
 from services.cli.settlements import premium, premiums, settlement
 from services.cli.simulating import simulate
 from services.cli.watching import watch
@@ -22,10 +23,13 @@ from services.common import logs
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(account, name="account")
 app.add_typer(binding, name="binding")
+app.add_typer(quota, name="quota")
 app.add_typer(settlement, name="settlement")
 app.command()(premium)
 app.add_typer(premiums, name="premiums")
 app.command()(watch)
+app.command()(clearing)
+app.command()(reconcile)
 app.command()(simulate)
 
 
@@ -159,7 +163,7 @@ def certs(
 def bench(
     scenario: Annotated[
         list[str] | None,
-        typer.Option("--scenario", "-s", help="echo, settle, hot, mix; repeat for several"),
+        typer.Option("--scenario", "-s", help="echo, settle, hot, mix, quota; repeat for several"),
     ] = None,
     callers: Annotated[int, typer.Option(help="concurrent callers")] = 32,
     seconds: Annotated[

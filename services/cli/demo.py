@@ -5,8 +5,11 @@ she confirms it from hers. At the counter he binds his mother and his son. He pa
 resident premium from his account. His son, a young employee with little in his own account, pays
 a bill at a designated pharmacy: his own account first, then his father's and his mother's
 accounts in their order, the rest in cash. The family reads the consumption record, the pharmacy
-cancels the bill, and every account gets its money back. Each run is a new family (fresh
-synthetic ids).
+cancels the bill, and every account gets its money back. Then, across provinces (N1-N7): the
+father sets money aside for his own father, who lives in Xianyang, Shaanxi; the grandfather's
+bill at Xianyang's hospital draws on it; the month's clearing statement between the provinces
+and the hospital's reconciliation of the day show it as a finance clerk reads them. Each run is
+a new family (fresh synthetic ids).
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ from services.common.clock import SystemClock, beijing_today
 from services.common.ids import make_person_id
 
 PHARMACY = "P43010500003"  # 长沙市老百姓大药房, designated in config/registry.toml
-CHANGSHA = "430102"
+XIANYANG_HOSPITAL = "H61040000001"  # 咸阳市中心医院, designated in config/registry.toml
+CHANGSHA, XIANYANG = "430102", "610402"
 Kind: TypeAlias = common_pb2.InsuranceType.ValueType
-MEMBERS: tuple[tuple[str, str, int, Kind, list[int]], ...] = (  # who, name, born, insurance, fen
-    ("father", "张建国", 1975, common_pb2.INSURANCE_TYPE_EMPLOYEE, [20_000] * 5),
-    ("mother", "李秀英", 1977, common_pb2.INSURANCE_TYPE_EMPLOYEE, [15_000] * 2),
-    ("grandmother", "王桂兰", 1948, common_pb2.INSURANCE_TYPE_RESIDENT, []),
-    ("son", "张小明", 2001, common_pb2.INSURANCE_TYPE_EMPLOYEE, [4_500]),
+# who, name, born, insurance, fen credited, region
+MEMBERS: tuple[tuple[str, str, int, Kind, list[int], str], ...] = (
+    ("father", "张建国", 1975, common_pb2.INSURANCE_TYPE_EMPLOYEE, [20_000] * 5, CHANGSHA),
+    ("mother", "李秀英", 1977, common_pb2.INSURANCE_TYPE_EMPLOYEE, [15_000] * 2, CHANGSHA),
+    ("grandmother", "王桂兰", 1948, common_pb2.INSURANCE_TYPE_RESIDENT, [], CHANGSHA),
+    ("son", "张小明", 2001, common_pb2.INSURANCE_TYPE_EMPLOYEE, [4_500], CHANGSHA),
+    ("grandfather", "张德福", 1949, common_pb2.INSURANCE_TYPE_RESIDENT, [], XIANYANG),
 )
+QUOTA_FEN = 50_000
+XIANYANG_BILL = {"fund": 150_000, "burden": 60_000}
 PREMIUM_FEN = 40_000
 BILL = {"fund": 20_000, "burden": 110_000}
 
@@ -44,13 +52,13 @@ def step(title: str, says: str) -> None:
     show.console.print(says)
 
 
-async def _open(c: Client, name: str, born: int, kind: Kind) -> str:
-    """A fresh synthetic person of Changsha (another id if one is taken)."""
+async def _open(c: Client, name: str, born: int, kind: Kind, region: str) -> str:
+    """A fresh synthetic person of the region (another id if one is taken)."""
     for _ in range(10):
         day = dt.date(born, 1, 1) + dt.timedelta(days=random.randrange(365))
-        pid = make_person_id(CHANGSHA, day, random.randrange(1000))
+        pid = make_person_id(region, day, random.randrange(1000))
         request = apb.OpenAccountRequest(person_id=pid, name=name, insurance_type=kind,
-                                         region_code=CHANGSHA, request_id=request_id())  # fmt: skip
+                                         region_code=region, request_id=request_id())  # fmt: skip
         try:
             await c.account.OpenAccount(request)
             return pid
@@ -61,10 +69,11 @@ async def _open(c: Client, name: str, born: int, kind: Kind) -> str:
 
 
 async def family(c: Client) -> dict[str, str]:
-    step("1 · The family", "Four accounts in Changsha; the monthly allocations are credited (A1).")
+    step("1 · The family", "Four accounts in Changsha, and the grandfather's in Xianyang, "
+         "Shaanxi; the monthly allocations are credited (A1).")  # fmt: skip
     ids: dict[str, str] = {}
-    for who, name, born, kind, months in MEMBERS:
-        ids[who] = await _open(c, name, born, kind)
+    for who, name, born, kind, months, region in MEMBERS:
+        ids[who] = await _open(c, name, born, kind, region)
         for month, amount in enumerate(months, start=1):
             await c.account.Credit(apb.CreditRequest(
                 person_id=ids[who], amount_fen=amount, kind=apb.CREDIT_KIND_MONTHLY_ALLOCATION,
@@ -166,8 +175,52 @@ async def cancel(pharmacy: Client, c: Client, ids: dict[str, str], settled: spb.
     show.console.print(show.entries("the father's ledger", got.entries))
 
 
+async def across_provinces(counter: Client, hospital: Client, ids: dict[str, str]) -> None:
+    step(
+        "7 · Across provinces: a quota for the grandfather in Xianyang",
+        "At the counter the "
+        "father sets ¥500 of his account aside for his own father, insured in Xianyang, "
+        "Shaanxi (共济额度, N1, N2). It is still the father's money, but he cannot spend it.",
+    )
+    quota = await counter.binding.GrantQuota(bpb.GrantQuotaRequest(
+        funder_id=ids["father"], relative_id=ids["grandfather"], amount_fen=QUOTA_FEN,
+        relationship=common_pb2.RELATIONSHIP_PARENT, request_id=request_id(),
+    ))  # fmt: skip
+    show.console.print(show.quotas("granted", [quota], names(ids)))
+    await balances(counter, {"father": ids["father"]}, "the father's account: ¥500 set aside")
+    step("8 · The grandfather at Xianyang's hospital", f"{XIANYANG_HOSPITAL} settles his bill: "
+         "his own account (a resident has none), then his quotas, oldest first, then his "
+         "payers, the rest in cash (N3). The quota's leg is the father's money.")  # fmt: skip
+    settled = await hospital.settlement.Settle(spb.SettleRequest(
+        institution_id=XIANYANG_HOSPITAL, medins_setl_id=f"X{uuid.uuid4().hex[:20]}",
+        patient_id=ids["grandfather"], credential_type=spb.CREDENTIAL_TYPE_MEDICAL_CODE,
+        credential_holder_id=ids["grandfather"],
+        medfee_total_fen=XIANYANG_BILL["fund"] + XIANYANG_BILL["burden"],
+        fund_pay_fen=XIANYANG_BILL["fund"], personal_burden_fen=XIANYANG_BILL["burden"],
+        service_date=beijing_today(SystemClock()).isoformat(),
+    ))  # fmt: skip
+    show.console.print(show.settlement(settled, names(ids)))
+    found = await counter.binding.ListQuotas(bpb.ListQuotasRequest(funder_id=ids["father"]))
+    show.console.print(show.quotas("the father's quotas", found.quotas, names(ids)))
+    today = beijing_today(SystemClock())
+    step("9 · The finance clerks", "Hunan and Shaanxi clear quota money spent across provinces "
+         "monthly (清算, N6); the hospital reconciles its day with the centre (对账, N7). Both "
+         "are final once the month, or the day, is over.")  # fmt: skip
+    statement = await counter.settlement.GetClearingStatement(
+        spb.GetClearingStatementRequest(month=f"{today:%Y-%m}"))  # fmt: skip
+    show.console.print(show.clearing(statement))
+    ours = await hospital.settlement.ReconcileDay(spb.ReconcileDayRequest(
+        institution_id=XIANYANG_HOSPITAL, date=today.isoformat()))  # fmt: skip
+    theirs = spb.DayTotals()
+    theirs.CopyFrom(ours.ours)
+    day = await hospital.settlement.ReconcileDay(spb.ReconcileDayRequest(
+        institution_id=XIANYANG_HOSPITAL, date=today.isoformat(), totals=theirs))  # fmt: skip
+    show.console.print(show.reconciliation(day, compared=True))
+
+
 async def play(counter: Client) -> None:
     pharmacy = connect("institution", PHARMACY)
+    hospital = connect("institution", XIANYANG_HOSPITAL)
     try:
         ids = await family(counter)
         await bind(counter, ids)
@@ -175,6 +228,8 @@ async def play(counter: Client) -> None:
         settled = await pharmacy_bill(pharmacy, ids)
         await record(counter, ids)
         await cancel(pharmacy, counter, ids, settled)
+        await across_provinces(counter, hospital, ids)
     finally:
         await pharmacy.close()
+        await hospital.close()
     show.console.rule("[bold green]done")

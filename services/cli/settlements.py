@@ -129,10 +129,13 @@ def premium(
     amount: Annotated[str, typer.Option(help="yuan")],
     year: Annotated[int, typer.Option(help="the premium year")] = dt.date.today().year,
     request: Annotated[str, typer.Option(help="request id (a retry repeats it)")] = "",
+    ltc: Annotated[bool, typer.Option("--ltc", help="long-term-care insurance (长护险)")] = False,
 ) -> None:
-    """Pay a relative's resident-insurance premium from an employee's account."""
+    """Pay a relative's resident-insurance premium (or, with --ltc, his long-term-care premium)
+    from an employee's account: from the payer's aid quota for him when it covers it (N5)."""
+    kind = spb.PREMIUM_KIND_LONG_TERM_CARE if ltc else spb.PREMIUM_KIND_RESIDENT_MEDICAL
     asked = spb.PayResidentPremiumRequest(payer_id=payer, beneficiary_id=beneficiary, year=year,
-                                          amount_fen=fen(amount),
+                                          amount_fen=fen(amount), kind=kind,
                                           request_id=request or request_id())  # fmt: skip
 
     async def go(c: Client) -> None:

@@ -139,12 +139,78 @@ def settlements(
 
 def premium(p: spb.PremiumPayment, who: dict[str, str] | None = None) -> Table:
     who = who or {}
+    kind = _name(spb.PremiumKind, p.kind or spb.PREMIUM_KIND_RESIDENT_MEDICAL, "PREMIUM_KIND_")
     return table(
-        f"resident premium {p.year} (¥)",
-        ["payment", "paid by", "for", "amount"],
+        f"{kind} premium {p.year} (¥)",
+        ["payment", "paid by", "for", "amount", "from"],
         [[p.payment_id, who.get(p.payer_id, mask(p.payer_id)),
-          who.get(p.beneficiary_id, mask(p.beneficiary_id)), yuan(p.amount_fen)]],
+          who.get(p.beneficiary_id, mask(p.beneficiary_id)), yuan(p.amount_fen),
+          f"quota {p.quota_id}" if p.quota_id else "account"]],
     )  # fmt: skip
+
+
+def quotas(title: str, found: Iterable[bpb.Quota], who: dict[str, str] | None = None) -> Table:
+    who = who or {}
+    return table(
+        f"{title} (¥)",
+        ["quota", "funder", "relative", "relationship", "granted", "used", "remaining",
+         "status"],
+        [
+            [q.quota_id, who.get(q.funder_id, mask(q.funder_id)),
+             who.get(q.relative_id, mask(q.relative_id)),
+             _name(common_pb2.Relationship, q.relationship, "RELATIONSHIP_"),
+             yuan(q.granted_fen), yuan(q.used_fen), yuan(q.remaining_fen),
+             _name(bpb.QuotaStatus, q.status, "QUOTA_STATUS_")
+             + (f": {_name(bpb.QuotaEndReason, q.end_reason, 'QUOTA_END_REASON_')}"
+                if q.end_reason else "")]
+            for q in found
+        ],
+    )  # fmt: skip
+
+
+def clearing(c: spb.ClearingStatement) -> Table:
+    state = "final" if c.final else "the month is not over: may still change"
+    shown = table(
+        f"clearing statement {c.month} ({state}, ¥)",
+        ["funder's province", "spent in", "legs", "amount"],
+        [[r.funder_province, r.institution_province, str(r.legs), yuan(r.amount_fen)]
+         for r in c.rows],
+    )  # fmt: skip
+    shown.caption = (
+        f"{sum(r.legs for r in c.rows)} legs, {yuan(sum(r.amount_fen for r in c.rows))} to clear"
+        if c.rows
+        else "nothing spent across provinces"
+    )
+    return shown
+
+
+_DAY_FIELDS = (
+    ("settlements", "settlements", False), ("cancellations", "cancellations", False),
+    ("medical fees", "medfee_total_fen", True), ("fund", "fund_pay_fen", True),
+    ("own accounts", "acct_pay_fen", True), ("family aid", "acct_mulaid_pay_fen", True),
+    ("cash", "cash_pay_fen", True),
+)  # fmt: skip
+
+
+def reconciliation(r: spb.Reconciliation, compared: bool) -> Table:
+    state = "final" if r.final else "the day is not over: may still change"
+
+    def shown(totals: spb.DayTotals, name: str, money: bool) -> str:
+        value = getattr(totals, name)
+        return yuan(value) if money else str(value)
+
+    columns = ["", "ours", "theirs", ""] if compared else ["", "ours"]
+    rows = []
+    for label, name, money in _DAY_FIELDS:
+        row = [label, shown(r.ours, name, money)]
+        if compared:
+            same = getattr(r.ours, name) == getattr(r.theirs, name)
+            row += [shown(r.theirs, name, money), "=" if same else "differs"]
+        rows.append(row)
+    out = table(f"{r.institution_id} on {r.date} ({state}, ¥)", columns, rows)
+    if compared:
+        out.caption = "all figures match" if r.matches else "the figures do not match"
+    return out
 
 
 def contribution(c: apb.Contribution) -> Table:

@@ -34,6 +34,13 @@ ADVICE = {
     "REQUEST_IN_PROGRESS": "the same request is still running: try again in a moment",
     "DEPENDENCY_UNAVAILABLE": "a part of the stack is down: is it running (make run)?",
     "SERVER_DRAINING": "the service is stopping: call again (a watch: with its last cursor)",
+    "QUOTA_NOT_FOUND": "check the quota id (gongji quota list --funder ID or --relative ID)",
+    "QUOTA_EXISTS": "this relative already has a quota from this funder: change that one "
+    "(gongji quota change)",
+    "QUOTA_LIMIT_REACHED": "the funder holds the most quotas his province allows (max_quotas): "
+    "end one first",
+    "QUOTA_BELOW_USED": "a quota cannot be cut below what its relative has used",
+    "QUOTA_ENDED": "the quota has ended: grant a new one (gongji quota grant)",
 }
 
 _CODE_ADVICE = {

@@ -14,7 +14,8 @@ without an entry is refused (PERMISSION_DENIED), as is an RPC without a row. The
 `service` (the services calling each other) may call everything. `operator` (counter staff) may
 call every public RPC for anyone; the account service's payment and family-aid RPCs are how the
 services move money between themselves, so only services call them, and FollowEntries is the
-settlement service's way into a ledger for WatchPayments.
+settlement service's way into a ledger for WatchPayments; the same for the quota's money state
+and the lists of a day's and a month's settlements, which only the other services read.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def _binding_parties(binding: Any) -> tuple[str, str]:
     return binding.binder_id, binding.beneficiary_id
 
 
+def _quota_parties(quota: Any) -> tuple[str, str]:
+    return quota.funder_id, quota.relative_id
+
+
 def _settlement_parties(settlement: Any) -> list[str]:
     return [settlement.patient_id, *(leg.payer_id for leg in settlement.legs)]
 
@@ -104,6 +109,13 @@ TABLE: dict[str, Rules] = {
     "RevokeFamilyAid": _SERVICES_ONLY,
     "SetFamilyAidOrder": _SERVICES_ONLY,
     "FollowEntries": _SERVICES_ONLY,
+    "OpenQuota": _SERVICES_ONLY,
+    "ChangeQuotaAmount": _SERVICES_ONLY,
+    "CloseQuota": _SERVICES_ONLY,
+    "ActivateQuota": _SERVICES_ONLY,
+    "GetQuotas": _SERVICES_ONLY,
+    "ListDayPayments": _SERVICES_ONLY,
+    "ListClearingPayments": _SERVICES_ONLY,
     # BindingService
     "CreateBinding": {"citizen": (Own("binder_id"),), "operator": ANYONE},
     "RemoveBinding": {"citizen": (Owners(),), "operator": ANYONE},
@@ -113,6 +125,12 @@ TABLE: dict[str, Rules] = {
     # the beneficiary or one of his ACTIVE binders, as stored
     "SetPayerOrder": {"citizen": (Owners(),), "operator": ANYONE},
     "ConfirmBinding": {"citizen": (Owners(),), "operator": ANYONE},  # the relative (B14)
+    "GrantQuota": {"citizen": (Own("funder_id"),), "operator": ANYONE},
+    "ChangeQuota": {"citizen": (Owners(),), "operator": ANYONE},  # the funder, as stored
+    "EndQuota": {"citizen": (Owners(),), "operator": ANYONE},  # the funder or the relative
+    "GetQuota": {"citizen": (Answer(_quota_parties),), "operator": ANYONE},
+    "ListQuotas": {"citizen": (OneOf(("funder_id", "relative_id")),), "operator": ANYONE},
+    "ConfirmQuota": {"citizen": (Owners(),), "operator": ANYONE},  # the relative (B14)
     # SettlementService
     "PreSettle": _settling((Own("institution_id"),)),
     "Settle": _settling((Own("institution_id"),)),
@@ -134,6 +152,8 @@ TABLE: dict[str, Rules] = {
     "GetPremiumAutoPay": _OPERATOR,
     "RunPremiumDeductions": _OPERATOR,
     "WatchPayments": {"citizen": (Own("person_id"),), "operator": ANYONE},
+    "GetClearingStatement": _OPERATOR,
+    "ReconcileDay": _settling((Own("institution_id"),)),
 }
 
 

@@ -147,6 +147,16 @@ def date(value: str, field: str) -> dt.date:
         raise DomainError("INVALID_DATE", f"{field} must be YYYY-MM-DD") from None
 
 
+def month(value: str, field: str) -> dt.date:
+    """A `YYYY-MM` month, as its first day."""
+    if not _DATE.fullmatch(f"{value}-01"):
+        raise DomainError("INVALID_DATE", f"{field} must be YYYY-MM")
+    try:
+        return dt.date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise DomainError("INVALID_DATE", f"{field} must be YYYY-MM") from None
+
+
 def items(values: Sequence[object], field: str) -> None:
     if not values:
         raise DomainError("INVALID_ARGUMENT", f"{field} must not be empty")

@@ -34,6 +34,8 @@ class Profile:
     # A5: whether a balance moving in from another province can be received here; if not, a
     # move pays it out to the person (TransferAccountRequest.payee).
     accepts_transfers: bool = True
+    # N1: the most ACTIVE (or pending) aid quotas one funder holds (the funder's province's).
+    max_quotas: int = 10
 
     def allows(self, relationship: str) -> bool:
         return relationship in self.relationships
@@ -102,6 +104,7 @@ def _profile(table: Any, base: Profile, where: str) -> Profile:
         ("commercial_ratio_percent", 0, 100),
         ("allocation_basis_points", 0, 10_000),
         ("resident_premium_fen", 1, 10_000_000),
+        ("max_quotas", 1, 100),
     ):
         if key in table:
             value = table[key]

@@ -122,10 +122,15 @@ async def get_many(redis: aioredis.Redis, keys: Sequence[str]) -> list[str | Non
 async def hget_many(redis: aioredis.Redis, keys: Sequence[str], field: str) -> list[str | None]:
     """One field of each hash, in one pipelined round trip (per node, under Redis Cluster,
     whose pipelines split by slot)."""
-    if not keys:
+    return await hget_pairs(redis, [(key, field) for key in keys])
+
+
+async def hget_pairs(redis: aioredis.Redis, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
+    """A field of a hash for each (key, field), in one pipelined round trip (per node)."""
+    if not pairs:
         return []
     async with redis.pipeline(transaction=False) as pipe:
-        for key in keys:
+        for key, field in pairs:
             pipe.hget(key, field)
         return cast(list[str | None], await pipe.execute())
 

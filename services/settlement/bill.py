@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from services.common import ids
+from services.common.enums import PremiumKind
 from services.common.errors import DomainError
 
 
@@ -77,12 +78,14 @@ def given_settlement_id(value: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class PremiumOrder:
-    """A resident premium paid from one account (A2)."""
+    """A premium paid from one source (A2, N5): a resident medical premium, or a long-term-care
+    one (kept before kinds: resident medical)."""
 
     payer_id: str
     beneficiary_id: str
     year: int
     amount_fen: int
+    kind: int = PremiumKind.RESIDENT_MEDICAL
 
     def payment_id(self, request_marker: str) -> str:
         """From the request, so a retry of a request whose answer was lost finds its payment."""

@@ -42,8 +42,7 @@ def settlement_pb(p: apb.Payment) -> pb.Settlement:
         cancel_reason=p.cancel_reason,
         legs=[pb.PaymentLeg(
             payer_id=s.person_id, amount_fen=s.amount_fen, balance_after_fen=s.balance_after_fen,
-            entry_id=s.entry_id,
-            kind=LegKind.OWN_ACCOUNT if s.own_account else LegKind.FAMILY_AID,  # type: ignore[arg-type]
+            entry_id=s.entry_id, kind=leg_kind(s), quota_id=s.quota_id,  # type: ignore[arg-type]
         ) for s in p.shares],
     )  # fmt: skip
     if PaymentState(p.state) != PaymentState.QUOTED:
@@ -51,6 +50,13 @@ def settlement_pb(p: apb.Payment) -> pb.Settlement:
     if p.HasField("cancelled_at"):
         out.cancelled_at.CopyFrom(p.cancelled_at)
     return out
+
+
+def leg_kind(share: apb.PaymentShare) -> LegKind:
+    """The patient's own account, an aid quota (N3), or a payer's family aid."""
+    if share.own_account:
+        return LegKind.OWN_ACCOUNT
+    return LegKind.QUOTA if share.quota_id else LegKind.FAMILY_AID
 
 
 def shown_to(viewer: Caller, s: pb.Settlement) -> pb.Settlement:
@@ -77,7 +83,8 @@ def premium_pb(p: apb.Payment) -> pb.PremiumPayment:
     return pb.PremiumPayment(
         payment_id=p.payment_id, payer_id=order.payer_id, beneficiary_id=order.beneficiary_id,
         year=order.year, amount_fen=order.amount_fen, entry_id=p.shares[0].entry_id,
-        paid_at=p.paid_at,
+        paid_at=p.paid_at, kind=order.kind,  # type: ignore[arg-type]
+        quota_id=p.shares[0].quota_id,
     )  # fmt: skip
 
 

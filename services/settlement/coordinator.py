@@ -40,7 +40,7 @@ class Coordinator:
             bill.settlement_id, EntryKind.SETTLEMENT, bill.patient_id, own,
             bill.personal_burden_fen, bill.service_date, deadline.left(), quote=quote,
             family_aid=bill.use_personal_account and bill.use_family_aid,
-            details=bill.details(),
+            details=bill.details(), institution_id=bill.institution_id,
         )  # fmt: skip
 
     async def settlement(self, sid: str, deadline: Deadline) -> apb.Payment:
@@ -65,14 +65,16 @@ class Coordinator:
 
     async def pay_premium(
         self, order: PremiumOrder, marker: str, today: str, deadline: Deadline,
-        quote: bool = False,
+        quote: bool = False, from_quota: bool = False,
     ) -> apb.Payment:  # fmt: skip
-        """A2: one account pays the whole premium; one payment per beneficiary and year. The
-        payer pays his own premium, or a relative's under a binding valid today: the account
-        service finds that binding in the beneficiary's payer order. `quote`: checked as it
-        would be paid, nothing paid."""
+        """A2, N5: one source pays the whole premium; one payment per beneficiary, kind and
+        year. With `from_quota`, the payer's aid quota for the beneficiary when it covers it;
+        else the payer pays his own premium, or a relative's under a binding valid today: the
+        account service finds that binding (and those quotas) in the beneficiary's order.
+        `quote`: checked as it would be paid, nothing paid."""
         return await self.accounts.pay(
             order.payment_id(marker), EntryKind.PREMIUM, order.beneficiary_id,
             [apb.PaySource(person_id=order.payer_id)], order.amount_fen, today, deadline.left(),
             quote=quote, details=order.details(), premium_year=order.year,
+            premium_kind=order.kind, from_quota=from_quota,
         )  # fmt: skip

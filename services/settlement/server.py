@@ -15,7 +15,7 @@ from services.account.client import AccountClient
 from services.common import channels, ids, policy, redisdb, registry
 from services.common.clock import Clock, SystemClock, beijing_today
 from services.common.config import Settings
-from services.common.enums import CredentialType
+from services.common.enums import CredentialType, PremiumKind
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.policy import Policy
@@ -27,6 +27,7 @@ from services.common.tracing import Tracing
 from services.settlement.autopay import AutoPays, Deductions
 from services.settlement.autopaying import AutoPayMethods
 from services.settlement.bill import Bill, PremiumOrder, given_settlement_id, settlement_id
+from services.settlement.clearing import ClearingMethods
 from services.settlement.convert import premium_pb, settlement_pb, shown_to
 from services.settlement.coordinator import Coordinator
 from services.settlement.watching import WatchMethods
@@ -49,7 +50,9 @@ def _not_designated() -> DomainError:
     )
 
 
-class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementServiceServicer):
+class SettlementServicer(
+    AutoPayMethods, WatchMethods, ClearingMethods, pb_grpc.SettlementServiceServicer
+):
     """Validates bills and premiums (S1, S7, dates, credentials) and hands each to one atomic
     step at the account service; keeps the request records of cancels, reversals, premiums."""
 
@@ -209,8 +212,12 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
         payer = self._pid(request.payer_id, "payer_id")
         beneficiary = self._pid(request.beneficiary_id, "beneficiary_id")
         amount = ids.amount(request.amount_fen)
+        kind = ids.enum_value(request.kind, {0, *PremiumKind}, "kind") or (
+            PremiumKind.RESIDENT_MEDICAL
+        )
+        request.kind = kind  # type: ignore[assignment]  # unset is resident medical: one request
         today = beijing_today(self.clock)
-        order = PremiumOrder(payer, beneficiary, request.year, amount)
+        order = PremiumOrder(payer, beneficiary, request.year, amount, kind)
         deadline = Deadline.of(context)
 
         async def run(fp: str, marker: str) -> pb.PremiumPayment:
@@ -218,7 +225,9 @@ class SettlementServicer(AutoPayMethods, WatchMethods, pb_grpc.SettlementService
             # new year gets the premium it paid, not INVALID_ARGUMENT for a year now past.
             if request.year not in (today.year, today.year + 1):
                 raise DomainError("INVALID_ARGUMENT", "year must be this year or next")
-            payment = await self.coordinator.pay_premium(order, marker, today.isoformat(), deadline)
+            payment = await self.coordinator.pay_premium(
+                order, marker, today.isoformat(), deadline, from_quota=payer != beneficiary
+            )
             return premium_pb(payment)
 
         return await self.requests.once(

@@ -17,9 +17,10 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from services.account.domain import Payment, Source
 from services.account.locks import Locks
 from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
-from services.account.store import AccountStore, account_key
+from services.account.store import AccountStore, account_key, beijing_day, date_of_day, day_key
 from services.common.enums import EntryKind, InsuranceType, PaymentState
 from services.common.errors import DomainError
+from services.common.intents import now_ms
 from services.common.redisdb import EmbeddedCluster, connect
 from services.common.rpc import reason_of
 from tests.integration.accounts import get
@@ -97,7 +98,7 @@ async def recover_all(steps: Stepwise) -> None:
 async def premium(steps: Stepwise, payment_id: str, beneficiary: str, payer: str,
                   binding_id: str, year: int = 2030) -> Payment:  # fmt: skip
     return await steps.pay(payment_id, EntryKind.PREMIUM, beneficiary, [Source(payer, binding_id)],
-                           400, DAY, False, "fp", premium_year=year)  # fmt: skip
+                           400, DAY, False, "fp", premium=str(year))  # fmt: skip
 
 
 async def test_a_premium_refused_then_paid_by_another_runner_stands(gate):  # rule A2
@@ -301,3 +302,25 @@ async def test_a_payment_paused_past_its_lease_at_any_await_stays_serial(gate, c
         assert [(await store.get(p)).balance_fen for p in (a_kid, first)] == [0, 0], k
     await other.aclose()
     assert k >= 8, "the walk should pass every step of a payment"
+
+
+async def test_a_day_read_as_over_finishes_its_payments_in_steps_first(gate):
+    # rules N6, N7: a day's list is final once the day is over. A payment journaled before the
+    # end of the day but not yet finished (its caller paused) is finished by the reader of the
+    # day (Stepwise.flush), so it is listed before the answer is given, never after
+    store = AccountStore(gate.redis)
+    steps = Stepwise(store, Locks(store, 5_000), 30_000)
+    patient = await opened(store, 1_000)
+    gate.arm(replied('"phase":"paying"'))  # paused right after its journal
+    first = asyncio.ensure_future(steps.pay(
+        "S-day", EntryKind.SETTLEMENT, patient, [Source(patient)], 300, DAY, False, "fp",
+        institution_id="H61040000001"))  # fmt: skip
+    await gate.reached.wait()
+    day_list = day_key("H61040000001", date_of_day(beijing_day(now_ms())))
+    assert await gate.redis.zrange(day_list, 0, -1) == []
+    await steps.flush(now_ms() + 1)  # as ListDayPayments does once the day is over
+    assert await gate.redis.zrange(day_list, 0, -1) == ["+S-day"]
+    gate.resume.set()
+    paid = await first
+    assert paid == await store.payment("S-day") and paid.state == PaymentState.PAID
+    assert (await store.get(patient)).balance_fen == 700

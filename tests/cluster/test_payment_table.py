@@ -1,7 +1,7 @@
 """One table of payment cases run over both modes, one Redis (lua/pay.lua: one script) and the
 three-master cluster (stepwise.py: the same steps one slot at a time under the family's locks),
 and compared field by field: a rule of a payment is written once, so it holds the same way in
-both (rules S2-S5, S7, S8, A2, A9)."""
+both (rules S2-S5, S7, S8, A2, A9; aid quotas N3, N5)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ class Case:
     expect: tuple[Any, ...] = ()  # ("paid", [(label, amount), ...]) or ("refused", reason)
     quote: bool = False
     twice: bool = False  # paid, then a second payment of the same year (premiums)
+    # funder label -> (amount, state: '' ACTIVE | 'ended' | 'pending') of his quota for P;
+    # a source `q:<label>` draws on it (N3)
+    quotas: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    mark: str = "2030"  # a premium's: its year, or `ltc:` and its year (N5)
 
 
 BOUND = ("2000-01-01", "")
@@ -110,6 +114,36 @@ CASES = [
     Case("a second premium of the year", {"P": Who(resident=True), "D": Who(900)},
          {"D": BOUND}, ["D"], 400, PREMIUM, twice=True,
          expect=("refused", "PREMIUM_ALREADY_PAID")),
+    Case("own, then a quota, then payers, then cash", {"P": Who(1_000), "F": Who(5_000),
+         "D": Who(500)}, {"D": BOUND}, ["P", "q:F", "D"], 4_000, quotas={"F": (2_000, "")},
+         expect=("paid", [("P", 1_000), ("F", 2_000), ("D", 500)])),
+    Case("a quota and a family-aid share from one person", {"P": Who(), "F": Who(3_000)},
+         {"F": BOUND}, ["q:F", "F"], 2_500, quotas={"F": (1_000, "")},
+         expect=("paid", [("F", 1_000), ("F", 1_500)])),
+    Case("a quota pays what remains of it, whatever is available", {"P": Who(),
+         "F": Who(1_000)}, {"F": BOUND}, ["q:F", "F"], 1_500, quotas={"F": (1_000, "")},
+         expect=("paid", [("F", 1_000)])),
+    Case("an ended quota pays nothing", {"P": Who(), "F": Who(1_000)}, {}, ["q:F"], 500,
+         quotas={"F": (800, "ended")}, expect=("paid", [])),
+    Case("a quota awaiting consent pays nothing", {"P": Who(), "F": Who(1_000)}, {},
+         ["q:F"], 500, quotas={"F": (800, "pending")}, expect=("paid", [])),
+    Case("a suspended funder's quota is skipped", {"P": Who(),
+         "F": Who(1_000, state="suspended")}, {}, ["q:F"], 500, quotas={"F": (800, "")},
+         expect=("paid", [])),
+    Case("a quota listed twice", {"P": Who(), "F": Who(1_000)}, {}, ["q:F", "q:F"], 500,
+         quotas={"F": (800, "")}, expect=("refused", "INVALID_ARGUMENT")),
+    Case("a quote shows the quota's share", {"P": Who(100), "F": Who(1_000)}, {},
+         ["P", "q:F"], 600, quotas={"F": (800, "")}, quote=True,
+         expect=("quoted", [("P", 100), ("F", 500)])),
+    Case("a long-term-care premium from a quota", {"P": Who(), "F": Who(1_000)}, {},
+         ["q:F"], 400, PREMIUM, quotas={"F": (500, "")}, mark="ltc:2030",
+         expect=("paid", [("F", 400)])),
+    Case("a premium the quota does not cover takes the binding", {"P": Who(resident=True),
+         "F": Who(1_000)}, {"F": BOUND}, ["q:F", "F"], 400, PREMIUM, quotas={"F": (300, "")},
+         expect=("paid", [("F", 400)])),
+    Case("a premium from a suspended funder's quota", {"P": Who(resident=True),
+         "F": Who(1_000, state="suspended")}, {"F": BOUND}, ["q:F", "F"], 400, PREMIUM,
+         quotas={"F": (500, "")}, expect=("refused", "ACCOUNT_SUSPENDED")),
 ]  # fmt: skip
 
 
@@ -136,6 +170,13 @@ async def _world(store: AccountStore, case: Case, ids: dict[str, str]) -> None:
         await store.open(pid, label, kind, "430102", "", "")
         if who.balance:
             await store.credit(pid, who.balance, EntryKind.ALLOCATION, "m", "", "")
+        if label in case.quotas:
+            amount, state = case.quotas[label]
+            quota_id = f"Q-{ids[label]}"
+            await store.open_quota(pid, quota_id, ids["P"], 1, amount, 10, state == "pending", 1,
+                                   1, "0")  # fmt: skip
+            if state == "ended":
+                await store.close_quota(pid, quota_id, 1, False, "", 0, 0, 0, "0")
         await _become(store, pid, who.state)
     for label, (start, end) in case.grants.items():
         await store.grant(ids[label], ids["P"], f"B-{ids[label]}", start, end)
@@ -158,11 +199,15 @@ async def _run(store: AccountStore, pay: Any, case: Case, ids: dict[str, str]) -
     balance after), or the refusal; and every balance afterwards."""
     await _world(store, case, ids)
     label = {pid: name for name, pid in ids.items()}
-    sources = [Source(ids[s], "" if s == "P" else f"B-{ids[s]}") for s in case.sources]
+    sources = [
+        Source(ids[s[2:]], "", f"Q-{ids[s[2:]]}") if s.startswith("q:")
+        else Source(ids[s], "" if s == "P" else f"B-{ids[s]}")
+        for s in case.sources
+    ]  # fmt: skip
 
     async def once(payment_id: str) -> Any:
         return await pay(payment_id, case.kind, ids["P"], sources, case.amount, DAY, case.quote,
-                         "fp", premium_year=2030)  # fmt: skip
+                         "fp", premium=case.mark)  # fmt: skip
 
     try:
         if case.twice:
@@ -180,7 +225,9 @@ async def _run(store: AccountStore, pay: Any, case: Case, ids: dict[str, str]) -
     balances = {}
     for name, pid in ids.items():
         if case.people[name].state != "none":
-            balances[name] = (await store.get(pid)).balance_fen
+            a = await store.get(pid)
+            used = [q.used_fen for q in await store.quotas([(pid, f"Q-{pid}")])]
+            balances[name] = (a.balance_fen, a.quota_reserved_fen, used)
     return outcome, balances
 
 

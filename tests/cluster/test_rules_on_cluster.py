@@ -1,8 +1,8 @@
 """The rules again, over the three-master Redis Cluster and two replicas of each service
 (fixtures in this folder's conftest): every test of the account, binding and settlement rules
 that talks to the services through their stubs alone is collected here as well (the watch's
-among them, rule A10: the shares of a payment in steps reach it too), and the bank
-run (thousands of settlements and cancels at once over overlapping families)."""
+among them, rule A10: the shares of a payment in steps reach it too; the aid quotas', N1-N7),
+and the bank run (thousands of settlements and cancels at once over overlapping families)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.integration import (
     test_binding_rules,
     test_closures,
     test_contributions,
+    test_quotas,
     test_settlement,
     test_special,
     test_watch,
@@ -33,7 +34,7 @@ def _through_stubs(module: ModuleType) -> dict[str, object]:
 
 
 for _module in (test_accounts, test_binding_rules, test_closures, test_contributions,
-                test_settlement, test_special, test_watch, test_bank):  # fmt: skip
+                test_quotas, test_settlement, test_special, test_watch, test_bank):  # fmt: skip
     globals().update(_through_stubs(_module))
 
 

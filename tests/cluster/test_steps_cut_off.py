@@ -150,7 +150,7 @@ async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  #
 
     def premium(pid: str, fen: int) -> Awaitable[Payment]:
         return steps.pay(pid, EntryKind.PREMIUM, resident, source, fen, DAY, False, "fp",
-                         premium_year=year[0])  # fmt: skip
+                         premium=str(year[0]))  # fmt: skip
 
     async def after_refused(k: int) -> None:  # 5,000 fen: more than he has, never paid
         await recover_all(steps)

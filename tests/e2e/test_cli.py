@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.__main__ import app
+from services.common.clock import SystemClock, beijing_today
 from services.common.ids import mask
 from services.common.redisdb import free_port
 from services.settlement.cursor import START_HEADER
@@ -59,6 +60,14 @@ def test_the_demo_plays_the_family_story_and_exits_0(gongji):  # rules S2, S9, S
     assert re.search(r"father .*¥600\.00", after_cancel) and re.search(
         r"son .*¥45\.00", after_cancel
     )
+    # rules N1-N3, N6, N7: across provinces, the father's quota pays the grandfather's bill
+    across = shown.split("7 · Across provinces")[1]
+    assert re.search(r"father +│ grandfather +│ parent +│ +¥500\.00 +│ +¥0\.00 +│ +¥500\.00 +│ "
+                     r"active", across), across  # fmt: skip
+    assert re.search(r"father +│ quota +│ +¥500\.00.*cash +│ at the counter +│ +¥100\.00",
+                     across, re.S), across  # fmt: skip
+    assert re.search(r"│ 43 +│ 61 +│ +[0-9]+ +│ +¥[0-9,]+\.[0-9]{2} +│", across), across
+    assert "H61040000001 on " in across and "all figures match" in across
 
 
 def test_counter_commands_open_credit_bind_settle_list_and_cancel(gongji):  # rules S2, S9, B1
@@ -193,3 +202,32 @@ async def test_gongji_watch_prints_each_payment_with_its_cursor_until_ctrl_c(
     assert f"stopped; resume with --cursor {last}" in rest
     assert "Traceback" not in rest
     assert not UNMASKED_ID.search("".join(lines) + rest)
+
+
+def test_quota_clearing_and_reconcile_commands(gongji):  # rules N1, N2, N3, N6, N7
+    son, father = new_pid("430102", dt.date(1985, 3, 1)), new_pid("610402", dt.date(1955, 3, 1))
+    gongji("account", "open", son, "--name", "郑八", "--region", "430102")
+    gongji("account", "open", father, "--name", "郑九", "--region", "610402", "--resident")
+    gongji("account", "credit", son, "500", "--memo", "2026-10")
+    granted = " ".join(gongji("quota", "grant", son, father, "--as", "parent", "--amount", "300")
+                       .split())  # fmt: skip
+    quota_id = re.search(r"Q[0-9]{4}[0-9a-f]{16}", granted)[0]
+    assert "¥300.00 │ ¥0.00 │ ¥300.00 │ active" in granted, granted
+    assert "¥200.00" in gongji("account", "get", son)  # available: 300 set aside
+    paid = gongji("settlement", "settle", "H61040000001", "X-cli-1", father, "--burden", "120")
+    assert re.search(r"quota +│ +¥120\.00", paid), paid
+    assert "¥180.00" in gongji("quota", "list", "--relative", father)
+    assert "refused: QUOTA_BELOW_USED" in gongji("quota", "change", quota_id, "--amount", "100",
+                                                 code=1)  # fmt: skip
+    assert "¥250.00" in gongji("quota", "change", quota_id, "--amount", "250")
+    ended = " ".join(gongji("quota", "end", quota_id, "--citizen", father).split())
+    assert "ended: by relative" in ended, ended
+    day_now = beijing_today(SystemClock())
+    month, today = f"{day_now:%Y-%m}", day_now.isoformat()
+    statement = gongji("clearing", month)
+    assert f"clearing statement {month}" in statement and re.search(r"│ 43 +│ 61 +│", statement)
+    assert "refused: INVALID_DATE" in gongji("clearing", "2999-01", code=1)
+    day = gongji("reconcile", "H61040000001", today)
+    assert "settlements" in day and "own accounts" in day and "not over" in day
+    compared = gongji("reconcile", "H61040000001", today, "--theirs", "settlements=1,cash=0")
+    assert "the figures do not match" in compared and "differs" in compared

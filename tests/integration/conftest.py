@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from gongji.account.v1 import account_pb2_grpc
 from gongji.binding.v1 import binding_pb2_grpc
@@ -77,3 +78,11 @@ def addresses(
 ) -> dict[str, str]:
     """Where each in-process service listens, for channels of other callers."""
     return {"account": account_addr, "binding": binding_server, "settlement": settlement_service[1]}
+
+
+@pytest.fixture(scope="module")
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """The test Redis as bytes (a footprint compares what is kept, byte for byte)."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -62,6 +62,21 @@ EXPECTED: dict[str, set[str]] = {
     "RevokeFamilyAid": set(),
     "SetFamilyAidOrder": set(),
     "FollowEntries": set(),  # the settlement service's way into a ledger for WatchPayments
+    "OpenQuota": set(),  # a quota's money state, for the binding service (N1-N5)
+    "ChangeQuotaAmount": set(),
+    "CloseQuota": set(),
+    "ActivateQuota": set(),
+    "GetQuotas": set(),
+    "ListDayPayments": set(),  # a day's and a month's settlements, for the settlement service
+    "ListClearingPayments": set(),
+    "GrantQuota": {CIT, OP},
+    "ChangeQuota": {CIT, OP},
+    "EndQuota": {CIT, OP},
+    "GetQuota": {CIT, OP},
+    "ListQuotas": {CIT, OP},
+    "ConfirmQuota": {CIT, OP},
+    "GetClearingStatement": {OP},
+    "ReconcileDay": {INST, OP},
     "CreateBinding": {CIT, OP},
     "RemoveBinding": {CIT, OP},
     "GetBinding": {CIT, OP},
@@ -132,13 +147,6 @@ def _answers(rpc: str, role: str, own: bool) -> bool:
     if role == "service":
         return True
     return role in EXPECTED[rpc] and (own or role == OP)
-
-
-@pytest.fixture(scope="module")
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.mark.parametrize("rpc", RPCS)

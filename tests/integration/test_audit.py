@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from gongji.account.v1 import account_pb2 as pb
 from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.binding.v1 import binding_pb2_grpc
+from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.account.store import account_key, payment_key
 from services.audit import RULES, Report, audit, render
@@ -58,11 +59,13 @@ class World:
     cancelled: str = ""  # settlement from dad's account, cancelled
     cash_only: str = ""  # settlement with no legs
     premium: str = ""  # kid's premium from dad's account
+    funder: str = ""  # kid's grandmother in Xianyang
+    quota: str = ""  # funder's aid quota for kid: one bill drew on it, one drew and was cancelled
     policy_file: str = ""  # what the services were started with (GONGJI_POLICY_FILE)
 
     @property
     def people(self) -> list[str]:
-        return [self.dad, self.mum, self.child, self.kid, self.stranger]
+        return [self.dad, self.mum, self.child, self.kid, self.stranger, self.funder]
 
 
 def _bill(patient: str, burden: int, **kw: Any) -> spb.SettleRequest:
@@ -123,6 +126,22 @@ async def _populate(w: World, account: Any, settlement: Any) -> None:
     )  # fmt: skip
     w.premium = (await settlement.PayResidentPremium(premium, timeout=10)).payment_id
     await _policies(w, account)
+    await _quota(w, account, settlement)
+
+
+async def _quota(w: World, account: Any, settlement: Any) -> None:
+    """An aid quota (N1-N3): kid's grandmother sets 3,000 aside for him; his bills draw 1,000
+    and 500, the second cancelled (back to the quota)."""
+    w.funder = await person(account, 1950, 4_000, region="610402")
+    grant = bpb.GrantQuotaRequest(funder_id=w.funder, relative_id=w.kid,
+                                  relationship=common_pb2.RELATIONSHIP_GRANDCHILD,
+                                  amount_fen=3_000, request_id=rid())  # fmt: skip
+    w.quota = (await w.binding.GrantQuota(grant, timeout=10)).quota_id
+    await settlement.Settle(_bill(w.kid, 1_000), timeout=10)
+    drawn = await settlement.Settle(_bill(w.kid, 500), timeout=10)
+    cancel = spb.CancelSettlementRequest(settlement_id=drawn.settlement_id, reason="x",
+                                         request_id=rid())  # fmt: skip
+    await settlement.CancelSettlement(cancel, timeout=10)
 
 
 async def _policies(w: World, account: Any) -> None:
@@ -188,10 +207,10 @@ async def test_the_clean_world_passes(world: World) -> None:  # invariants 1, 2,
     report = await audit(world.url, progress=seen.__setitem__, policy=world.policy)
     assert report.ok, render(report)
     assert render(report).endswith("All invariants hold.")
-    assert report.counts["accounts"] == 5 and report.counts["payments"] == 6  # with a tombstone
-    assert report.counts["persons with bindings"] == 4 and report.counts["binding records"] == 3
+    assert report.counts["accounts"] == 6 and report.counts["payments"] == 8  # with a tombstone
+    assert report.counts["persons with bindings"] == 5 and report.counts["binding records"] == 3
     assert report.counts["request records"] > 0
-    assert seen["accounts"] == 5 and seen["payments"] == 6
+    assert seen["accounts"] == 6 and seen["payments"] == 8
 
 
 async def test_a_balance_off_by_one_fen(world: World, db: aioredis.Redis) -> None:  # invariant 1
@@ -200,6 +219,26 @@ async def test_a_balance_off_by_one_fen(world: World, db: aioredis.Redis) -> Non
     assert found(report) == {("account.ledger-sum", mask(world.stranger))}
     assert "balance 9501 fen, its 4 entries sum to 9500 fen" in report.violations[0].detail
     assert_masked(report, world)
+
+
+async def test_a_reservation_set_by_hand(world: World, db: aioredis.Redis) -> None:
+    # invariant 1: the reservation is what remains of the ACTIVE quotas (N2)
+    await db.hincrby(account_key(world.funder), "reserved", -1)
+    report = await audit(world.url, policy=world.policy)
+    assert found(report) == {("quota.reserved", mask(world.funder))}
+    assert "reserved 1999 fen, its ACTIVE quotas have 2000 fen left" in render(report)
+    assert_masked(report, world)
+
+
+async def test_a_quota_used_that_its_legs_do_not_make(world: World, db: aioredis.Redis) -> None:
+    # invariant 2: used = the quota's legs less the refunds back to it (N3)
+    key = parts(world.funder)["funds"]
+    kept = orjson.loads(await db.hget(key, world.quota))
+    kept[2], kept[3] = str(int(kept[2]) + 200), str(int(kept[3]) + 200)  # still 2,000 left
+    await db.hset(key, world.quota, orjson.dumps(kept))
+    report = await audit(world.url, policy=world.policy)
+    assert found(report) == {("quota.used", mask(world.funder))}
+    assert "has used 1200 fen, its shares less refunds 1000 fen" in render(report)
 
 
 async def test_a_ledger_entry_removed(world: World, db: aioredis.Redis) -> None:  # invariant 1
@@ -474,7 +513,7 @@ async def test_the_audit_only_reads(world: World) -> None:
     await raw.acl_deluser("auditor")
     await raw.aclose()
     assert report.ok, render(report)
-    assert report.counts["accounts"] == 5
+    assert report.counts["accounts"] == 6
     assert before == after
 
 

@@ -16,7 +16,8 @@ from gongji.settlement.v1 import settlement_pb2 as spb
 from services.binding.server import build as build_binding
 from services.common.clock import FixedClock
 from tests.integration.accounts import rid
-from tests.integration.bindings import CHILD, SPOUSE, create, listed, payers, person
+from tests.integration.bindings import CHILD, PARENT, SPOUSE, create, listed, payers, person
+from tests.integration.test_quotas import XIANYANG, XIANYANG_HOSPITAL
 from tests.integration.test_settlement import bill, legs
 from tests.support import POLICY_FILE, as_, eventually, refused, serving, settings
 
@@ -223,3 +224,76 @@ async def test_the_audit_sees_nothing_wrong_in_bindings_awaiting_consent(
     report = await audit(redis_url, policy=policy.load(POLICY_FILE))
     ours = {mask(parent), mask(waiting), mask(cut_off), first.binding_id, second.binding_id}
     assert not [v for v in report.violations if v.subject in ours], render(report)
+
+
+def _quota(funder: str, relative: str, amount: int) -> bpb.GrantQuotaRequest:
+    return bpb.GrantQuotaRequest(funder_id=funder, relative_id=relative, amount_fen=amount,
+                                 relationship=PARENT, request_id=rid())  # fmt: skip
+
+
+def _confirm_quota(quota_id: str) -> bpb.ConfirmQuotaRequest:
+    return bpb.ConfirmQuotaRequest(quota_id=quota_id, request_id=rid())
+
+
+async def _reserved(account: Any, pid: str) -> int:
+    from gongji.account.v1 import account_pb2 as pb
+
+    return (await account.GetAccount(pb.GetAccountRequest(person_id=pid))).quota_reserved_fen
+
+
+async def test_a_citizens_quota_for_his_adult_father_waits_for_the_fathers_yes(
+    account, binding, settlement, addresses
+):  # rules B14, N1, N2
+    son, father = await person(account, 1985, 10_000), await person(account, 1955, 0, XIANYANG)
+    him, dad = As(addresses, "citizen", son), As(addresses, "citizen", father)
+    made = await him.binding("GrantQuota", _quota(son, father, 4_000))
+    assert made.status == bpb.QUOTA_STATUS_PENDING_CONSENT and await _reserved(account, son) == 0
+    unpaid = await settlement.Settle(bill(father, 1_000, institution_id=XIANYANG_HOSPITAL))
+    assert (legs(unpaid), unpaid.cash_pay_fen) == ([], 1_000)
+    waiting = await dad.binding("ListQuotas", bpb.ListQuotasRequest(relative_id=father))
+    assert [(q.quota_id, q.status) for q in waiting.quotas] == [(made.quota_id, made.status)]
+    assert await refused(him.binding("ConfirmQuota", _confirm_quota(made.quota_id))) == DENIED
+    confirmed = await dad.binding("ConfirmQuota", _confirm_quota(made.quota_id))
+    assert confirmed.status == bpb.QUOTA_STATUS_ACTIVE and await _reserved(account, son) == 4_000
+    paid = await settlement.Settle(bill(father, 1_000, institution_id=XIANYANG_HOSPITAL))
+    assert legs(paid) == [(son, spb.LEG_KIND_QUOTA, 1_000)]
+    again = await dad.binding("ConfirmQuota", _confirm_quota(made.quota_id))
+    assert (again.status, again.used_fen) == (bpb.QUOTA_STATUS_ACTIVE, 1_000)
+
+
+async def test_a_quota_is_checked_against_the_money_again_when_confirmed(
+    account, binding, settlement, addresses
+):  # rules B14, N2: set aside at confirmation
+    son, father = await person(account, 1985, 10_000), await person(account, 1955, 0, XIANYANG)
+    him = As(addresses, "citizen", son)
+    too_much = await refused(him.binding("GrantQuota", _quota(son, father, 10_001)))
+    assert too_much[1] == "INSUFFICIENT_FUNDS"  # checked when granted, and again when confirmed
+    made = await him.binding("GrantQuota", _quota(son, father, 8_000))
+    await settlement.Settle(bill(son, 5_000), timeout=10)  # his own bill, meanwhile
+    dad = As(addresses, "citizen", father)
+    late = await refused(dad.binding("ConfirmQuota", _confirm_quota(made.quota_id)))
+    assert late[1] == "INSUFFICIENT_FUNDS"
+    found = await binding.GetQuota(bpb.GetQuotaRequest(quota_id=made.quota_id))
+    assert found.status == bpb.QUOTA_STATUS_PENDING_CONSENT and await _reserved(account, son) == 0
+
+
+async def test_a_quota_not_confirmed_within_seven_days_ends_by_itself(
+    account, binding, addresses, a_week_ago
+):  # rule B14
+    son = await person(account, 1985, 10_000)
+    late, forgotten = await person(account, 1955, 0), await person(account, 1956, 0)
+    him = As(a_week_ago, "citizen", son)
+    tried = await him.binding("GrantQuota", _quota(son, late, 1_000))
+    left = await him.binding("GrantQuota", _quota(son, forgotten, 1_000))
+    answered = await As(addresses, "citizen", late).binding(
+        "ConfirmQuota", _confirm_quota(tried.quota_id)
+    )
+    assert (answered.status, answered.end_reason) == (
+        bpb.QUOTA_STATUS_ENDED, bpb.QUOTA_END_REASON_NOT_CONFIRMED)  # fmt: skip
+
+    async def ended() -> bool:
+        found = await binding.GetQuota(bpb.GetQuotaRequest(quota_id=left.quota_id))
+        return found.status == bpb.QUOTA_STATUS_ENDED
+
+    await eventually(ended, 10, "an unconfirmed quota did not end")
+    assert await _reserved(account, son) == 0

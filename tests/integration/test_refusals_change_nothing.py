@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -28,7 +29,13 @@ from services.account.store import (
 )
 from services.binding.domain import Binding
 from services.binding.store import BindingStore, new_binding_id
-from services.common.enums import AccountStatus, BindingStatus, EntryKind, StopReason
+from services.common.enums import (
+    AccountStatus,
+    BindingStatus,
+    EntryKind,
+    QuotaEndReason,
+    StopReason,
+)
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from tests.support import new_pid
@@ -80,7 +87,8 @@ async def unchanged(raw: aioredis.Redis, call: Call) -> object:
 
 # -- account scripts ---------------------------------------------------------------------------
 _SOURCE_REFUSALS = {"NOT_BOUND", "ACCOUNT_NOT_FOUND", "NO_PERSONAL_ACCOUNT", "ACCOUNT_CLOSED",
-                    "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED", "INSUFFICIENT_FUNDS"}  # fmt: skip
+                    "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED", "INSUFFICIENT_FUNDS",
+                    "QUOTA_NOT_FOUND", "QUOTA_ENDED"}  # fmt: skip
 _HELPERS = {  # the shared helpers of lib.lua and payment.lua and the refusals each may answer
     "refuse_payment": {"ACCOUNT_NOT_FOUND", "NO_PERSONAL_ACCOUNT", "ACCOUNT_CLOSED",
                        "ACCOUNT_SUSPENDED", "INSURANCE_STOPPED"},
@@ -138,8 +146,24 @@ class World:
                     "2026-01-01", False, "fp")  # fmt: skip
         await s.cancel_payment("PAID2", "x", "cancel-1", False)
         premium = await s.pay("PREMIUM1", EntryKind.PREMIUM, self.r, [Source(self.e, "B-er")],
-                              100, "2026-01-01", False, "fp", premium_year=2026)  # fmt: skip
+                              100, "2026-01-01", False, "fp", premium="2026")  # fmt: skip
         self.premium_debit = premium.shares[0].entry_id
+        # Aid quotas (N1-N5): e's for p (ACTIVE, 300 of it used), for r (ENDED), for st
+        # (awaiting consent); sus's and f's, made before sus is suspended and f locked by
+        # another; f's for st awaits consent, and f's own bill afterwards leaves less than it
+        # available.
+        for funder, quota_id, relative, amount, pending in [
+            (self.e, "Q-e", self.p, 1_000, False), (self.e, "Q-end", self.r, 100, False),
+            (self.e, "Q-pend", self.st, 7_500, True), (self.sus, "Q-sus", self.p, 1_000, False),
+            (self.sus, "Q-susp", self.r, 100, True), (self.f, "Q-f", self.p, 500, False),
+            (self.f, "Q-fp", self.r, 100, True), (self.f, "Q-fbig", self.st, 9_000, True),
+        ]:  # fmt: skip
+            await s.open_quota(funder, quota_id, relative, 1, amount, 10, pending, 1, 1, "0")
+        await s.close_quota(self.e, "Q-end", QuotaEndReason.BY_FUNDER, False, "", 0, 0, 0, "0")
+        await s.pay("QPAID1", EntryKind.SETTLEMENT, self.p, [Source(self.e, "", "Q-e")], 300,
+                    "2026-01-01", False, "fp")  # fmt: skip
+        await s.pay("QPAID2", EntryKind.SETTLEMENT, self.f, [Source(self.f)], 1_000,
+                    "2026-01-01", False, "fp")  # fmt: skip
         held = await self.locks.read(Wanted(self.f), "holder", "-")
         assert isinstance(held, Read)
         self.f_fence = held.fence
@@ -177,22 +201,70 @@ class World:
             return found
 
         reads = {
-            pid: await read(Wanted(pid, b, y))
-            for pid, b, y in [
-                (patient, "", year),
-                *((x.person_id, x.binding_id, 0) for x in sources),
+            pid: await read(Wanted(pid, b, y, q))
+            for pid, b, y, q in [
+                (patient, "", str(year), ()),
+                *((x.person_id, x.binding_id, "", (x.quota_id,)) for x in sources),
             ]
         }
         what = {
             "patient": {"fields": reads[patient].fields or False,
                         "year_paid": reads[patient].year_paid},
             "sources": [{"person_id": x.person_id, "binding_id": x.binding_id,
-                         "fields": reads[x.person_id].fields or False,
-                         "grant": reads[x.person_id].grant} for x in sources],
+                         "quota_id": x.quota_id, "fields": reads[x.person_id].fields or False,
+                         "grant": reads[x.person_id].grant,
+                         "quota": reads[x.person_id].quotas.get(x.quota_id, False)}
+                        for x in sources],
             "locks": {x.person_id: "1" for x in sources},
         }  # fmt: skip
-        return [fp, payment_id, kind, amount, "2026-01-01", 0, "", "", year, attempt, 1,
-                json.dumps(what)]  # fmt: skip
+        now_ms = int(time.time() * 1000)  # the payment's time: today's (else a stale day)
+        return [fp, payment_id, kind, amount, "2026-01-01", 0, "", "", str(year), attempt,
+                now_ms, json.dumps(what), ""]  # fmt: skip
+
+
+def quota_cases(w: World, nobody: str) -> list[tuple[str, str, Call]]:
+    """Every refusal of the aid quota scripts (N1, N2, B14), over World's quotas."""
+    s, e, r, c, sus, f, p, st = w.s, w.e, w.r, w.c, w.sus, w.f, w.p, w.st
+
+    def open_(funder: str, quota_id: str, relative: str, amount: int = 100, limit: int = 10,
+              fence: str = "0") -> Call:  # fmt: skip
+        return lambda: s.open_quota(funder, quota_id, relative, 1, amount, limit, False, 1, 1,
+                                    fence)  # fmt: skip
+
+    def change(funder: str, quota_id: str, amount: int, fence: str = "0") -> Call:
+        return lambda: s.change_quota(funder, quota_id, amount, fence)
+
+    def close(funder: str, quota_id: str, fence: str = "0") -> Call:
+        return lambda: s.close_quota(funder, quota_id, QuotaEndReason.BY_FUNDER, False, p, 1, 1,
+                                     1, fence)  # fmt: skip
+
+    def activate(funder: str, quota_id: str, fence: str = "0") -> Call:
+        return lambda: s.activate_quota(funder, quota_id, fence)
+
+    return [
+        ("quota_open", "ACCOUNT_NOT_FOUND", open_(nobody, "Q1", p)),
+        ("quota_open", "BINDER_NOT_EMPLOYEE", open_(r, "Q1", p)),
+        ("quota_open", "ACCOUNT_SUSPENDED", open_(sus, "Q1", c)),
+        ("quota_open", "ACCOUNT_CLOSED", open_(c, "Q1", p)),
+        ("quota_open", "INSURANCE_STOPPED", open_(st, "Q1", p)),
+        ("quota_open", "QUOTA_EXISTS", open_(e, "Q1", p)),
+        ("quota_open", "QUOTA_LIMIT_REACHED", open_(e, "Q1", c, limit=2)),
+        ("quota_open", "INSUFFICIENT_FUNDS", open_(e, "Q1", c, amount=10**9)),
+        ("quota_open", "LOCK_TIMEOUT", open_(f, "Q1", c)),
+        ("quota_open", "IDEMPOTENCY_CONFLICT", open_(e, "Q-e", c)),
+        ("quota_change", "QUOTA_NOT_FOUND", change(e, "nope", 100)),
+        ("quota_change", "QUOTA_ENDED", change(e, "Q-end", 100)),
+        ("quota_change", "QUOTA_BELOW_USED", change(e, "Q-e", 299)),
+        ("quota_change", "ACCOUNT_SUSPENDED", change(sus, "Q-sus", 2_000)),
+        ("quota_change", "INSUFFICIENT_FUNDS", change(e, "Q-e", 10**9)),
+        ("quota_change", "LOCK_TIMEOUT", change(f, "Q-f", 400)),
+        ("quota_close", "QUOTA_NOT_FOUND", close(nobody, "Q-e")),
+        ("quota_close", "LOCK_TIMEOUT", close(f, "Q-f")),
+        ("quota_activate", "QUOTA_NOT_FOUND", activate(e, "nope")),
+        ("quota_activate", "ACCOUNT_SUSPENDED", activate(sus, "Q-susp")),
+        ("quota_activate", "INSUFFICIENT_FUNDS", activate(f, "Q-fbig")),
+        ("quota_activate", "LOCK_TIMEOUT", activate(f, "Q-fp")),
+    ]
 
 
 async def account_cases(w: World) -> list[tuple[str, str, Call]]:
@@ -212,7 +284,7 @@ async def account_cases(w: World) -> list[tuple[str, str, Call]]:
     def pay(pid: str, kind: int, patient: str, sources: list[Source], amount: int = 100,
             fp: str = "fp", year: int = 2027) -> Call:  # fmt: skip
         return lambda: s.pay(pid, kind, patient, sources, amount, "2026-01-01", False, fp,
-                             premium_year=year)  # fmt: skip
+                             premium=str(year))  # fmt: skip
 
     async def plan(pid: str, kind: int, patient: str, sources: list[Source], amount: int = 100,
                    fp: str = "fp", year: int = 2027, attempt: str = "a2") -> Call:  # fmt: skip
@@ -220,7 +292,8 @@ async def account_cases(w: World) -> list[tuple[str, str, Call]]:
         return lambda: s.call("pay_plan", [payment_key(pid)], args)
 
     def step(pid: str, n: int, amount: int, fence: str) -> Call:
-        args = ["", "S1", n, EntryKind.SETTLEMENT, amount, 1, fence, "0", ""]
+        shares = json.dumps([{"n": n, "amount": str(amount), "own": False}])
+        args = ["", "S1", shares, EntryKind.SETTLEMENT, "", 1, fence, "", ""]
         return lambda: s.call("pay_step", [account_key(pid), marker_key(pid, "-")], args)
 
     def cancel_begin(payment_id: str, request_id: str, attempt: str = "a2") -> Call:
@@ -342,6 +415,11 @@ async def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("pay", "ACCOUNT_SUSPENDED", pay("N10", EntryKind.PREMIUM, r, [Source(sus, "B-sr")])),
         ("pay", "PREMIUM_ALREADY_PAID",
          pay("N11", EntryKind.PREMIUM, r, [Source(e, "B-er")], year=2026)),
+        ("pay", "QUOTA_NOT_FOUND", pay("N13", premium, r, [Source(e, "", "Q-e")])),  # p's
+        ("pay", "QUOTA_ENDED", pay("N14", premium, r, [Source(e, "", "Q-end")])),
+        ("pay_plan", "QUOTA_NOT_FOUND", await plan("N13", premium, r, [Source(e, "", "nope")])),
+        ("pay_plan", "QUOTA_ENDED", await plan("N14", premium, r, [Source(e, "", "Q-end")])),
+        *quota_cases(w, nobody),
         ("cancel_payment", "SETTLEMENT_NOT_FOUND",
          lambda: s.cancel_payment("nope", "x", "c", False)),
         ("cancel_payment", "SETTLEMENT_NOT_FOUND",
@@ -349,8 +427,9 @@ async def account_cases(w: World) -> list[tuple[str, str, Call]]:
         ("cancel_payment", "ALREADY_CANCELLED",
          lambda: s.cancel_payment("PAID2", "x", "c2", False)),
         ("cancel_payment", "INVALID_ARGUMENT",  # the accounts given are not the payment's
-         lambda: s.call("cancel_payment", [payment_key("PAID1"), account_key(f)],
-                         ["", "", "c", 0])),
+         lambda: s.call("cancel_payment", [payment_key("PAID1"), payment_key("PAID1"),
+                                            payment_key("PAID1"), account_key(f)],
+                         ["", "", "c", 0, ""])),
         ("grant", "ACCOUNT_NOT_FOUND", lambda: s.grant(nobody, p, "B-x", "2026-01-01", "")),
         ("grant", "IDEMPOTENCY_CONFLICT", lambda: s.grant(e, r, "B-e", "2000-01-01", "")),
         ("revoke", "ACCOUNT_NOT_FOUND", lambda: s.revoke(nobody, "B-e")),
@@ -385,7 +464,8 @@ async def broken_index_cases(w: World, raw: aioredis.Redis) -> list[tuple[str, s
     cases: list[tuple[str, str, Call]] = [
         ("refund_step", "INTERNAL", lambda: w.s.call("refund_step", keys, ["", "PAID1", 1, share])),
         ("pay_step", "INTERNAL", lambda: w.s.call(
-            "pay_step", keys, ["", premium, 1, EntryKind.PREMIUM, 100, 1, "0", "0", ""])),
+            "pay_step", keys, ["", premium, json.dumps([{"n": 1, "amount": "100", "own": False}]),
+                               EntryKind.PREMIUM, "", 1, "0", "", ""])),
     ]  # fmt: skip
     for _, reason, call in cases:
         await refused(raw, call, reason)

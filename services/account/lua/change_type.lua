@@ -13,6 +13,7 @@ if is_stopped(a) then
   return fail('INSURANCE_STOPPED', 'the insurance is stopped: its type cannot change')
 end
 a.type, a.kept = ARGV[2], ARGV[2] == INSURANCE_TYPE_RESIDENT
+if a.kept then end_quotas(a, QUOTA_END_REASON_FUNDER_NOT_EMPLOYEE) end  -- N4
 save(a)
 save_marks(a)
 emit(a, 'TYPE_CHANGED')

@@ -23,6 +23,9 @@ if ARGV[2] == ACCOUNT_STATUS_CLOSED then  -- a withdrawal
 end
 local refused = refuse_fence(a, ARGV[5])
 if refused then return refused end
+-- N4: his aid quotas end first, so what was set aside leaves with the rest of the balance.
+end_quotas(a, ARGV[2] == ACCOUNT_STATUS_CLOSED and QUOTA_END_REASON_INSURANCE_ENDED
+              or QUOTA_END_REASON_MOVED)
 local e = {}
 if has_personal(a) then e = append(a, ARGV[6], ARGV[3], -a.balance, ARGV[4]) end
 a.status, a.closed_to, a.closed_by = ARGV[2], ARGV[4], ARGV[3]

@@ -4,7 +4,8 @@
 -- An account is one key of KEYS, its hash (`acct:{<person_id>}`); its other keys are that name
 -- and a suffix (PARTS: 1 ledger, 2 entry index, 3 holds (kept from before holds were retired),
 -- 4 their expiry, 5 refunds, 6 policies, 7 outbox, 8 grants, 9 the payments for the person as a
--- patient, 10 those he paid family aid in, 11 his contribution months). They share the hash tag,
+-- patient, 10 those he paid family aid in, 11 his contribution months, 12 the aid quotas he
+-- funds; his `quotas` field is the other side: the quotas granted to him, in the order drawn). They share the hash tag,
 -- so they live in the account's slot, also under Redis Cluster. `load(i)` reads the account of
 -- KEYS[i]. A script reads and checks first and writes only after its last refusal, through
 -- `append`, `emit`, `save` and `finish`: Redis never rolls a script back, so a refusal must come
@@ -71,7 +72,7 @@ local function from_fields(at, v)
           opened_ms = v[10], closed_to = v[11] or '', payers_v = N(v[12]),
           stop = v[13] or '', stopped_ms = v[14] or '', kept = v[15] == '1',
           closed_by = v[16] or '', lock = lock_of(v[17]), payers = v[18] or '[]',
-          events = N(v[19])}
+          events = N(v[19]), reserved = N(v[20]), quotas = v[21] or '[]'}
 end
 
 local function load(i)
@@ -81,7 +82,8 @@ end
 local function is_closed(a)
   return a.status == ACCOUNT_STATUS_CLOSED or a.status == ACCOUNT_STATUS_TRANSFERRED_OUT
 end
-local function available(a) return a.balance - a.held end
+-- What may be spent: the balance less what is set aside for his aid quotas (N2).
+local function available(a) return a.balance - a.reserved end
 -- Insurance stopped (停保, rule A9): an attribute beside the status, `stop` = the StopReason.
 local function is_stopped(a) return a.stop ~= '' end
 -- An employee's account, or a resident's kept from his employee years (`kept`, rule A9).
@@ -90,7 +92,8 @@ local function has_personal(a) return a.type == INSURANCE_TYPE_EMPLOYEE or a.kep
 local function view(a)
   return {person_id = a.person_id, name = a.name, insurance_type = a.type,
           region_code = a.region, status = a.status, balance = I(a.balance), held = I(a.held),
-          opened_ms = a.opened_ms, stopped_reason = a.stop, stopped_ms = a.stopped_ms}
+          opened_ms = a.opened_ms, stopped_reason = a.stop, stopped_ms = a.stopped_ms,
+          reserved = I(a.reserved)}
 end
 
 -- Why money may not leave this account now (reason, message), or nil.
@@ -135,6 +138,56 @@ end
 local function keep_grant(a, g)
   redis.call('HSET', key(a, 8), g.binding_id,
              cjson.encode({g.beneficiary_id, g.start_date, g.end_date, g.active and 1 or 0}))
+end
+
+-- An aid quota as its funder's account keeps it (PARTS[12], field = quota id, rules N1-N5): the
+-- array [relative, relationship, granted, used, status, end reason, created ms, ended ms, grant
+-- sequence], amounts and times as strings. What remains of an ACTIVE one is set aside: the
+-- account's `reserved` is the sum of them (its available balance excludes it).
+local function quota_of(raw)
+  if not raw then return nil end
+  local q = cjson.decode(raw)
+  return {relative = q[1], relationship = q[2], granted = N(q[3]), used = N(q[4]),
+          status = q[5], reason = q[6], created_ms = q[7], ended_ms = q[8], seq = q[9]}
+end
+
+local function read_quota(a, quota_id)
+  return quota_of(redis.call('HGET', key(a, 12), quota_id))
+end
+
+local function keep_quota(a, quota_id, q)
+  redis.call('HSET', key(a, 12), quota_id,
+             cjson.encode({q.relative, q.relationship, I(q.granted), I(q.used), q.status,
+                           q.reason, q.created_ms, q.ended_ms, q.seq}))
+end
+
+local function quota_view(funder_id, quota_id, q)
+  local remaining = q.granted - q.used  -- of an ENDED one: what was released when it ended
+  return {quota_id = quota_id, funder_id = funder_id, relative_id = q.relative,
+          relationship = q.relationship, granted = I(q.granted), used = I(q.used),
+          remaining = I(remaining), status = q.status, end_reason = q.reason,
+          created_ms = q.created_ms, ended_ms = q.ended_ms, seq = q.seq}
+end
+
+local function reserve(a, amount)
+  a.reserved, a.reserved_changed = a.reserved + amount, true
+end
+
+-- The quota ENDED for `reason`, and what remains of it released (one step, N2, N4).
+local function end_quota(a, quota_id, q, reason)
+  if q.status == QUOTA_STATUS_ACTIVE then reserve(a, -(q.granted - q.used)) end
+  q.status, q.reason, q.ended_ms = QUOTA_STATUS_ENDED, reason, I(now())
+  keep_quota(a, quota_id, q)
+end
+
+-- Every quota he funds that is ACTIVE or awaits consent, ended (N4: his stop, withdrawal, move
+-- or change to resident, before that call returns).
+local function end_quotas(a, reason)
+  local all = redis.call('HGETALL', key(a, 12))
+  for i = 1, #all, 2 do
+    local q = quota_of(all[i + 1])
+    if q.status ~= QUOTA_STATUS_ENDED then end_quota(a, all[i], q, reason) end
+  end
 end
 
 -- An entry id the account service makes (`e` and hex digits: store.new_entry_id) gets the
@@ -225,6 +278,10 @@ local function save(a)
     table.insert(fields, a.lock_raw)
   end
   redis.call('HSET', KEYS[a.at], unpack(fields))
+  if a.reserved_changed then  -- kept only by an account that funds a quota
+    if a.reserved ~= 0 then redis.call('HSET', KEYS[a.at], 'reserved', I(a.reserved))
+    else redis.call('HDEL', KEYS[a.at], 'reserved') end
+  end
 end
 
 -- The marks most accounts never get (a stop: A9; a resident's kept account: A9; how a closed

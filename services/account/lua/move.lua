@@ -9,6 +9,7 @@ if a.region == ARGV[2] then
   return fail('INVALID_REGION_CODE', 'to_region_code is the current region')
 end
 a.region = ARGV[2]
+end_quotas(a, QUOTA_END_REASON_MOVED)  -- N4: any change of region ends the quotas he funds
 save(a)
 emit(a, 'REGION_CHANGED')
 return finish(MARKER, FP, view(a))

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from services.account.domain import Entry, Payment, place_in_id
+from services.account.domain import Entry, Payment, Quota, place_in_id
 from services.audit.model import AccountBundle, Json, Violation, problems, violation
-from services.common.enums import BindingStatus, EntryKind
+from services.common.enums import BindingStatus, EntryKind, QuotaStatus
 from services.common.ids import mask
 
 PAYMENT_KINDS = frozenset({EntryKind.SETTLEMENT, EntryKind.PREMIUM})
@@ -75,7 +75,61 @@ def check_account(a: AccountBundle, recovery_after_ms: int = 30_000) -> list[Vio
     out += problems("ledger.refund", who, _refunds(a, entries))
     out += problems("payment.unlisted-debit", who, _unlisted(a, entries))
     out += problems("grant.orphan", who, _orphan_grants(a))
+    out += problems("quota.reserved", who, _reserved(a, balance))
+    out += problems("quota.used", who, _quota_used(a, entries))
     return out
+
+
+def _quotas(a: AccountBundle) -> tuple[dict[str, Quota], list[str]]:
+    """The aid quotas the account funds, and those it keeps unreadable."""
+    found, broken = {}, []
+    for quota_id, kept in a.funds.items():
+        try:
+            found[quota_id] = Quota.from_kept(a.person_id, quota_id, kept)
+        except (TypeError, ValueError):
+            broken.append(f"quota {quota_id} is unreadable")
+    return found, broken
+
+
+def _reserved(a: AccountBundle, balance: int) -> list[str]:
+    """N2: what the account sets aside (`reserved`) is what remains of its ACTIVE quotas, and
+    never more than its balance (so its available balance is never negative)."""
+    quotas, found = _quotas(a)
+    try:
+        reserved = int(a.fields.get("reserved") or 0)
+    except ValueError:
+        return [*found, f"reserved {a.fields.get('reserved')!r} is not a whole number"]
+    due = sum(q.remaining_fen for q in quotas.values() if q.status == QuotaStatus.ACTIVE)
+    if reserved != due:
+        found.append(f"reserved {reserved} fen, its ACTIVE quotas have {due} fen left")
+    if reserved > balance or reserved < 0:
+        found.append(f"reserved {reserved} fen of a balance of {balance} fen")
+    found += [f"quota {i} has used {q.used_fen} of {q.granted_fen} fen"
+              for i, q in quotas.items() if not 0 <= q.used_fen <= q.granted_fen]  # fmt: skip
+    return found
+
+
+def _quota_used(a: AccountBundle, entries: list[Entry | None]) -> list[str]:
+    """N3, N5: each quota's `used` is the sum of the shares drawn from it (the account's debits
+    the payments name as that quota's) less the refunds that went back to it (`q` in the refund
+    record: a refund after the quota ended goes to the available balance instead)."""
+    quotas, _ = _quotas(a)
+    if not quotas:
+        return []
+    drawn: Counter[str] = Counter()
+    of_entry: dict[str, str] = {}
+    for e in _payment_debits(a, entries):
+        for share in (a.payments.get(e.reference) or {}).get("shares") or []:
+            if share.get("entry_id") == e.entry_id and share.get("quota_id"):
+                of_entry[e.entry_id] = share["quota_id"]
+                drawn[share["quota_id"]] -= e.amount_fen
+    for debit_id, r in a.refunds.items():
+        if r.get("q") and debit_id in of_entry:
+            drawn[of_entry[debit_id]] -= next(
+                (-e.amount_fen for e in entries if e and e.entry_id == debit_id), 0
+            )
+    return [f"quota {i} has used {q.used_fen} fen, its shares less refunds {drawn[i]} fen"
+            for i, q in quotas.items() if q.used_fen != drawn[i]]  # fmt: skip
 
 
 def _negative(balance: int, entries: list[Entry | None]) -> list[str]:

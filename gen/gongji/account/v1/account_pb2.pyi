@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from gongji.binding.v1 import binding_pb2 as _binding_pb2
 from gongji.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -206,6 +207,7 @@ class Account(_message.Message):
     OPENED_AT_FIELD_NUMBER: _builtins.int
     STOPPED_REASON_FIELD_NUMBER: _builtins.int
     STOPPED_AT_FIELD_NUMBER: _builtins.int
+    QUOTA_RESERVED_FEN_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     name: _builtins.str
     insurance_type: _common_pb2.InsuranceType.ValueType
@@ -218,6 +220,10 @@ class Account(_message.Message):
     """balance_fen - held_fen, never negative."""
     stopped_reason: Global___StopReason.ValueType
     """Set while the insurance is stopped (A9); UNSPECIFIED otherwise."""
+    quota_reserved_fen: _builtins.int
+    """Set aside for the funder's ACTIVE aid quotas (N2): what remains of them. available_fen
+    excludes it.
+    """
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -236,10 +242,11 @@ class Account(_message.Message):
         opened_at: _timestamp_pb2.Timestamp | None = ...,
         stopped_reason: Global___StopReason.ValueType = ...,
         stopped_at: _timestamp_pb2.Timestamp | None = ...,
+        quota_reserved_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "stopped_at", b"stopped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_fen", b"available_fen", "balance_fen", b"balance_fen", "held_fen", b"held_fen", "insurance_type", b"insurance_type", "name", b"name", "opened_at", b"opened_at", "person_id", b"person_id", "region_code", b"region_code", "status", b"status", "stopped_at", b"stopped_at", "stopped_reason", b"stopped_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_fen", b"available_fen", "balance_fen", b"balance_fen", "held_fen", b"held_fen", "insurance_type", b"insurance_type", "name", b"name", "opened_at", b"opened_at", "person_id", b"person_id", "quota_reserved_fen", b"quota_reserved_fen", "region_code", b"region_code", "status", b"status", "stopped_at", b"stopped_at", "stopped_reason", b"stopped_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -681,20 +688,24 @@ class PaySource(_message.Message):
 
     PERSON_ID_FIELD_NUMBER: _builtins.int
     BINDING_ID_FIELD_NUMBER: _builtins.int
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     binding_id: _builtins.str
     """The binding under which person_id pays for the patient; empty for the patient's own account
     (and, for another person, to be found in the patient's payer order).
     """
+    quota_id: _builtins.str
+    """An aid quota person_id (its funder) granted the patient (N3); binding_id is then empty."""
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         binding_id: _builtins.str = ...,
+        quota_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binding_id", b"binding_id", "person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binding_id", b"binding_id", "person_id", b"person_id", "quota_id", b"quota_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -714,6 +725,9 @@ class PayFromAccountsRequest(_message.Message):
     FAMILY_AID_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
     PREMIUM_YEAR_FIELD_NUMBER: _builtins.int
+    PREMIUM_KIND_FIELD_NUMBER: _builtins.int
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    FROM_QUOTA_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """The settlement id or premium payment id: the idempotency key of this payment."""
     kind: Global___EntryKind.ValueType
@@ -734,6 +748,18 @@ class PayFromAccountsRequest(_message.Message):
     """What the caller keeps with the record (the bill), given back as it was given."""
     premium_year: _builtins.int
     """PREMIUM: the coverage year; one payment per beneficiary and year (A2)."""
+    premium_kind: _builtins.int
+    """PREMIUM: its kind (the settlement service's PremiumKind; 0 = resident medical); one payment
+    per beneficiary, kind and year (N5).
+    """
+    institution_id: _builtins.str
+    """SETTLEMENT: the institution, whose day (N7) and, for quota legs across provinces, the
+    month's clearing (N6) list it.
+    """
+    from_quota: _builtins.bool
+    """PREMIUM (N5): the payer's ACTIVE aid quota for the beneficiary pays it when what remains of
+    it covers the premium; otherwise the payer pays as A2 says (himself, or under a binding).
+    """
     @_builtins.property
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
     def __init__(
@@ -749,10 +775,13 @@ class PayFromAccountsRequest(_message.Message):
         family_aid: _builtins.bool = ...,
         details: _builtins.bytes = ...,
         premium_year: _builtins.int = ...,
+        premium_kind: _builtins.int = ...,
+        institution_id: _builtins.str = ...,
+        from_quota: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "details", b"details", "family_aid", b"family_aid", "kind", b"kind", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "premium_year", b"premium_year", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "details", b"details", "family_aid", b"family_aid", "from_quota", b"from_quota", "institution_id", b"institution_id", "kind", b"kind", "on_date", b"on_date", "patient_id", b"patient_id", "payment_id", b"payment_id", "premium_kind", b"premium_kind", "premium_year", b"premium_year", "quote", b"quote", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -767,12 +796,18 @@ class PaymentShare(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     ENTRY_ID_FIELD_NUMBER: _builtins.int
     BALANCE_AFTER_FEN_FIELD_NUMBER: _builtins.int
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    PAYER_PROVINCE_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     own_account: _builtins.bool
     """The patient's own account (else a family payer's)."""
     amount_fen: _builtins.int
     entry_id: _builtins.str
     balance_after_fen: _builtins.int
+    quota_id: _builtins.str
+    """Drawn from this aid quota of the payer (N3); empty for any other share."""
+    payer_province: _builtins.str
+    """A quota share: the payer's province (two digits of his region code) when it was paid (N6)."""
     def __init__(
         self,
         *,
@@ -781,10 +816,12 @@ class PaymentShare(_message.Message):
         amount_fen: _builtins.int = ...,
         entry_id: _builtins.str = ...,
         balance_after_fen: _builtins.int = ...,
+        quota_id: _builtins.str = ...,
+        payer_province: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "entry_id", b"entry_id", "own_account", b"own_account", "person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "entry_id", b"entry_id", "own_account", b"own_account", "payer_province", b"payer_province", "person_id", b"person_id", "quota_id", b"quota_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -804,6 +841,7 @@ class Payment(_message.Message):
     CANCELLED_AT_FIELD_NUMBER: _builtins.int
     CANCEL_REASON_FIELD_NUMBER: _builtins.int
     CANCEL_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     state: Global___PaymentState.ValueType
     kind: Global___EntryKind.ValueType
@@ -811,6 +849,8 @@ class Payment(_message.Message):
     details: _builtins.bytes
     cancel_reason: _builtins.str
     cancel_request_id: _builtins.str
+    institution_id: _builtins.str
+    """SETTLEMENT: the institution (PayFromAccountsRequest.institution_id)."""
     @_builtins.property
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentShare]: ...
     @_builtins.property
@@ -830,10 +870,11 @@ class Payment(_message.Message):
         cancelled_at: _timestamp_pb2.Timestamp | None = ...,
         cancel_reason: _builtins.str = ...,
         cancel_request_id: _builtins.str = ...,
+        institution_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "paid_at", b"paid_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_request_id", b"cancel_request_id", "cancelled_at", b"cancelled_at", "details", b"details", "kind", b"kind", "paid_at", b"paid_at", "patient_id", b"patient_id", "payment_id", b"payment_id", "shares", b"shares", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_request_id", b"cancel_request_id", "cancelled_at", b"cancelled_at", "details", b"details", "institution_id", b"institution_id", "kind", b"kind", "paid_at", b"paid_at", "patient_id", b"patient_id", "payment_id", b"payment_id", "shares", b"shares", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1066,11 +1107,18 @@ class SetFamilyAidOrderRequest(_message.Message):
     BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
     PAYERS_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    QUOTAS_FIELD_NUMBER: _builtins.int
     beneficiary_id: _builtins.str
     version: _builtins.int
     @_builtins.property
     def payers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]:
         """1st payer first, each with the binding it pays under."""
+
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]:
+        """His ACTIVE aid quotas, oldest first (each with its funder and quota_id): drawn after his own
+        account and before his payers (N3).
+        """
 
     def __init__(
         self,
@@ -1078,10 +1126,11 @@ class SetFamilyAidOrderRequest(_message.Message):
         beneficiary_id: _builtins.str = ...,
         payers: _abc.Iterable[Global___PaySource] | None = ...,
         version: _builtins.int = ...,
+        quotas: _abc.Iterable[Global___PaySource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "quotas", b"quotas", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1094,20 +1143,24 @@ class FamilyAidOrder(_message.Message):
     BENEFICIARY_ID_FIELD_NUMBER: _builtins.int
     PAYERS_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    QUOTAS_FIELD_NUMBER: _builtins.int
     beneficiary_id: _builtins.str
     version: _builtins.int
     @_builtins.property
     def payers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaySource]: ...
     def __init__(
         self,
         *,
         beneficiary_id: _builtins.str = ...,
         payers: _abc.Iterable[Global___PaySource] | None = ...,
         version: _builtins.int = ...,
+        quotas: _abc.Iterable[Global___PaySource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beneficiary_id", b"beneficiary_id", "payers", b"payers", "quotas", b"quotas", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1391,3 +1444,302 @@ class FollowEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FollowEntriesResponse: _TypeAlias = FollowEntriesResponse  # noqa: Y015
+
+@_typing.final
+class OpenQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    RELATIVE_ID_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    MAX_QUOTAS_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    funder_id: _builtins.str
+    relative_id: _builtins.str
+    relationship: _common_pb2.Relationship.ValueType
+    amount_fen: _builtins.int
+    max_quotas: _builtins.int
+    """The funder's province's policy: at most this many ACTIVE (or pending) quotas."""
+    pending: _builtins.bool
+    """B14: PENDING_CONSENT, nothing set aside until ActivateQuota."""
+    seq: _builtins.int
+    """Grant order (the binding service's sequence): the relative's quotas are drawn oldest first."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        funder_id: _builtins.str = ...,
+        relative_id: _builtins.str = ...,
+        relationship: _common_pb2.Relationship.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        max_quotas: _builtins.int = ...,
+        pending: _builtins.bool = ...,
+        seq: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "created_at", b"created_at", "funder_id", b"funder_id", "max_quotas", b"max_quotas", "pending", b"pending", "quota_id", b"quota_id", "relationship", b"relationship", "relative_id", b"relative_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenQuotaRequest: _TypeAlias = OpenQuotaRequest  # noqa: Y015
+
+@_typing.final
+class ChangeQuotaAmountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    funder_id: _builtins.str
+    amount_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        funder_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "funder_id", b"funder_id", "quota_id", b"quota_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeQuotaAmountRequest: _TypeAlias = ChangeQuotaAmountRequest  # noqa: Y015
+
+@_typing.final
+class CloseQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ONLY_PENDING_FIELD_NUMBER: _builtins.int
+    RELATIVE_ID_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    funder_id: _builtins.str
+    reason: _binding_pb2.QuotaEndReason.ValueType
+    only_pending: _builtins.bool
+    """ENDED only if it is still PENDING_CONSENT (B14: not confirmed in time)."""
+    relative_id: _builtins.str
+    """For a quota never opened, what its ENDED record keeps."""
+    relationship: _common_pb2.Relationship.ValueType
+    seq: _builtins.int
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        funder_id: _builtins.str = ...,
+        reason: _binding_pb2.QuotaEndReason.ValueType = ...,
+        only_pending: _builtins.bool = ...,
+        relative_id: _builtins.str = ...,
+        relationship: _common_pb2.Relationship.ValueType = ...,
+        seq: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "funder_id", b"funder_id", "only_pending", b"only_pending", "quota_id", b"quota_id", "reason", b"reason", "relationship", b"relationship", "relative_id", b"relative_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseQuotaRequest: _TypeAlias = CloseQuotaRequest  # noqa: Y015
+
+@_typing.final
+class ActivateQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    funder_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        funder_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["funder_id", b"funder_id", "quota_id", b"quota_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateQuotaRequest: _TypeAlias = ActivateQuotaRequest  # noqa: Y015
+
+@_typing.final
+class QuotaRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    funder_id: _builtins.str
+    quota_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        funder_id: _builtins.str = ...,
+        quota_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["funder_id", b"funder_id", "quota_id", b"quota_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuotaRef: _TypeAlias = QuotaRef  # noqa: Y015
+
+@_typing.final
+class GetQuotasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuotaRef]: ...
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[Global___QuotaRef] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotasRequest: _TypeAlias = GetQuotasRequest  # noqa: Y015
+
+@_typing.final
+class GetQuotasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    SEQS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[_binding_pb2.Quota]: ...
+    @_builtins.property
+    def seqs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The grant sequence of each, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[_binding_pb2.Quota] | None = ...,
+        seqs: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas", "seqs", b"seqs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotasResponse: _TypeAlias = GetQuotasResponse  # noqa: Y015
+
+@_typing.final
+class ListDayPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    date: _builtins.str
+    """YYYY-MM-DD, Beijing."""
+    offset: _builtins.int
+    """A page of the day's list, in the order listed: from `offset`, at most `limit` (1..1000)."""
+    limit: _builtins.int
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        date: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "institution_id", b"institution_id", "limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDayPaymentsRequest: _TypeAlias = ListDayPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListClearingPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM, Beijing."""
+    offset: _builtins.int
+    limit: _builtins.int
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "month", b"month", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClearingPaymentsRequest: _TypeAlias = ListClearingPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListDayPaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTLED_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    FINAL_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
+    final: _builtins.bool
+    """The period was over when this page was read, and every payment of it finished: the list
+    (every page of it) never changes.
+    """
+    more: _builtins.bool
+    """More of the list after this page."""
+    @_builtins.property
+    def settled(self) -> _containers.RepeatedCompositeFieldContainer[Global___Payment]:
+        """Settled in the period (by paid_at), whatever their state now."""
+
+    @_builtins.property
+    def cancelled(self) -> _containers.RepeatedCompositeFieldContainer[Global___Payment]:
+        """Cancelled or reversed in the period (by cancelled_at), whenever they were settled."""
+
+    def __init__(
+        self,
+        *,
+        settled: _abc.Iterable[Global___Payment] | None = ...,
+        cancelled: _abc.Iterable[Global___Payment] | None = ...,
+        final: _builtins.bool = ...,
+        more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "final", b"final", "more", b"more", "settled", b"settled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDayPaymentsResponse: _TypeAlias = ListDayPaymentsResponse  # noqa: Y015

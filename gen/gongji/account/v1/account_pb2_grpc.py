@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from gongji.account.v1 import account_pb2 as gongji_dot_account_dot_v1_dot_account__pb2
+from gongji.binding.v1 import binding_pb2 as gongji_dot_binding_dot_v1_dot_binding__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -154,6 +155,41 @@ class AccountServiceStub:
                 '/gongji.account.v1.AccountService/FollowEntries',
                 request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.SerializeToString,
                 response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.FromString,
+                _registered_method=True)
+        self.OpenQuota = channel.unary_unary(
+                '/gongji.account.v1.AccountService/OpenQuota',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.OpenQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.ChangeQuotaAmount = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ChangeQuotaAmount',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ChangeQuotaAmountRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.CloseQuota = channel.unary_unary(
+                '/gongji.account.v1.AccountService/CloseQuota',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.CloseQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.ActivateQuota = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ActivateQuota',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ActivateQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.GetQuotas = channel.unary_unary(
+                '/gongji.account.v1.AccountService/GetQuotas',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasResponse.FromString,
+                _registered_method=True)
+        self.ListDayPayments = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ListDayPayments',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.FromString,
+                _registered_method=True)
+        self.ListClearingPayments = channel.unary_unary(
+                '/gongji.account.v1.AccountService/ListClearingPayments',
+                request_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListClearingPaymentsRequest.SerializeToString,
+                response_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.FromString,
                 _registered_method=True)
 
 
@@ -327,6 +363,62 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenQuota(self, request, context):
+        """Aid quotas (N1-N5), for the binding service, which owns the relationship and its checks: a
+        quota's money state lives on its funder's account (its record there, and `quota_reserved_fen`
+        = what remains of his ACTIVE quotas), so that one script reserves, draws, refunds and
+        releases it. Keyed by quota_id.
+        A new quota, ACTIVE (set aside now) or PENDING_CONSENT (nothing set aside yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeQuotaAmount(self, request, context):
+        """The new total granted (N2).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseQuota(self, request, context):
+        """ENDED, what remains released, in one step; a quota never opened is recorded ENDED, so a
+        late OpenQuota of it cannot take effect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateQuota(self, request, context):
+        """A PENDING_CONSENT quota confirmed: ACTIVE and set aside now (B14).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuotas(self, request, context):
+        """Quotas as their funders' accounts keep them; one not found is left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDayPayments(self, request, context):
+        """N6, N7: the settlements an institution settled on a Beijing day and those it cancelled or
+        reversed that day; the settlements with quota legs across provinces of a Beijing month
+        (settled or refunded in it). A day or month that is over is read only after every payment
+        of it still in steps is finished, so that its answer never changes afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClearingPayments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -449,6 +541,41 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.FollowEntries,
                     request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.FromString,
                     response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.SerializeToString,
+            ),
+            'OpenQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenQuota,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.OpenQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'ChangeQuotaAmount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeQuotaAmount,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ChangeQuotaAmountRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'CloseQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseQuota,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.CloseQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'ActivateQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateQuota,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ActivateQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'GetQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuotas,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasResponse.SerializeToString,
+            ),
+            'ListDayPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDayPayments,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.SerializeToString,
+            ),
+            'ListClearingPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClearingPayments,
+                    request_deserializer=gongji_dot_account_dot_v1_dot_account__pb2.ListClearingPaymentsRequest.FromString,
+                    response_serializer=gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1100,6 +1227,195 @@ class AccountService:
             '/gongji.account.v1.AccountService/FollowEntries',
             gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesRequest.SerializeToString,
             gongji_dot_account_dot_v1_dot_account__pb2.FollowEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/OpenQuota',
+            gongji_dot_account_dot_v1_dot_account__pb2.OpenQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeQuotaAmount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ChangeQuotaAmount',
+            gongji_dot_account_dot_v1_dot_account__pb2.ChangeQuotaAmountRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/CloseQuota',
+            gongji_dot_account_dot_v1_dot_account__pb2.CloseQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ActivateQuota',
+            gongji_dot_account_dot_v1_dot_account__pb2.ActivateQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/GetQuotas',
+            gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.GetQuotasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDayPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ListDayPayments',
+            gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClearingPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.account.v1.AccountService/ListClearingPayments',
+            gongji_dot_account_dot_v1_dot_account__pb2.ListClearingPaymentsRequest.SerializeToString,
+            gongji_dot_account_dot_v1_dot_account__pb2.ListDayPaymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

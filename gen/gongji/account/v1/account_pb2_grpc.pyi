@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from gongji.account.v1 import account_pb2 as _account_pb2
+from gongji.binding.v1 import binding_pb2 as _binding_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -84,6 +85,30 @@ class AccountServiceStub:
     `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
     for one (a long poll).
     """
+    OpenQuota: _grpc.UnaryUnaryMultiCallable[_account_pb2.OpenQuotaRequest, _binding_pb2.Quota]
+    """Aid quotas (N1-N5), for the binding service, which owns the relationship and its checks: a
+    quota's money state lives on its funder's account (its record there, and `quota_reserved_fen`
+    = what remains of his ACTIVE quotas), so that one script reserves, draws, refunds and
+    releases it. Keyed by quota_id.
+    A new quota, ACTIVE (set aside now) or PENDING_CONSENT (nothing set aside yet).
+    """
+    ChangeQuotaAmount: _grpc.UnaryUnaryMultiCallable[_account_pb2.ChangeQuotaAmountRequest, _binding_pb2.Quota]
+    """The new total granted (N2)."""
+    CloseQuota: _grpc.UnaryUnaryMultiCallable[_account_pb2.CloseQuotaRequest, _binding_pb2.Quota]
+    """ENDED, what remains released, in one step; a quota never opened is recorded ENDED, so a
+    late OpenQuota of it cannot take effect.
+    """
+    ActivateQuota: _grpc.UnaryUnaryMultiCallable[_account_pb2.ActivateQuotaRequest, _binding_pb2.Quota]
+    """A PENDING_CONSENT quota confirmed: ACTIVE and set aside now (B14)."""
+    GetQuotas: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetQuotasRequest, _account_pb2.GetQuotasResponse]
+    """Quotas as their funders' accounts keep them; one not found is left out."""
+    ListDayPayments: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListDayPaymentsRequest, _account_pb2.ListDayPaymentsResponse]
+    """N6, N7: the settlements an institution settled on a Beijing day and those it cancelled or
+    reversed that day; the settlements with quota legs across provinces of a Beijing month
+    (settled or refunded in it). A day or month that is over is read only after every payment
+    of it still in steps is finished, so that its answer never changes afterwards.
+    """
+    ListClearingPayments: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListClearingPaymentsRequest, _account_pb2.ListDayPaymentsResponse]
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -141,6 +166,30 @@ class AccountServiceAsyncStub(AccountServiceStub):
     `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
     for one (a long poll).
     """
+    OpenQuota: _aio.UnaryUnaryMultiCallable[_account_pb2.OpenQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """Aid quotas (N1-N5), for the binding service, which owns the relationship and its checks: a
+    quota's money state lives on its funder's account (its record there, and `quota_reserved_fen`
+    = what remains of his ACTIVE quotas), so that one script reserves, draws, refunds and
+    releases it. Keyed by quota_id.
+    A new quota, ACTIVE (set aside now) or PENDING_CONSENT (nothing set aside yet).
+    """
+    ChangeQuotaAmount: _aio.UnaryUnaryMultiCallable[_account_pb2.ChangeQuotaAmountRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """The new total granted (N2)."""
+    CloseQuota: _aio.UnaryUnaryMultiCallable[_account_pb2.CloseQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """ENDED, what remains released, in one step; a quota never opened is recorded ENDED, so a
+    late OpenQuota of it cannot take effect.
+    """
+    ActivateQuota: _aio.UnaryUnaryMultiCallable[_account_pb2.ActivateQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """A PENDING_CONSENT quota confirmed: ACTIVE and set aside now (B14)."""
+    GetQuotas: _aio.UnaryUnaryMultiCallable[_account_pb2.GetQuotasRequest, _account_pb2.GetQuotasResponse]  # type: ignore[assignment]
+    """Quotas as their funders' accounts keep them; one not found is left out."""
+    ListDayPayments: _aio.UnaryUnaryMultiCallable[_account_pb2.ListDayPaymentsRequest, _account_pb2.ListDayPaymentsResponse]  # type: ignore[assignment]
+    """N6, N7: the settlements an institution settled on a Beijing day and those it cancelled or
+    reversed that day; the settlements with quota legs across provinces of a Beijing month
+    (settled or refunded in it). A day or month that is over is read only after every payment
+    of it still in steps is finished, so that its answer never changes afterwards.
+    """
+    ListClearingPayments: _aio.UnaryUnaryMultiCallable[_account_pb2.ListClearingPaymentsRequest, _account_pb2.ListDayPaymentsResponse]  # type: ignore[assignment]
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """Personal accounts, payments and the ledger. Amounts are int64 fen; ids are resident ID numbers."""
@@ -339,5 +388,71 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         `limit` entries past `after`; when the ledger ends at `after`, first waits up to `wait_ms`
         for one (a long poll).
         """
+
+    @_abc_1.abstractmethod
+    def OpenQuota(
+        self,
+        request: _account_pb2.OpenQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """Aid quotas (N1-N5), for the binding service, which owns the relationship and its checks: a
+        quota's money state lives on its funder's account (its record there, and `quota_reserved_fen`
+        = what remains of his ACTIVE quotas), so that one script reserves, draws, refunds and
+        releases it. Keyed by quota_id.
+        A new quota, ACTIVE (set aside now) or PENDING_CONSENT (nothing set aside yet).
+        """
+
+    @_abc_1.abstractmethod
+    def ChangeQuotaAmount(
+        self,
+        request: _account_pb2.ChangeQuotaAmountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """The new total granted (N2)."""
+
+    @_abc_1.abstractmethod
+    def CloseQuota(
+        self,
+        request: _account_pb2.CloseQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """ENDED, what remains released, in one step; a quota never opened is recorded ENDED, so a
+        late OpenQuota of it cannot take effect.
+        """
+
+    @_abc_1.abstractmethod
+    def ActivateQuota(
+        self,
+        request: _account_pb2.ActivateQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """A PENDING_CONSENT quota confirmed: ACTIVE and set aside now (B14)."""
+
+    @_abc_1.abstractmethod
+    def GetQuotas(
+        self,
+        request: _account_pb2.GetQuotasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.GetQuotasResponse, _abc.Awaitable[_account_pb2.GetQuotasResponse]]:
+        """Quotas as their funders' accounts keep them; one not found is left out."""
+
+    @_abc_1.abstractmethod
+    def ListDayPayments(
+        self,
+        request: _account_pb2.ListDayPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ListDayPaymentsResponse, _abc.Awaitable[_account_pb2.ListDayPaymentsResponse]]:
+        """N6, N7: the settlements an institution settled on a Beijing day and those it cancelled or
+        reversed that day; the settlements with quota legs across provinces of a Beijing month
+        (settled or refunded in it). A day or month that is over is read only after every payment
+        of it still in steps is finished, so that its answer never changes afterwards.
+        """
+
+    @_abc_1.abstractmethod
+    def ListClearingPayments(
+        self,
+        request: _account_pb2.ListClearingPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ListDayPaymentsResponse, _abc.Awaitable[_account_pb2.ListDayPaymentsResponse]]: ...
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -48,6 +48,72 @@ BINDING_STATUS_PENDING_CONSENT: BindingStatus.ValueType  # 4
 """
 Global___BindingStatus: _TypeAlias = BindingStatus  # noqa: Y015
 
+class _QuotaStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QuotaStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QuotaStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QUOTA_STATUS_UNSPECIFIED: _QuotaStatus.ValueType  # 0
+    QUOTA_STATUS_ACTIVE: _QuotaStatus.ValueType  # 1
+    """Set aside in the funder's account; the relative's bills draw on it."""
+    QUOTA_STATUS_ENDED: _QuotaStatus.ValueType  # 2
+    """Ended (end_reason says why); what remained is available to the funder again."""
+    QUOTA_STATUS_PENDING_CONSENT: _QuotaStatus.ValueType  # 3
+    """Granted by a citizen to an adult relative: nothing set aside, nothing paid, until the
+    relative confirms it (ConfirmQuota); ends NOT_CONFIRMED after 7 days (rule B14).
+    """
+
+class QuotaStatus(_QuotaStatus, metaclass=_QuotaStatusEnumTypeWrapper): ...
+
+QUOTA_STATUS_UNSPECIFIED: QuotaStatus.ValueType  # 0
+QUOTA_STATUS_ACTIVE: QuotaStatus.ValueType  # 1
+"""Set aside in the funder's account; the relative's bills draw on it."""
+QUOTA_STATUS_ENDED: QuotaStatus.ValueType  # 2
+"""Ended (end_reason says why); what remained is available to the funder again."""
+QUOTA_STATUS_PENDING_CONSENT: QuotaStatus.ValueType  # 3
+"""Granted by a citizen to an adult relative: nothing set aside, nothing paid, until the
+relative confirms it (ConfirmQuota); ends NOT_CONFIRMED after 7 days (rule B14).
+"""
+Global___QuotaStatus: _TypeAlias = QuotaStatus  # noqa: Y015
+
+class _QuotaEndReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QuotaEndReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QuotaEndReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QUOTA_END_REASON_UNSPECIFIED: _QuotaEndReason.ValueType  # 0
+    QUOTA_END_REASON_BY_FUNDER: _QuotaEndReason.ValueType  # 1
+    """EndQuota by the funder, an operator or a service."""
+    QUOTA_END_REASON_BY_RELATIVE: _QuotaEndReason.ValueType  # 2
+    """EndQuota by the relative."""
+    QUOTA_END_REASON_INSURANCE_ENDED: _QuotaEndReason.ValueType  # 3
+    """Either side's insurance stopped, or his account closed (withdrawal)."""
+    QUOTA_END_REASON_MOVED: _QuotaEndReason.ValueType  # 4
+    """Either side's account moved to another pooling area (a change of region code)."""
+    QUOTA_END_REASON_FUNDER_NOT_EMPLOYEE: _QuotaEndReason.ValueType  # 5
+    """The funder became resident-insured."""
+    QUOTA_END_REASON_NOT_CONFIRMED: _QuotaEndReason.ValueType  # 6
+    """Not confirmed by the relative within 7 days (rule B14)."""
+
+class QuotaEndReason(_QuotaEndReason, metaclass=_QuotaEndReasonEnumTypeWrapper): ...
+
+QUOTA_END_REASON_UNSPECIFIED: QuotaEndReason.ValueType  # 0
+QUOTA_END_REASON_BY_FUNDER: QuotaEndReason.ValueType  # 1
+"""EndQuota by the funder, an operator or a service."""
+QUOTA_END_REASON_BY_RELATIVE: QuotaEndReason.ValueType  # 2
+"""EndQuota by the relative."""
+QUOTA_END_REASON_INSURANCE_ENDED: QuotaEndReason.ValueType  # 3
+"""Either side's insurance stopped, or his account closed (withdrawal)."""
+QUOTA_END_REASON_MOVED: QuotaEndReason.ValueType  # 4
+"""Either side's account moved to another pooling area (a change of region code)."""
+QUOTA_END_REASON_FUNDER_NOT_EMPLOYEE: QuotaEndReason.ValueType  # 5
+"""The funder became resident-insured."""
+QUOTA_END_REASON_NOT_CONFIRMED: QuotaEndReason.ValueType  # 6
+"""Not confirmed by the relative within 7 days (rule B14)."""
+Global___QuotaEndReason: _TypeAlias = QuotaEndReason  # noqa: Y015
+
 @_typing.final
 class Binding(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -345,3 +411,229 @@ class ConfirmBindingRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfirmBindingRequest: _TypeAlias = ConfirmBindingRequest  # noqa: Y015
+
+@_typing.final
+class Quota(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    RELATIVE_ID_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    GRANTED_FEN_FIELD_NUMBER: _builtins.int
+    USED_FEN_FIELD_NUMBER: _builtins.int
+    REMAINING_FEN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    funder_id: _builtins.str
+    relative_id: _builtins.str
+    relationship: _common_pb2.Relationship.ValueType
+    """The relative is the funder's <relationship>."""
+    granted_fen: _builtins.int
+    used_fen: _builtins.int
+    """Drawn by the relative's bills and premiums, less the refunds that came back to it (a
+    refund after the quota ended goes to the funder's available balance instead).
+    """
+    remaining_fen: _builtins.int
+    """granted_fen - used_fen: set aside in the funder's account while ACTIVE."""
+    status: Global___QuotaStatus.ValueType
+    end_reason: Global___QuotaEndReason.ValueType
+    """UNSPECIFIED unless ENDED."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        funder_id: _builtins.str = ...,
+        relative_id: _builtins.str = ...,
+        relationship: _common_pb2.Relationship.ValueType = ...,
+        granted_fen: _builtins.int = ...,
+        used_fen: _builtins.int = ...,
+        remaining_fen: _builtins.int = ...,
+        status: Global___QuotaStatus.ValueType = ...,
+        end_reason: Global___QuotaEndReason.ValueType = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "ended_at", b"ended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "end_reason", b"end_reason", "ended_at", b"ended_at", "funder_id", b"funder_id", "granted_fen", b"granted_fen", "quota_id", b"quota_id", "relationship", b"relationship", "relative_id", b"relative_id", "remaining_fen", b"remaining_fen", "status", b"status", "used_fen", b"used_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Quota: _TypeAlias = Quota  # noqa: Y015
+
+@_typing.final
+class GrantQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    RELATIVE_ID_FIELD_NUMBER: _builtins.int
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    funder_id: _builtins.str
+    relative_id: _builtins.str
+    relationship: _common_pb2.Relationship.ValueType
+    amount_fen: _builtins.int
+    """1 .. the funder's available balance."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        funder_id: _builtins.str = ...,
+        relative_id: _builtins.str = ...,
+        relationship: _common_pb2.Relationship.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "funder_id", b"funder_id", "relationship", b"relationship", "relative_id", b"relative_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantQuotaRequest: _TypeAlias = GrantQuotaRequest  # noqa: Y015
+
+@_typing.final
+class ChangeQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    amount_fen: _builtins.int
+    """The new total granted."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "quota_id", b"quota_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeQuotaRequest: _TypeAlias = ChangeQuotaRequest  # noqa: Y015
+
+@_typing.final
+class EndQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota_id", b"quota_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndQuotaRequest: _TypeAlias = EndQuotaRequest  # noqa: Y015
+
+@_typing.final
+class GetQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota_id", b"quota_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotaRequest: _TypeAlias = GetQuotaRequest  # noqa: Y015
+
+@_typing.final
+class ListQuotasRequest(_message.Message):
+    """Exactly one of funder_id and relative_id is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDER_ID_FIELD_NUMBER: _builtins.int
+    RELATIVE_ID_FIELD_NUMBER: _builtins.int
+    INCLUDE_ENDED_FIELD_NUMBER: _builtins.int
+    funder_id: _builtins.str
+    relative_id: _builtins.str
+    include_ended: _builtins.bool
+    """Also the ENDED ones (history); else ACTIVE and PENDING_CONSENT."""
+    def __init__(
+        self,
+        *,
+        funder_id: _builtins.str = ...,
+        relative_id: _builtins.str = ...,
+        include_ended: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["funder_id", b"funder_id", "include_ended", b"include_ended", "relative_id", b"relative_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotasRequest: _TypeAlias = ListQuotasRequest  # noqa: Y015
+
+@_typing.final
+class ListQuotasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___Quota]: ...
+    def __init__(
+        self,
+        *,
+        quotas: _abc.Iterable[Global___Quota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotas", b"quotas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotasResponse: _TypeAlias = ListQuotasResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    quota_id: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        quota_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota_id", b"quota_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmQuotaRequest: _TypeAlias = ConfirmQuotaRequest  # noqa: Y015

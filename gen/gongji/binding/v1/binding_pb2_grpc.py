@@ -71,6 +71,36 @@ class BindingServiceStub:
                 request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.SerializeToString,
                 response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.FromString,
                 _registered_method=True)
+        self.GrantQuota = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/GrantQuota',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GrantQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.ChangeQuota = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/ChangeQuota',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ChangeQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.EndQuota = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/EndQuota',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.EndQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.GetQuota = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/GetQuota',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GetQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
+        self.ListQuotas = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/ListQuotas',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasResponse.FromString,
+                _registered_method=True)
+        self.ConfirmQuota = channel.unary_unary(
+                '/gongji.binding.v1.BindingService/ConfirmQuota',
+                request_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmQuotaRequest.SerializeToString,
+                response_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+                _registered_method=True)
 
 
 class BindingServiceServicer:
@@ -121,6 +151,48 @@ class BindingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantQuota(self, request, context):
+        """Aid quotas across provinces (rules N1-N5): an amount an employee sets aside in his account
+        for one close relative insured anywhere; the relative's bills draw on it (N3).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeQuota(self, request, context):
+        """The new total granted: never below what is used; a raise needs the extra available.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndQuota(self, request, context):
+        """By the funder or the relative; what remains returns to the funder's available balance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuota(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQuotas(self, request, context):
+        """Oldest first (grant order: the order in which the relative's bills draw on them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmQuota(self, request, context):
+        """The relative's consent to a quota a citizen granted him as an adult (rule B14).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BindingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +230,36 @@ def add_BindingServiceServicer_to_server(servicer, server):
                     servicer.ConfirmBinding,
                     request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.FromString,
                     response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.SerializeToString,
+            ),
+            'GrantQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantQuota,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GrantQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'ChangeQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeQuota,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ChangeQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'EndQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndQuota,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.EndQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'GetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuota,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.GetQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
+            ),
+            'ListQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQuotas,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasResponse.SerializeToString,
+            ),
+            'ConfirmQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmQuota,
+                    request_deserializer=gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmQuotaRequest.FromString,
+                    response_serializer=gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +453,168 @@ class BindingService:
             '/gongji.binding.v1.BindingService/ConfirmBinding',
             gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmBindingRequest.SerializeToString,
             gongji_dot_binding_dot_v1_dot_binding__pb2.Binding.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/GrantQuota',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.GrantQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/ChangeQuota',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.ChangeQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/EndQuota',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.EndQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/GetQuota',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.GetQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/ListQuotas',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.ListQuotasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.binding.v1.BindingService/ConfirmQuota',
+            gongji_dot_binding_dot_v1_dot_binding__pb2.ConfirmQuotaRequest.SerializeToString,
+            gongji_dot_binding_dot_v1_dot_binding__pb2.Quota.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,19 @@ class BindingServiceStub:
     SetPayerOrder: _grpc.UnaryUnaryMultiCallable[_binding_pb2.SetPayerOrderRequest, _binding_pb2.GetPayersResponse]
     ConfirmBinding: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ConfirmBindingRequest, _binding_pb2.Binding]
     """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
+    GrantQuota: _grpc.UnaryUnaryMultiCallable[_binding_pb2.GrantQuotaRequest, _binding_pb2.Quota]
+    """Aid quotas across provinces (rules N1-N5): an amount an employee sets aside in his account
+    for one close relative insured anywhere; the relative's bills draw on it (N3).
+    """
+    ChangeQuota: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ChangeQuotaRequest, _binding_pb2.Quota]
+    """The new total granted: never below what is used; a raise needs the extra available."""
+    EndQuota: _grpc.UnaryUnaryMultiCallable[_binding_pb2.EndQuotaRequest, _binding_pb2.Quota]
+    """By the funder or the relative; what remains returns to the funder's available balance."""
+    GetQuota: _grpc.UnaryUnaryMultiCallable[_binding_pb2.GetQuotaRequest, _binding_pb2.Quota]
+    ListQuotas: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ListQuotasRequest, _binding_pb2.ListQuotasResponse]
+    """Oldest first (grant order: the order in which the relative's bills draw on them)."""
+    ConfirmQuota: _grpc.UnaryUnaryMultiCallable[_binding_pb2.ConfirmQuotaRequest, _binding_pb2.Quota]
+    """The relative's consent to a quota a citizen granted him as an adult (rule B14)."""
 
 @_typing.type_check_only
 class BindingServiceAsyncStub(BindingServiceStub):
@@ -59,6 +72,19 @@ class BindingServiceAsyncStub(BindingServiceStub):
     SetPayerOrder: _aio.UnaryUnaryMultiCallable[_binding_pb2.SetPayerOrderRequest, _binding_pb2.GetPayersResponse]  # type: ignore[assignment]
     ConfirmBinding: _aio.UnaryUnaryMultiCallable[_binding_pb2.ConfirmBindingRequest, _binding_pb2.Binding]  # type: ignore[assignment]
     """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
+    GrantQuota: _aio.UnaryUnaryMultiCallable[_binding_pb2.GrantQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """Aid quotas across provinces (rules N1-N5): an amount an employee sets aside in his account
+    for one close relative insured anywhere; the relative's bills draw on it (N3).
+    """
+    ChangeQuota: _aio.UnaryUnaryMultiCallable[_binding_pb2.ChangeQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """The new total granted: never below what is used; a raise needs the extra available."""
+    EndQuota: _aio.UnaryUnaryMultiCallable[_binding_pb2.EndQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """By the funder or the relative; what remains returns to the funder's available balance."""
+    GetQuota: _aio.UnaryUnaryMultiCallable[_binding_pb2.GetQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    ListQuotas: _aio.UnaryUnaryMultiCallable[_binding_pb2.ListQuotasRequest, _binding_pb2.ListQuotasResponse]  # type: ignore[assignment]
+    """Oldest first (grant order: the order in which the relative's bills draw on them)."""
+    ConfirmQuota: _aio.UnaryUnaryMultiCallable[_binding_pb2.ConfirmQuotaRequest, _binding_pb2.Quota]  # type: ignore[assignment]
+    """The relative's consent to a quota a citizen granted him as an adult (rule B14)."""
 
 class BindingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Family relationships between a binder (payer) and a beneficiary, and each beneficiary's
@@ -114,5 +140,54 @@ class BindingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_binding_pb2.Binding, _abc.Awaitable[_binding_pb2.Binding]]:
         """The relative's consent to a binding a citizen made for him as an adult (rule B14)."""
+
+    @_abc_1.abstractmethod
+    def GrantQuota(
+        self,
+        request: _binding_pb2.GrantQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """Aid quotas across provinces (rules N1-N5): an amount an employee sets aside in his account
+        for one close relative insured anywhere; the relative's bills draw on it (N3).
+        """
+
+    @_abc_1.abstractmethod
+    def ChangeQuota(
+        self,
+        request: _binding_pb2.ChangeQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """The new total granted: never below what is used; a raise needs the extra available."""
+
+    @_abc_1.abstractmethod
+    def EndQuota(
+        self,
+        request: _binding_pb2.EndQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """By the funder or the relative; what remains returns to the funder's available balance."""
+
+    @_abc_1.abstractmethod
+    def GetQuota(
+        self,
+        request: _binding_pb2.GetQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]: ...
+
+    @_abc_1.abstractmethod
+    def ListQuotas(
+        self,
+        request: _binding_pb2.ListQuotasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.ListQuotasResponse, _abc.Awaitable[_binding_pb2.ListQuotasResponse]]:
+        """Oldest first (grant order: the order in which the relative's bills draw on them)."""
+
+    @_abc_1.abstractmethod
+    def ConfirmQuota(
+        self,
+        request: _binding_pb2.ConfirmQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_binding_pb2.Quota, _abc.Awaitable[_binding_pb2.Quota]]:
+        """The relative's consent to a quota a citizen granted him as an adult (rule B14)."""
 
 def add_BindingServiceServicer_to_server(servicer: BindingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

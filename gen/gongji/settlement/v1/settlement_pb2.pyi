@@ -29,13 +29,40 @@ class _LegKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LegKind.Value
     LEG_KIND_UNSPECIFIED: _LegKind.ValueType  # 0
     LEG_KIND_OWN_ACCOUNT: _LegKind.ValueType  # 1
     LEG_KIND_FAMILY_AID: _LegKind.ValueType  # 2
+    LEG_KIND_QUOTA: _LegKind.ValueType  # 3
+    """Drawn from an aid quota the payer granted the patient (N3)."""
 
 class LegKind(_LegKind, metaclass=_LegKindEnumTypeWrapper): ...
 
 LEG_KIND_UNSPECIFIED: LegKind.ValueType  # 0
 LEG_KIND_OWN_ACCOUNT: LegKind.ValueType  # 1
 LEG_KIND_FAMILY_AID: LegKind.ValueType  # 2
+LEG_KIND_QUOTA: LegKind.ValueType  # 3
+"""Drawn from an aid quota the payer granted the patient (N3)."""
 Global___LegKind: _TypeAlias = LegKind  # noqa: Y015
+
+class _PremiumKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PremiumKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PremiumKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PREMIUM_KIND_UNSPECIFIED: _PremiumKind.ValueType  # 0
+    """Read as RESIDENT_MEDICAL."""
+    PREMIUM_KIND_RESIDENT_MEDICAL: _PremiumKind.ValueType  # 1
+    """The resident medical insurance premium (A2): the beneficiary is resident-insured."""
+    PREMIUM_KIND_LONG_TERM_CARE: _PremiumKind.ValueType  # 2
+    """Long-term-care insurance (长护险, N5): any insured beneficiary."""
+
+class PremiumKind(_PremiumKind, metaclass=_PremiumKindEnumTypeWrapper): ...
+
+PREMIUM_KIND_UNSPECIFIED: PremiumKind.ValueType  # 0
+"""Read as RESIDENT_MEDICAL."""
+PREMIUM_KIND_RESIDENT_MEDICAL: PremiumKind.ValueType  # 1
+"""The resident medical insurance premium (A2): the beneficiary is resident-insured."""
+PREMIUM_KIND_LONG_TERM_CARE: PremiumKind.ValueType  # 2
+"""Long-term-care insurance (长护险, N5): any insured beneficiary."""
+Global___PremiumKind: _TypeAlias = PremiumKind  # noqa: Y015
 
 class _SettlementStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -170,11 +197,14 @@ class PaymentLeg(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     BALANCE_AFTER_FEN_FIELD_NUMBER: _builtins.int
     ENTRY_ID_FIELD_NUMBER: _builtins.int
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
     payer_id: _builtins.str
     kind: Global___LegKind.ValueType
     amount_fen: _builtins.int
     balance_after_fen: _builtins.int
     entry_id: _builtins.str
+    quota_id: _builtins.str
+    """LEG_KIND_QUOTA: the quota drawn."""
     def __init__(
         self,
         *,
@@ -183,10 +213,11 @@ class PaymentLeg(_message.Message):
         amount_fen: _builtins.int = ...,
         balance_after_fen: _builtins.int = ...,
         entry_id: _builtins.str = ...,
+        quota_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "entry_id", b"entry_id", "kind", b"kind", "payer_id", b"payer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "entry_id", b"entry_id", "kind", b"kind", "payer_id", b"payer_id", "quota_id", b"quota_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -435,11 +466,13 @@ class PayResidentPremiumRequest(_message.Message):
     YEAR_FIELD_NUMBER: _builtins.int
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     payer_id: _builtins.str
     beneficiary_id: _builtins.str
     year: _builtins.int
     amount_fen: _builtins.int
     request_id: _builtins.str
+    kind: Global___PremiumKind.ValueType
     def __init__(
         self,
         *,
@@ -448,10 +481,11 @@ class PayResidentPremiumRequest(_message.Message):
         year: _builtins.int = ...,
         amount_fen: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        kind: Global___PremiumKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "beneficiary_id", b"beneficiary_id", "payer_id", b"payer_id", "request_id", b"request_id", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "beneficiary_id", b"beneficiary_id", "kind", b"kind", "payer_id", b"payer_id", "request_id", b"request_id", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,12 +502,17 @@ class PremiumPayment(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     ENTRY_ID_FIELD_NUMBER: _builtins.int
     PAID_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    QUOTA_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     payer_id: _builtins.str
     beneficiary_id: _builtins.str
     year: _builtins.int
     amount_fen: _builtins.int
     entry_id: _builtins.str
+    kind: Global___PremiumKind.ValueType
+    quota_id: _builtins.str
+    """Paid from this aid quota of the payer (N5); empty when paid under a binding or by himself."""
     @_builtins.property
     def paid_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -486,10 +525,12 @@ class PremiumPayment(_message.Message):
         amount_fen: _builtins.int = ...,
         entry_id: _builtins.str = ...,
         paid_at: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___PremiumKind.ValueType = ...,
+        quota_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["paid_at", b"paid_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "beneficiary_id", b"beneficiary_id", "entry_id", b"entry_id", "paid_at", b"paid_at", "payer_id", b"payer_id", "payment_id", b"payment_id", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "beneficiary_id", b"beneficiary_id", "entry_id", b"entry_id", "kind", b"kind", "paid_at", b"paid_at", "payer_id", b"payer_id", "payment_id", b"payment_id", "quota_id", b"quota_id", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -728,3 +769,188 @@ class PaymentEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PaymentEvent: _TypeAlias = PaymentEvent  # noqa: Y015
+
+@_typing.final
+class GetClearingStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM (Beijing), not after the current month."""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClearingStatementRequest: _TypeAlias = GetClearingStatementRequest  # noqa: Y015
+
+@_typing.final
+class ClearingRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDER_PROVINCE_FIELD_NUMBER: _builtins.int
+    INSTITUTION_PROVINCE_FIELD_NUMBER: _builtins.int
+    LEGS_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    funder_province: _builtins.str
+    """Two-digit province codes."""
+    institution_province: _builtins.str
+    legs: _builtins.int
+    """Net: legs settled that month less legs refunded that month."""
+    amount_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        funder_province: _builtins.str = ...,
+        institution_province: _builtins.str = ...,
+        legs: _builtins.int = ...,
+        amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "funder_province", b"funder_province", "institution_province", b"institution_province", "legs", b"legs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearingRow: _TypeAlias = ClearingRow  # noqa: Y015
+
+@_typing.final
+class ClearingStatement(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    FINAL_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    final: _builtins.bool
+    """The month is over: this statement never changes."""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClearingRow]:
+        """Sorted by funder_province, then institution_province."""
+
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        final: _builtins.bool = ...,
+        rows: _abc.Iterable[Global___ClearingRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["final", b"final", "month", b"month", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearingStatement: _TypeAlias = ClearingStatement  # noqa: Y015
+
+@_typing.final
+class DayTotals(_message.Message):
+    """Signed net figures: settlements +, cancellations and reversals -."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTLEMENTS_FIELD_NUMBER: _builtins.int
+    CANCELLATIONS_FIELD_NUMBER: _builtins.int
+    MEDFEE_TOTAL_FEN_FIELD_NUMBER: _builtins.int
+    FUND_PAY_FEN_FIELD_NUMBER: _builtins.int
+    ACCT_PAY_FEN_FIELD_NUMBER: _builtins.int
+    ACCT_MULAID_PAY_FEN_FIELD_NUMBER: _builtins.int
+    CASH_PAY_FEN_FIELD_NUMBER: _builtins.int
+    settlements: _builtins.int
+    cancellations: _builtins.int
+    medfee_total_fen: _builtins.int
+    fund_pay_fen: _builtins.int
+    acct_pay_fen: _builtins.int
+    acct_mulaid_pay_fen: _builtins.int
+    cash_pay_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        settlements: _builtins.int = ...,
+        cancellations: _builtins.int = ...,
+        medfee_total_fen: _builtins.int = ...,
+        fund_pay_fen: _builtins.int = ...,
+        acct_pay_fen: _builtins.int = ...,
+        acct_mulaid_pay_fen: _builtins.int = ...,
+        cash_pay_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acct_mulaid_pay_fen", b"acct_mulaid_pay_fen", "acct_pay_fen", b"acct_pay_fen", "cancellations", b"cancellations", "cash_pay_fen", b"cash_pay_fen", "fund_pay_fen", b"fund_pay_fen", "medfee_total_fen", b"medfee_total_fen", "settlements", b"settlements"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DayTotals: _TypeAlias = DayTotals  # noqa: Y015
+
+@_typing.final
+class ReconcileDayRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    date: _builtins.str
+    """YYYY-MM-DD (Beijing), not in the future."""
+    @_builtins.property
+    def totals(self) -> Global___DayTotals:
+        """The institution's own count."""
+
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        date: _builtins.str = ...,
+        totals: Global___DayTotals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "institution_id", b"institution_id", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileDayRequest: _TypeAlias = ReconcileDayRequest  # noqa: Y015
+
+@_typing.final
+class Reconciliation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    MATCHES_FIELD_NUMBER: _builtins.int
+    FINAL_FIELD_NUMBER: _builtins.int
+    OURS_FIELD_NUMBER: _builtins.int
+    THEIRS_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    date: _builtins.str
+    matches: _builtins.bool
+    """theirs equals ours field by field."""
+    final: _builtins.bool
+    """The day is over: ours never changes."""
+    @_builtins.property
+    def ours(self) -> Global___DayTotals: ...
+    @_builtins.property
+    def theirs(self) -> Global___DayTotals: ...
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        date: _builtins.str = ...,
+        matches: _builtins.bool = ...,
+        final: _builtins.bool = ...,
+        ours: Global___DayTotals | None = ...,
+        theirs: Global___DayTotals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ours", b"ours", "theirs", b"theirs"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "final", b"final", "institution_id", b"institution_id", "matches", b"matches", "ours", b"ours", "theirs", b"theirs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reconciliation: _TypeAlias = Reconciliation  # noqa: Y015

@@ -90,6 +90,16 @@ class SettlementServiceStub:
                 request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.SerializeToString,
                 response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.FromString,
                 _registered_method=True)
+        self.GetClearingStatement = channel.unary_unary(
+                '/gongji.settlement.v1.SettlementService/GetClearingStatement',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetClearingStatementRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.ClearingStatement.FromString,
+                _registered_method=True)
+        self.ReconcileDay = channel.unary_unary(
+                '/gongji.settlement.v1.SettlementService/ReconcileDay',
+                request_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDayRequest.SerializeToString,
+                response_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.Reconciliation.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -166,6 +176,22 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetClearingStatement(self, request, context):
+        """N6: the month's quota money spent across provinces, per (funder's province, institution's
+        province), net of refunds made that month; final once the month is over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconcileDay(self, request, context):
+        """N7: an institution's day as we count it, compared field by field with its own count.
+        Read-only; final once the day is over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +249,16 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.WatchPayments,
                     request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.FromString,
                     response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.SerializeToString,
+            ),
+            'GetClearingStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClearingStatement,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetClearingStatementRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.ClearingStatement.SerializeToString,
+            ),
+            'ReconcileDay': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileDay,
+                    request_deserializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDayRequest.FromString,
+                    response_serializer=gongji_dot_settlement_dot_v1_dot_settlement__pb2.Reconciliation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -523,6 +559,60 @@ class SettlementService:
             '/gongji.settlement.v1.SettlementService/WatchPayments',
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.WatchPaymentsRequest.SerializeToString,
             gongji_dot_settlement_dot_v1_dot_settlement__pb2.PaymentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClearingStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/GetClearingStatement',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.GetClearingStatementRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.ClearingStatement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileDay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gongji.settlement.v1.SettlementService/ReconcileDay',
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDayRequest.SerializeToString,
+            gongji_dot_settlement_dot_v1_dot_settlement__pb2.Reconciliation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,14 @@ class SettlementServiceStub:
     """A10: every settlement leg, refund of one and premium payment of a person's account, as it
     happens, in ledger order; resumes after an event's cursor without loss or repetition.
     """
+    GetClearingStatement: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.GetClearingStatementRequest, _settlement_pb2.ClearingStatement]
+    """N6: the month's quota money spent across provinces, per (funder's province, institution's
+    province), net of refunds made that month; final once the month is over.
+    """
+    ReconcileDay: _grpc.UnaryUnaryMultiCallable[_settlement_pb2.ReconcileDayRequest, _settlement_pb2.Reconciliation]
+    """N7: an institution's day as we count it, compared field by field with its own count.
+    Read-only; final once the day is over.
+    """
 
 @_typing.type_check_only
 class SettlementServiceAsyncStub(SettlementServiceStub):
@@ -70,6 +78,14 @@ class SettlementServiceAsyncStub(SettlementServiceStub):
     WatchPayments: _aio.UnaryStreamMultiCallable[_settlement_pb2.WatchPaymentsRequest, _settlement_pb2.PaymentEvent]  # type: ignore[assignment]
     """A10: every settlement leg, refund of one and premium payment of a person's account, as it
     happens, in ledger order; resumes after an event's cursor without loss or repetition.
+    """
+    GetClearingStatement: _aio.UnaryUnaryMultiCallable[_settlement_pb2.GetClearingStatementRequest, _settlement_pb2.ClearingStatement]  # type: ignore[assignment]
+    """N6: the month's quota money spent across provinces, per (funder's province, institution's
+    province), net of refunds made that month; final once the month is over.
+    """
+    ReconcileDay: _aio.UnaryUnaryMultiCallable[_settlement_pb2.ReconcileDayRequest, _settlement_pb2.Reconciliation]  # type: ignore[assignment]
+    """N7: an institution's day as we count it, compared field by field with its own count.
+    Read-only; final once the day is over.
     """
 
 class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -155,6 +171,26 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_settlement_pb2.PaymentEvent], _abc.AsyncIterator[_settlement_pb2.PaymentEvent]]:
         """A10: every settlement leg, refund of one and premium payment of a person's account, as it
         happens, in ledger order; resumes after an event's cursor without loss or repetition.
+        """
+
+    @_abc_1.abstractmethod
+    def GetClearingStatement(
+        self,
+        request: _settlement_pb2.GetClearingStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_settlement_pb2.ClearingStatement, _abc.Awaitable[_settlement_pb2.ClearingStatement]]:
+        """N6: the month's quota money spent across provinces, per (funder's province, institution's
+        province), net of refunds made that month; final once the month is over.
+        """
+
+    @_abc_1.abstractmethod
+    def ReconcileDay(
+        self,
+        request: _settlement_pb2.ReconcileDayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_settlement_pb2.Reconciliation, _abc.Awaitable[_settlement_pb2.Reconciliation]]:
+        """N7: an institution's day as we count it, compared field by field with its own count.
+        Read-only; final once the day is over.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
