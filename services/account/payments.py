@@ -13,7 +13,7 @@ from services.account.base import Context, ServicerBase
 from services.account.convert import payment_pb
 from services.account.domain import Payment, Source
 from services.account.orders import with_order
-from services.account.store import StaleOrder
+from services.account.store import StaleOrder, premium_mark
 from services.common import ids
 from services.common.clock import ms_of
 from services.common.enums import EntryKind, PaymentState, PremiumKind
@@ -156,8 +156,7 @@ def _premium_mark(request: pb.PayFromAccountsRequest) -> str:
     the year for a resident medical premium (as before kinds), `ltc:<year>` for long-term care."""
     if request.premium_kind not in (0, *PremiumKind):
         raise DomainError("INVALID_ARGUMENT", "premium_kind is not a PremiumKind")
-    year = str(request.premium_year)
-    return f"ltc:{year}" if request.premium_kind == PremiumKind.LONG_TERM_CARE else year
+    return premium_mark(request.premium_kind, request.premium_year)
 
 
 def _details(raw: bytes) -> str:

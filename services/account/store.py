@@ -35,6 +35,7 @@ from services.common.enums import (
     EntryKind,
     InsuranceType,
     PaymentState,
+    PremiumKind,
     QuotaEndReason,
     QuotaStatus,
     lua_constants,
@@ -88,9 +89,15 @@ def payment_key(payment_id: str) -> str:
     return f"acct:pay:{{{payment_id}}}"
 
 
-def year_key(pid: str, year: int) -> str:
-    """The patient's premium of `year`: which payment paid it (lua/pay.lua, pay_patient.lua)."""
-    return f"{account_key(pid)}:premium:{year}"
+def premium_mark(kind: int, year: int) -> str:
+    """Where the beneficiary's account marks a premium paid, one per kind and year (A2, N5):
+    the year for a resident medical premium (as before kinds), `ltc:<year>` for long-term care."""
+    return f"ltc:{year}" if kind == PremiumKind.LONG_TERM_CARE else str(year)
+
+
+def year_key(pid: str, mark: str) -> str:
+    """The patient's premium marked `mark` (premium_mark): which payment paid it (lua/pay.lua)."""
+    return f"{account_key(pid)}:premium:{mark}"
 
 
 def is_final(record: dict[str, Any]) -> bool:

@@ -155,7 +155,7 @@ async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  #
     async def after_refused(k: int) -> None:  # 5,000 fen: more than he has, never paid
         await recover_all(steps)
         assert await balances(store, second) == [1_000], k
-        assert await redis.get(year_key(resident, year[0])) is None, k
+        assert await redis.get(year_key(resident, str(year[0]))) is None, k
 
     async def refused() -> None:
         with pytest.raises(DomainError) as refusal:

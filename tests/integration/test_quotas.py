@@ -19,16 +19,18 @@ from gongji.binding.v1 import binding_pb2 as bpb
 from gongji.common.v1 import common_pb2
 from gongji.settlement.v1 import settlement_pb2 as spb
 from services.account.client import AccountClient
+from services.audit import audit, render
 from services.binding.consent import Consent
 from services.binding.lifecycle import Lifecycle
 from services.binding.quotas import Quotas
 from services.binding.store import BindingStore, Keys
+from services.common import policy
 from services.common.clock import SystemClock
 from tests.integration.accounts import get, rid, stop
 from tests.integration.bindings import CHILD, PARENT, SPOUSE, create, person
 from tests.integration.test_settlement import HOSPITAL, bill, legs
 from tests.integration.watching import events, watch
-from tests.support import as_, channel, eventually, footprint, refused
+from tests.support import POLICY_FILE, as_, channel, eventually, footprint, refused
 
 XIANYANG = "610402"
 XIANYANG_HOSPITAL = "H61040000001"
@@ -336,8 +338,8 @@ async def test_a_late_event_ends_nothing_granted_after_it(account, binding):
 
 
 async def test_a_long_term_care_premium_is_paid_from_the_quota_once_a_year(
-    account, binding, settlement
-):  # rule N5
+    account, binding, settlement, redis_url
+):  # rule N5, invariant 2
     son, father = await changsha_son_xianyang_father(account, 10_000)
     q = await binding.GrantQuota(grant(son, father, 5_000), timeout=10)
     year = dt.date.today().year
@@ -366,6 +368,9 @@ async def test_a_long_term_care_premium_is_paid_from_the_quota_once_a_year(
         "BENEFICIARY_NOT_RESIDENT"  # he is an employee: only long-term care
     )
     assert await money(account, son) == (7_000, 2_000, 5_000)
+    # the audit finds the payment named by its year's long-term-care mark
+    report = await audit(redis_url, policy=policy.load(POLICY_FILE))
+    assert not [v for v in report.violations if paid.payment_id in v.subject], render(report)
 
 
 async def test_a_premium_the_quota_does_not_cover_takes_the_binding_path(

@@ -5,6 +5,7 @@ consumption-record indexes must tell the same story in the state the record is i
 from __future__ import annotations
 
 from services.account.domain import Payment, Share
+from services.account.store import premium_mark
 from services.audit.model import Json, Leg, PaymentBundle, Violation, problems, violation
 from services.common.enums import EntryKind, PaymentState
 from services.common.ids import mask
@@ -13,15 +14,17 @@ from services.settlement.bill import Bill, PremiumOrder
 _DECODE_ERRORS = (KeyError, ValueError, TypeError)
 
 
-def premium_year(record: Json) -> int | None:
-    """The year a premium record pays (kept in its details), for the reader to find the
-    patient's premium-year marker; None if the record is no readable premium."""
+def premium_year(record: Json) -> str | None:
+    """The mark of the year and kind a premium record pays (store.premium_mark, from its
+    details), for the reader to find the patient's premium-year marker; None if the record is
+    no readable premium."""
     if str(record.get("kind")) != str(int(EntryKind.PREMIUM)) or not record.get("details"):
         return None
     try:
-        return PremiumOrder.from_details(str(record["details"]).encode()).year
+        order = PremiumOrder.from_details(str(record["details"]).encode())
     except _DECODE_ERRORS:
         return None
+    return premium_mark(order.kind, order.year)
 
 
 def check_payment(p: PaymentBundle, recovery_after_ms: int = 30_000) -> list[Violation]:
