@@ -164,6 +164,21 @@ async def test_the_fathers_bill_draws_own_then_quotas_oldest_first_then_payers_t
     assert [x.settlement_id for x in by_payer.settlements] == [s.settlement_id]  # rule S13
 
 
+async def test_a_funder_pays_one_bill_from_his_quota_and_from_his_account_both(
+    account, binding, settlement, redis_url
+):  # rules N3, B10, invariant 2
+    wife = await person(account, 1957, 3_000, region=XIANYANG)
+    father = await person(account, 1955, 0, region=XIANYANG)
+    q = await binding.GrantQuota(grant(wife, father, 1_000, relationship=SPOUSE), timeout=10)
+    await binding.CreateBinding(create(wife, father, SPOUSE), timeout=10)
+    s = await settlement.Settle(bill(father, 3_500, institution_id=XIANYANG_HOSPITAL))
+    assert legs(s) == [(wife, QUOTA, 1_000), (wife, AID, 2_000)]
+    assert [leg.quota_id for leg in s.legs] == [q.quota_id, ""]
+    # two legs of one payer, from two sources: the audit sees nothing wrong in the record
+    report = await audit(redis_url, policy=policy.load(POLICY_FILE))
+    assert not [v for v in report.violations if s.settlement_id in v.subject], render(report)
+
+
 async def test_the_funder_never_spends_what_he_set_aside(account, binding, settlement):
     # rule N2: his bills, his in-province family aid and commercial insurance see the available
     son, father = await changsha_son_xianyang_father(account, 10_000)

@@ -70,7 +70,8 @@ def _legs(pay: Payment, p: PaymentBundle) -> list[tuple[Share, Leg]]:
 def _form(pay: Payment) -> list[str]:
     """What pay.lua and cancel_payment.lua can write: a paid or cancelled settlement or premium
     (quotes are never stored, premiums never cancelled), each leg a positive amount from a
-    distinct payer, the patient's own leg marked own."""
+    distinct source (a payer's account, or one of his aid quotas), the patient's own leg marked
+    own."""
     if pay.state not in (PaymentState.PAID, PaymentState.CANCELLED):
         return [f"state {pay.state.name} is never stored"]
     found = []
@@ -80,8 +81,8 @@ def _form(pay: Payment) -> list[str]:
         found.append("a premium is never cancelled")
     if pay.kind == EntryKind.PREMIUM and len(pay.shares) != 1:
         found.append(f"a premium is paid from one account, the record lists {len(pay.shares)}")
-    if len({s.person_id for s in pay.shares}) != len(pay.shares):
-        found.append("a payer has two legs")
+    if len({(s.person_id, s.quota_id) for s in pay.shares}) != len(pay.shares):
+        found.append("a payer has two legs from one source")  # (N3: a quota's and his own)
     for i, s in enumerate(pay.shares, start=1):
         if s.amount_fen <= 0:
             found.append(f"leg {i} is {s.amount_fen} fen")
