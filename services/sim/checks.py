@@ -31,6 +31,7 @@ from services.sim.clock import SimClock
 from services.sim.model import B_ACTIVE, Binding, Model
 from services.sim.ops import SERVICE
 from services.sim.ops_payments import learn, legs_of
+from services.sim.ops_quotas import quota_of
 
 Ask = Callable[[str, str, Message], Awaitable[Any]]
 _SERVICES = {
@@ -60,7 +61,11 @@ async def premium_probe(ask: Ask, m: Model, payment_id: str) -> None:
     if isinstance(found, str) or payment_id in m.premiums:
         return
     order = PremiumOrder.from_details(found.details)
-    m.premium(payment_id, order.payer_id, order.beneficiary_id, order.year, order.amount_fen)
+    quota = next((s.quota_id for s in found.shares if s.quota_id), "")
+    m.premium(
+        payment_id, order.payer_id, order.beneficiary_id, order.year, order.amount_fen,
+        int(order.kind), quota,
+    )  # fmt: skip
 
 
 async def settlement_probe(
@@ -84,6 +89,8 @@ async def settlement_probe(
 async def compare(ask: Ask, m: Model) -> list[str]:
     """Every account as the model has it: the balance always, the rest where it is sure."""
     out, pids = [], sorted(m.accounts)
+    # a funder whose relative's quotas may have ended meanwhile (N4): what he sets aside too
+    unsure = m.uncertain | {q.funder for q in m.quotas.values() if q.relative in m.uncertain}
     for first in range(0, len(pids), 100):
         batch = apb.BatchGetAccountsRequest(person_ids=pids[first : first + 100])
         found = await ask("account", "BatchGetAccounts", batch)
@@ -94,6 +101,11 @@ async def compare(ask: Ask, m: Model) -> list[str]:
             if a.balance_fen != mine.balance:
                 out.append(
                     f"model: {a.person_id} holds {a.balance_fen} fen, the rules give {mine.balance}"
+                )
+            if a.person_id not in unsure and a.quota_reserved_fen != m.reserved(a.person_id):
+                out.append(
+                    f"model: {a.person_id} has {a.quota_reserved_fen} fen set aside, the rules "
+                    f"give {m.reserved(a.person_id)}"
                 )
             theirs = (a.status, a.insurance_type, a.stopped_reason, a.region_code)
             if a.person_id in m.uncertain:
@@ -106,7 +118,42 @@ async def compare(ask: Ask, m: Model) -> list[str]:
                     f"{(mine.status, mine.type, mine.stop, mine.region)}"
                 )
     m.loose.clear()
+    return out + await _quotas_compared(ask, m)
+
+
+async def _quotas_compared(ask: Ask, m: Model) -> list[str]:
+    """Every quota as its funder's account holds it: what was used always (money moves only
+    by the rules' draws and refunds), its amount and status where the model is sure."""
+    out = []
+    for funder in sorted({q.funder for q in m.quotas.values()}):
+        for q in await _quotas(ask, "funder_id", funder):
+            mine = m.quotas.get(q.quota_id)
+            if mine is None:
+                continue  # one the model never heard of: resync reads it
+            if q.quota_id in m.loose_quotas:  # the audit checks its books; the model takes them
+                mine.used = q.used_fen
+            sure = not {q.funder_id, q.relative_id} & m.uncertain
+            if q.used_fen != mine.used or (
+                sure
+                and (q.status, q.end_reason, q.granted_fen)
+                != (mine.status, mine.reason, mine.granted)
+            ):
+                out.append(
+                    f"model: quota {q.quota_id} is {_quota_view(q)}, the rules give "
+                    f"{(mine.status, mine.reason, mine.granted, mine.used)}"
+                )
+    m.loose_quotas.clear()
     return out
+
+
+def _quota_view(q: bpb.Quota) -> tuple[int, int, int, int]:
+    return (q.status, q.end_reason, q.granted_fen, q.used_fen)
+
+
+async def _quotas(ask: Ask, side: str, pid: str) -> list[bpb.Quota]:
+    request = bpb.ListQuotasRequest(include_ended=True, **{side: pid})
+    listed = await ask("binding", "ListQuotas", request)
+    return [] if isinstance(listed, str) else list(listed.quotas)
 
 
 async def resync(ask: Ask, m: Model) -> None:
@@ -129,6 +176,13 @@ async def resync(ask: Ask, m: Model) -> None:
             _keep(m, b)
         active = sorted((b.priority, b.binding_id) for b in listed if b.status == B_ACTIVE)
         m.orders[pid] = [binding_id for _, binding_id in active]
+    for pid in people:
+        for q in await _quotas(ask, "funder_id", pid):
+            m.keep_quota(quota_of(q))
+        granted = await _quotas(ask, "relative_id", pid)
+        for q in granted:
+            m.keep_quota(quota_of(q))
+        m.granted[pid] = [q.quota_id for q in granted]  # in grant order
     m.uncertain.clear()
 
 

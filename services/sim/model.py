@@ -16,13 +16,24 @@ from __future__ import annotations
 
 import dataclasses
 
-from services.common.enums import AccountStatus, BindingStatus, InsuranceType
+from services.common.enums import (
+    AccountStatus,
+    BindingStatus,
+    InsuranceType,
+    PremiumKind,
+    QuotaEndReason,
+    QuotaStatus,
+)
 from services.common.policy import Policy
 
 ACTIVE, SUSPENDED = int(AccountStatus.ACTIVE), int(AccountStatus.SUSPENDED)
 CLOSED, MOVED_OUT = int(AccountStatus.CLOSED), int(AccountStatus.TRANSFERRED_OUT)
 EMPLOYEE, RESIDENT = int(InsuranceType.EMPLOYEE), int(InsuranceType.RESIDENT)
 B_ACTIVE, B_PENDING = int(BindingStatus.ACTIVE), int(BindingStatus.PENDING_CONSENT)
+Q_ACTIVE, Q_PENDING = int(QuotaStatus.ACTIVE), int(QuotaStatus.PENDING_CONSENT)
+Q_ENDED = int(QuotaStatus.ENDED)
+MEDICAL, LTC = int(PremiumKind.RESIDENT_MEDICAL), int(PremiumKind.LONG_TERM_CARE)
+Leg = tuple[str, int, str]  # (payer, fen, the aid quota it was drawn from or '')
 
 
 @dataclasses.dataclass
@@ -81,11 +92,29 @@ class Binding:
 
 
 @dataclasses.dataclass
+class Quota:
+    """An aid quota (N1-N5): set aside on its funder's account for one relative."""
+
+    qid: str
+    funder: str
+    relative: str
+    granted: int
+    status: int
+    created_ms: int
+    used: int = 0
+    reason: int = 0  # QuotaEndReason once ENDED
+
+    @property
+    def remaining(self) -> int:
+        return self.granted - self.used
+
+
+@dataclasses.dataclass
 class Settlement:
     sid: str
     patient: str
     content: tuple[object, ...]  # what makes a repeat of its key the same bill (S8)
-    legs: list[tuple[str, int]]  # (payer, fen) in the order drawn
+    legs: list[Leg]  # in the order drawn
     cancelled: bool = False
     cancel_rid: str = ""
 
@@ -98,13 +127,19 @@ class Model:
     orders: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # binding ids
     settlements: dict[str, Settlement] = dataclasses.field(default_factory=dict)
     reversed: set[str] = dataclasses.field(default_factory=set)  # tombstoned keys (S10)
-    premiums: dict[str, tuple[str, str, int, int]] = dataclasses.field(default_factory=dict)
-    years: dict[tuple[str, int], str] = dataclasses.field(default_factory=dict)
+    # payer, beneficiary, year, fen, kind, quota
+    premiums: dict[str, tuple[str, str, int, int, int, str]] = dataclasses.field(
+        default_factory=dict
+    )
+    years: dict[tuple[str, int, int], str] = dataclasses.field(default_factory=dict)
+    quotas: dict[str, Quota] = dataclasses.field(default_factory=dict)
+    granted: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # grant order
     autopays: dict[str, tuple[str, bool]] = dataclasses.field(default_factory=dict)
     uncertain: set[str] = dataclasses.field(default_factory=set)
     # whose account closed or re-opened while a refund to it may have raced that: a refund to
     # a closed account is paid on (S9), so its money follows the order; read from the books
     loose: set[str] = dataclasses.field(default_factory=set)
+    loose_quotas: set[str] = dataclasses.field(default_factory=set)  # used: read from the books
     done: dict[str, tuple[bytes, object]] = dataclasses.field(default_factory=dict)  # by key
     broken: list[str] = dataclasses.field(default_factory=list)  # what the model found wrong
 
@@ -122,13 +157,37 @@ class Model:
             if b.binder == binder and b.status in (B_ACTIVE, B_PENDING)
         ]
 
+    def quotas_of(self, relative: str) -> list[Quota]:
+        """The quotas granted to him, oldest first (grant order, N3)."""
+        return [self.quotas[q] for q in self.granted.get(relative, [])]
+
+    def funded(self, funder: str) -> list[Quota]:
+        return [q for _, q in sorted(self.quotas.items()) if q.funder == funder]
+
+    def reserved(self, funder: str) -> int:
+        """What remains of his ACTIVE quotas (N2): his, but not his to spend."""
+        return sum(q.remaining for q in self.funded(funder) if q.status == Q_ACTIVE)
+
+    def available(self, pid: str) -> int:
+        return self.accounts[pid].balance - self.reserved(pid)
+
     def premium_of(self, beneficiary: str) -> int:
         a = self.accounts.get(beneficiary)
         return self.policy.for_region(a.region if a else "00").resident_premium_fen
 
+    def held(self, pid: str) -> Account:
+        """The account an accepted operation acted on; one whose opening the model has not
+        learned yet (its answer still unknown) is taken from the books at the checkpoint."""
+        a = self.accounts.get(pid)
+        if a is None:
+            a = self.accounts[pid] = Account(pid, EMPLOYEE, "")
+            self.loose.add(pid)
+            self.uncertain.add(pid)
+        return a
+
     # -- money ---------------------------------------------------------------------------
     def move(self, pid: str, fen: int, why: str) -> None:
-        self.accounts[pid].balance += fen
+        self.held(pid).balance += fen
 
     def closing(self, pid: str, raced: bool) -> None:
         """The account closed or re-opened; `raced`: by an operation that raced another on it,
@@ -169,28 +228,74 @@ class Model:
                 )
             return
         self.settlements[s.sid] = s
-        for payer, fen in s.legs:
+        for payer, fen, quota in s.legs:
             self.move(payer, -fen, f"settlement {s.sid}")
+            self.draw(payer, quota, fen)
 
-    def cancel(self, sid: str, rid: str) -> None:
+    def cancel(self, sid: str, rid: str, raced: bool = False) -> None:
+        """`raced`: by an operation on its payers whose order against it is unknown (an end of
+        a quota decides where its leg goes back to)."""
         s = self.settlements[sid]
         if s.cancelled:
             return
         s.cancelled, s.cancel_rid = True, rid
-        for payer, fen in s.legs:
+        for payer, fen, quota in s.legs:
             self.refund(payer, fen, f"cancel of {sid}")
+            q = self.quotas.get(quota)
+            if q is not None and q.status == Q_ACTIVE:  # back to its quota while ACTIVE (N3)
+                q.used -= fen
+            if quota and raced:
+                self.loose_quotas.add(quota)
 
-    def premium(self, payment_id: str, payer: str, beneficiary: str, year: int, fen: int) -> None:
+    def draw(self, funder: str, quota: str, fen: int) -> None:
+        """A draw on a quota (N3, N5); one the model does not know is read at the checkpoint."""
+        q = self.quotas.get(quota)
+        if q is not None:
+            q.used += fen
+        elif quota:
+            self.uncertain.add(funder)
+
+    def premium(
+        self, payment_id: str, payer: str, beneficiary: str, year: int, fen: int,
+        kind: int = MEDICAL, quota: str = "",
+    ) -> None:  # fmt: skip
         if payment_id in self.premiums:
             return
-        paid_by = self.years.get((beneficiary, year))
+        paid_by = self.years.get((beneficiary, kind, year))
         if paid_by is not None and paid_by != payment_id:
             self.broken.append(
-                f"the premium of {beneficiary} for {year} paid twice: {paid_by} and {payment_id}"
+                f"the premium of {beneficiary} ({kind}) for {year} paid twice: {paid_by} and "
+                f"{payment_id}"
             )
-        self.years[beneficiary, year] = payment_id
-        self.premiums[payment_id] = (payer, beneficiary, year, fen)
+        self.years[beneficiary, kind, year] = payment_id
+        self.premiums[payment_id] = (payer, beneficiary, year, fen, kind, quota)
         self.move(payer, -fen, f"premium {payment_id}")
+        self.draw(payer, quota, fen)
+
+    # -- quotas ----------------------------------------------------------------------------
+    def keep_quota(self, q: Quota) -> None:
+        """A quota as an answer or a read shows it (its money moves only by `draw`)."""
+        known = self.quotas.get(q.qid)
+        if known is None:
+            self.quotas[q.qid] = q
+            order = self.granted.setdefault(q.relative, [])
+            if q.qid not in order:
+                order.append(q.qid)
+            return
+        known.granted, known.status, known.reason = q.granted, q.status, q.reason
+
+    def end_funded(self, funder: str, reason: QuotaEndReason) -> None:
+        """His stop, withdrawal, move or change to resident ended his quotas in the same step
+        (N4); the relatives' sides follow later."""
+        for q in self.funded(funder):
+            if q.status != Q_ENDED:
+                q.status, q.reason = Q_ENDED, int(reason)
+                self.uncertain.add(q.relative)
+
+    def relative_changed(self, relative: str) -> None:
+        """His stop, withdrawal or move ends the quotas granted to him within a second (N4),
+        by the event stream: their funders' money is not known for sure until read again."""
+        self.uncertain |= {q.funder for q in self.quotas_of(relative) if q.status != Q_ENDED}
 
     # -- relationships -------------------------------------------------------------------
     def bind(self, b: Binding) -> None:

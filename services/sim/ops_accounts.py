@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from gongji.account.v1 import account_pb2 as pb
-from services.common.enums import STOP_FOR_WITHDRAWAL, WithdrawalReason
+from services.common.enums import STOP_FOR_WITHDRAWAL, QuotaEndReason, WithdrawalReason
 from services.common.ids import province
 from services.sim.keyed import Keyed
 from services.sim.model import (
@@ -180,8 +180,7 @@ class Contribute(Keyed):
         return op.answer.allocation_fen
 
     def apply(self, m: Model, op: Op) -> None:
-        r, a = op.request, _account(m, op)
-        assert a is not None
+        r, a = op.request, m.held(op.request.person_id)
         if r.month in a.months:
             return  # the month recorded before: its record again, nothing credited
         a.months[r.month] = (
@@ -228,8 +227,7 @@ class Status(Keyed):
         return _view(op.answer)
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
         a.status = SUSPENDED if self.suspend else ACTIVE
 
 
@@ -271,8 +269,7 @@ class Purchase(Keyed):
         return op.answer.amount_fen
 
     def apply(self, m: Model, op: Op) -> None:
-        r, a = op.request, _account(m, op)
-        assert a is not None
+        r, a = op.request, m.held(op.request.person_id)
         a.policies[r.policy_no] = Policy_(r.amount_fen, self.today().year)
         m.move(a.pid, -r.amount_fen, f"purchase {r.policy_no}")
 
@@ -303,8 +300,7 @@ class CancelPolicy(Keyed):
         return op.answer.amount_fen
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
         p = a.policies[op.request.policy_no]
         p.active = False
         m.refund(a.pid, p.amount, f"policy {op.request.policy_no} cancelled")
@@ -342,9 +338,10 @@ class Stop(Keyed):
         return _view(op.answer)
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
         a.stop = op.request.reason
+        m.end_funded(a.pid, QuotaEndReason.INSURANCE_ENDED)
+        m.relative_changed(a.pid)
         m.uncertain.add(a.pid)  # his quotas and bindings: lapses follow the event
 
 
@@ -376,10 +373,11 @@ class ChangeType(Keyed):
         return _view(op.answer)
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
         if a.type != op.request.insurance_type:
             a.type, a.kept = op.request.insurance_type, op.request.insurance_type == RESIDENT
+            if a.type == RESIDENT:
+                m.end_funded(a.pid, QuotaEndReason.FUNDER_NOT_EMPLOYEE)
             m.uncertain.add(a.pid)  # a binder who became resident: his bindings lapse
 
 
@@ -420,8 +418,9 @@ class Withdraw(Keyed):
         return op.answer.amount_fen
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
+        m.end_funded(a.pid, QuotaEndReason.INSURANCE_ENDED)
+        m.relative_changed(a.pid)
         m.move(a.pid, op.answer.amount_fen, "withdrawal")
         a.status = CLOSED
         m.closing(a.pid, not op.alone)
@@ -464,8 +463,9 @@ class Transfer(Keyed):
         return _view(op.answer)
 
     def apply(self, m: Model, op: Op) -> None:
-        a = _account(m, op)
-        assert a is not None
+        a = m.held(op.request.person_id)
+        m.end_funded(a.pid, QuotaEndReason.MOVED)
+        m.relative_changed(a.pid)
         if op.answer.status == MOVED_OUT:
             a.status = MOVED_OUT  # its whole balance paid out: what the round ends with
             a.balance = 0

@@ -23,13 +23,27 @@ _ELDER_FIRST = {cpb.RELATIONSHIP_PARENT: True, cpb.RELATIONSHIP_CHILD: False}
 CONSENT_MS = 7 * 24 * 3600 * 1000
 
 Today = Callable[[], dt.date]
+NowMs = Callable[[], int]
+
+
+def _lapsing(m: Model, bindings: list[Binding], now_ms: int) -> bool:
+    """Whether one of these bindings awaits consent past its 7 days: the sweep may have
+    lapsed it already, or not yet (B14). Its people are then read again at the checkpoint."""
+    late = [b for b in bindings if b.status == B_PENDING and now_ms >= b.created_ms + CONSENT_MS]
+    for b in late:
+        m.uncertain |= {b.binder, b.beneficiary}
+    return bool(late)
 
 
 class Create(Keyed):
     name, service, weight = "CreateBinding", "binding", 4
 
-    def __init__(self, today: Today) -> None:
-        self.today = today
+    def __init__(self, today: Today, now_ms: NowMs) -> None:
+        self.today, self.now_ms = today, now_ms
+
+    def judge(self, m: Model, op: Op, exact: bool) -> list[str]:
+        live = m.live_bindings(op.request.binder_id)  # (the pair rule and the limit)
+        return super().judge(m, op, exact and not _lapsing(m, live, self.now_ms()))
 
     def make(self, w: World) -> Op | None:
         pairs = w.people.wrong if not w.rng.randrange(12) else w.people.pairs
@@ -143,6 +157,14 @@ def _pick(w: World, statuses: tuple[int, ...]) -> Binding | None:
 
 class Remove(Keyed):
     name, service, weight = "RemoveBinding", "binding", 2
+
+    def __init__(self, now_ms: NowMs) -> None:
+        self.now_ms = now_ms
+
+    def judge(self, m: Model, op: Op, exact: bool) -> list[str]:
+        b = m.bindings.get(op.request.binding_id)
+        late = b is not None and _lapsing(m, [b], self.now_ms())
+        return super().judge(m, op, exact and not late)
 
     def make(self, w: World) -> Op | None:
         b = _pick(w, (B_ACTIVE, B_PENDING) if w.rng.randrange(6) else (REMOVED, LAPSED))

@@ -13,7 +13,7 @@ from gongji.settlement.v1 import settlement_pb2 as pb
 from services.settlement.bill import settlement_id
 from services.sim import rules
 from services.sim.keyed import Keyed
-from services.sim.model import RESIDENT, Model, Settlement
+from services.sim.model import LTC, MEDICAL, RESIDENT, Leg, Model, Settlement
 from services.sim.ops import Kind, Op, World, expect
 from services.sim.rules import premium_id
 
@@ -48,27 +48,36 @@ def _refused(r: pb.SettleRequest, today: dt.date) -> str:
     return "CREDENTIAL_MISMATCH" if r.credential_holder_id != r.patient_id else ""
 
 
-def legs_of(s: pb.Settlement) -> list[tuple[str, int]]:
-    return [(leg.payer_id, leg.amount_fen) for leg in s.legs]
+def legs_of(s: pb.Settlement) -> list[Leg]:
+    return [(leg.payer_id, leg.amount_fen, leg.quota_id) for leg in s.legs]
 
 
 def learn(m: Model, s: pb.Settlement, content: tuple[object, ...] | None) -> list[str]:
     """A settlement an answer shows, into the model once; what its split shows wrong."""
     out = []
     own = sum(leg.amount_fen for leg in s.legs if leg.payer_id == s.patient_id)
-    if (s.acct_pay_fen, s.acct_mulaid_pay_fen) != (own, sum(f for _, f in legs_of(s)) - own) or (
+    if (s.acct_pay_fen, s.acct_mulaid_pay_fen) != (own, sum(f for _, f, _ in legs_of(s)) - own) or (
         s.cash_pay_fen < 0
         or s.personal_burden_fen != s.acct_pay_fen + s.acct_mulaid_pay_fen + s.cash_pay_fen
     ):
         out.append(f"settlement {s.settlement_id}: its split does not add up (S2)")
     strangers = [
         p
-        for p, _ in legs_of(s)
+        for p, _, quota in legs_of(s)
         if p != s.patient_id
+        and not quota
         and not any(b.binder == p and b.beneficiary == s.patient_id for b in m.bindings.values())
     ]
     if strangers:
         out.append(f"settlement {s.settlement_id}: paid by {strangers}, never bound (S4)")
+    others = [
+        quota
+        for p, _, quota in legs_of(s)
+        if quota in m.quotas
+        and (m.quotas[quota].funder, m.quotas[quota].relative) != (p, s.patient_id)
+    ]
+    if others:
+        out.append(f"settlement {s.settlement_id}: drawn from others' quotas {others} (N3)")
     m.settle(Settlement(s.settlement_id, s.patient_id, content or (), legs_of(s)))
     return out
 
@@ -167,12 +176,18 @@ class Settle(Kind):
         return again
 
 
+def _raced(m: Model, op: Op) -> bool:
+    """Whether something else acted on its people in an order the run does not know."""
+    return not op.alone or bool(op.touches & m.uncertain)
+
+
 def _touches(m: Model, patient: str, sid: str) -> frozenset[str]:
     """The patient, everyone ever bound to pay for him, and whoever paid under this key."""
     binders = {b.binder for b in m.bindings.values() if b.beneficiary == patient}
+    funders = {q.funder for q in m.quotas_of(patient)}
     known = m.settlements.get(sid)
-    payers = (p for p, _ in (known.legs if known else []))
-    return frozenset({sid, patient, *binders, *payers} - {""})
+    payers = (p for p, _, _ in (known.legs if known else []))
+    return frozenset({sid, patient, *binders, *funders, *payers} - {""})
 
 
 class Cancel(Keyed):
@@ -206,7 +221,7 @@ class Cancel(Keyed):
         s = op.answer
         if s.settlement_id not in m.settlements:
             learn(m, s, None)
-        m.cancel(s.settlement_id, op.request.request_id)
+        m.cancel(s.settlement_id, op.request.request_id, raced=_raced(m, op))
 
 
 class Reverse(Keyed):
@@ -248,7 +263,7 @@ class Reverse(Keyed):
         s = op.answer.settlement
         if s.settlement_id not in m.settlements:
             learn(m, s, None)
-        m.cancel(s.settlement_id, op.request.request_id)
+        m.cancel(s.settlement_id, op.request.request_id, raced=_raced(m, op))
 
 
 class Premium(Keyed):
@@ -261,6 +276,7 @@ class Premium(Keyed):
         residents = [p for p, a in sorted(w.model.accounts.items()) if a.type == RESIDENT]
         beneficiary = w.rng.choice(residents) if residents else w.anyone()
         payers = [b.binder for b in w.model.payers(beneficiary)]
+        payers += [q.funder for q in w.model.quotas_of(beneficiary)]
         payer = (
             w.rng.choice(payers)
             if payers and w.rng.randrange(5)
@@ -268,15 +284,19 @@ class Premium(Keyed):
         )
         year = w.today.year + w.rng.choice((0, 0, 1, 2))
         amount = w.model.premium_of(beneficiary) if w.rng.randrange(5) else w.amount(40_000)
-        return self.of(w, payer, beneficiary, year, amount)
+        kind = LTC if not w.rng.randrange(5) else 0  # unset: resident medical
+        return self.of(w, payer, beneficiary, year, amount, kind)
 
-    def of(self, w: World, payer: str, beneficiary: str, year: int, amount: int) -> Op:
+    def of(
+        self, w: World, payer: str, beneficiary: str, year: int, amount: int, kind: int = 0
+    ) -> Op:
         request = pb.PayResidentPremiumRequest(
             payer_id=payer,
             beneficiary_id=beneficiary,
             year=year,
             amount_fen=amount,
             request_id=w.rid("r"),
+            kind=kind,  # type: ignore[arg-type]
         )
         return self.made(w, request, "payer_id", "beneficiary_id")
 
@@ -295,13 +315,17 @@ class Premium(Keyed):
             r.amount_fen,
             today.isoformat(),
             premium_id(r.request_id),
+            r.kind or MEDICAL,
         )
 
     def effect(self, op: Op) -> Any:
-        return (op.answer.payer_id, op.answer.amount_fen)
+        return (op.answer.payer_id, op.answer.amount_fen, op.answer.quota_id)
 
     def apply(self, m: Model, op: Op) -> None:
         p = op.answer
         if p.payment_id != premium_id(op.request.request_id):
             m.broken.append(f"premium {op.request.request_id} paid as {p.payment_id}")
-        m.premium(p.payment_id, p.payer_id, p.beneficiary_id, p.year, p.amount_fen)
+        m.premium(
+            p.payment_id, p.payer_id, p.beneficiary_id, p.year, p.amount_fen,
+            p.kind or MEDICAL, p.quota_id,
+        )  # fmt: skip

@@ -45,6 +45,7 @@ class Population:
     people: list[Person]
     pairs: list[Pair]  # allowed by the seeds' rules (B3, B8), maybe not by the provinces (B5)
     wrong: list[Pair]  # refused by B3 or B8, or a self-binding
+    kin: list[Pair]  # close relatives no binding joins, but an aid quota may (N1)
     spouses: dict[str, str]
 
     def person(self, pid: str) -> Person:
@@ -66,7 +67,7 @@ def _born(rng: random.Random, first: int, last: int) -> dt.date:
 
 def populate(rng: random.Random, households: int) -> Population:
     """`households` households; each pair of neighbouring ones shares the grandparents."""
-    ids, people, pairs, wrong, spouses = _Ids(), [], [], [], {}
+    ids, people, pairs, wrong, kin, spouses = _Ids(), [], [], [], [], {}
     employee, resident = int(InsuranceType.EMPLOYEE), int(InsuranceType.RESIDENT)
     elders: list[list[Person]] = []
     for _ in range((households + 1) // 2):
@@ -114,7 +115,8 @@ def populate(rng: random.Random, households: int) -> Population:
         spouses[dad.pid], spouses[mum.pid] = mum.pid, dad.pid
         pairs += _pairs(dad, mum, kids, grand)
         wrong += _wrong(dad, kids)
-    return Population(people, pairs, wrong, spouses)
+        kin += _kin(kids, grand)
+    return Population(people, pairs, wrong, kin, spouses)
 
 
 def _pairs(dad: Person, mum: Person, kids: list[Person], grand: list[Person]) -> list[Pair]:
@@ -129,6 +131,18 @@ def _pairs(dad: Person, mum: Person, kids: list[Person], grand: list[Person]) ->
         ]
     for g in grand:
         found += [Pair(dad.pid, g.pid, parent), Pair(g.pid, dad.pid, child)]
+    return found
+
+
+def _kin(kids: list[Person], grand: list[Person]) -> list[Pair]:
+    found = []
+    for kid in kids:
+        for g in grand:
+            found += [
+                Pair(kid.pid, g.pid, cpb.RELATIONSHIP_GRANDPARENT),
+                Pair(g.pid, kid.pid, cpb.RELATIONSHIP_GRANDCHILD),
+            ]
+        found += [Pair(kid.pid, k.pid, cpb.RELATIONSHIP_SIBLING) for k in kids if k is not kid]
     return found
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from services.settlement.bill import PremiumOrder
-from services.sim.model import EMPLOYEE, RESIDENT, SUSPENDED, Model
+from services.sim.model import EMPLOYEE, MEDICAL, Q_ACTIVE, RESIDENT, SUSPENDED, Leg, Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +21,10 @@ class Bill:
     family: bool  # use_family_aid (and own: S3)
 
 
-def settle(m: Model, bill: Bill) -> str | list[tuple[str, int]]:
-    """The legs (payer, fen), own account first, then the payers in their order, each up to
-    what he has (S2, S4); or why the patient may not settle (S5, A9)."""
+def settle(m: Model, bill: Bill) -> str | list[Leg]:
+    """The legs (payer, fen, quota), own account first, then his aid quotas oldest first, then
+    his payers in their order, each up to what it may give (S2, S4, N3: an account its
+    available balance, a quota what remains of it); or why the patient may not settle (S5)."""
     a = m.account(bill.patient)
     if a is None:
         return "ACCOUNT_NOT_FOUND"
@@ -34,18 +35,20 @@ def settle(m: Model, bill: Bill) -> str | list[tuple[str, int]]:
     if a.stop:
         return "INSURANCE_STOPPED"
     left, legs = bill.amount, []
-    sources = [bill.patient] if bill.own else []
+    sources: list[tuple[str, str]] = [(bill.patient, "")] if bill.own else []
     if bill.own and bill.family:
-        sources += [b.binder for b in m.payers(bill.patient) if b.valid_on(bill.day)]
-    for pid in sources:
+        sources += [(q.funder, q.qid) for q in m.quotas_of(bill.patient) if q.status == Q_ACTIVE]
+        sources += [(b.binder, "") for b in m.payers(bill.patient) if b.valid_on(bill.day)]
+    for pid, quota in sources:
         payer = m.account(pid)
         if left == 0 or payer is None or payer.why_not_pay() or payer.balance <= 0:
             continue
-        if pid != bill.patient and payer.type != EMPLOYEE:
+        if not quota and pid != bill.patient and payer.type != EMPLOYEE:
             continue
-        take = min(left, payer.balance)
-        legs.append((pid, take))
-        left -= take
+        take = min(left, m.quotas[quota].remaining if quota else m.available(pid))
+        if take > 0:
+            legs.append((pid, take, quota))
+            left -= take
     return legs
 
 
@@ -57,31 +60,41 @@ def premium(
     amount: int,
     day: str,
     payment_id: str = "",
-) -> str | tuple[str, int]:
-    """(payer, fen) when one account pays the whole premium (A2); else why not. A payment
-    made before under the same id is the answer, whatever its accounts are now."""
+    kind: int = MEDICAL,
+    from_quota: bool = True,
+) -> str | tuple[str, int, str]:
+    """(payer, fen, quota) when one source pays the whole premium (A2, N5: the payer's first
+    ACTIVE quota for the beneficiary that covers it, else his own account); else why not. A
+    payment made before under the same id is the answer, whatever its accounts are now."""
     if payment_id in m.premiums:
         made = m.premiums[payment_id]
         return (
-            (made[0], made[3])
-            if made[:3] == (payer, beneficiary, year) and (made[3] == amount)
+            (made[0], made[3], made[5])
+            if made[:5] == (payer, beneficiary, year, amount, kind)
             else "IDEMPOTENCY_CONFLICT"
         )
     b = m.account(beneficiary)
     if b is None:
         return "ACCOUNT_NOT_FOUND"
     for refused, reason in (
-        (b.type != RESIDENT, "BENEFICIARY_NOT_RESIDENT"),
+        (kind == MEDICAL and b.type != RESIDENT, "BENEFICIARY_NOT_RESIDENT"),
         (b.closed, "ACCOUNT_CLOSED"),
         (b.status == SUSPENDED, "ACCOUNT_SUSPENDED"),
         (bool(b.stop), "INSURANCE_STOPPED"),
-        ((beneficiary, year) in m.years, "PREMIUM_ALREADY_PAID"),
+        ((beneficiary, kind, year) in m.years, "PREMIUM_ALREADY_PAID"),
     ):
         if refused:
             return reason
     a = m.account(payer)
     if a is None:
         return "ACCOUNT_NOT_FOUND"
+    covering = [
+        q
+        for q in m.quotas_of(beneficiary)
+        if q.funder == payer and q.status == Q_ACTIVE and q.remaining >= amount
+    ]
+    if payer != beneficiary and from_quota and covering:
+        return a.why_not_pay() or (payer, amount, covering[0].qid)
     if payer != beneficiary:
         bound = any(p.binder == payer and p.valid_on(day) for p in m.payers(beneficiary))
         if not bound or a.type != EMPLOYEE:
@@ -89,7 +102,7 @@ def premium(
     why = a.why_not_pay()
     if why:
         return why
-    return (payer, amount) if a.balance >= amount else "INSUFFICIENT_FUNDS"
+    return (payer, amount, "") if m.available(payer) >= amount else "INSUFFICIENT_FUNDS"
 
 
 def commercial(
@@ -109,7 +122,7 @@ def commercial(
         return "POLICY_NO_IN_USE"
     ratio = m.policy.for_region(a.region).commercial_ratio_percent
     spent = a.spent(year)
-    limit = (a.balance + spent) * ratio // 100 - spent
+    limit = (m.available(pid) + spent) * ratio // 100 - spent
     return amount if amount <= limit else "COMMERCIAL_LIMIT_EXCEEDED"
 
 
@@ -128,6 +141,7 @@ def month_end(m: Model, year: int, day: str) -> dict[str, str]:
             m.premium_of(beneficiary),
             day,
             autopay_id(beneficiary, year),
+            from_quota=False,
         )
         if found in ("PREMIUM_ALREADY_PAID", "IDEMPOTENCY_CONFLICT") or not isinstance(found, str):
             out[beneficiary] = "paid"

@@ -12,11 +12,10 @@ from services.sim import ops_accounts as acc
 from services.sim import ops_bindings as bnd
 from services.sim import ops_payments as pay
 from services.sim import ops_premiums as prem
+from services.sim import ops_quotas as quo
+from services.sim.model import Q_ACTIVE
 from services.sim.ops import Kind, Op, World
 
-# The nationwide quotas' kinds go here (GrantQuota, ChangeQuota, EndQuota, ConfirmQuota): each
-# a Keyed kind (services.sim.keyed) whose effect on the funder's money the model applies.
-QUOTAS: tuple[Kind, ...] = ()
 # The background passes that sweep a key per province (34 each).
 WIDE = frozenset({"payer-orders", "binding-views", "consents-lapsed"})
 
@@ -35,6 +34,7 @@ class Workload:
         self.month_end = prem.MonthEnd(today)
         self.settle, self.premium = pay.Settle(today), pay.Premium(today)
         self.credit = acc.Credit()
+        self.change = quo.Change(now_ms)
         self.kinds: list[Kind] = [
             acc.Open(),
             self.credit,
@@ -47,8 +47,8 @@ class Workload:
             acc.ChangeType(),
             acc.Withdraw(),
             acc.Transfer(),
-            bnd.Create(today),
-            bnd.Remove(),
+            bnd.Create(today, now_ms),
+            bnd.Remove(now_ms),
             bnd.Confirm(now_ms),
             bnd.Reorder(),
             self.settle,
@@ -56,7 +56,10 @@ class Workload:
             self.reverse,
             self.premium,
             prem.AutoPay(),
-            *QUOTAS,
+            quo.Grant(now_ms, today),
+            self.change,
+            quo.End(now_ms),
+            quo.Confirm(now_ms),
         ]
         self.passes = [prem.Pass(job, services[job]) for job in jobs]
         self.weights = [k.weight for k in self.kinds]
@@ -94,18 +97,22 @@ class Workload:
 
     def burst(self) -> list[Op]:
         """A family at once, on purpose: bills of a patient and of another relative his first
-        payer pays for, his premium paid from each payer (or himself) for one year, and money
-        coming in for a payer, all in one round."""
+        payer (a funder of his quotas, or a binder) pays for, his premium paid from each payer
+        (or himself) for one year, money coming in for a payer, and now and then a raise or a
+        cut of one of his quotas, all in one round."""
         w = self.w
-        with_payers = sorted(p for p, o in w.model.orders.items() if o)
+        with_payers = sorted(
+            {p for p, o in w.model.orders.items() if o}
+            | {q.relative for q in w.model.quotas.values() if q.status == Q_ACTIVE}
+        )
         if not with_payers:
             return [self.new()]
         patient = w.rng.choice(with_payers)
-        payers = [b.binder for b in w.model.payers(patient)]
+        payers = [q.funder for q in w.model.quotas_of(patient) if q.status == Q_ACTIVE]
+        payers += [b.binder for b in w.model.payers(patient)]
         relatives = sorted(
-            b.beneficiary
-            for b in w.model.bindings.values()
-            if b.binder == payers[0] and b.beneficiary != patient
+            {b.beneficiary for b in w.model.bindings.values() if b.binder == payers[0]}
+            | {q.relative for q in w.model.funded(payers[0]) if q.status == Q_ACTIVE} - {patient}
         )
         ops = [self.settle.of(w, patient) for _ in range(w.rng.randint(1, 2))]
         if relatives:
@@ -116,6 +123,9 @@ class Workload:
             for p in [*payers, patient][:3]
         ]
         ops.append(self.credit.of(w, w.rng.choice(payers)))
+        quotas = [q for q in w.model.quotas_of(patient) if q.status == Q_ACTIVE]
+        if quotas and w.rng.randrange(2):
+            ops.append(self.change.of(w, w.rng.choice(quotas)))  # a raise or a cut racing them
         w.rng.shuffle(ops)
         return [self.numbered(op) for op in ops]
 

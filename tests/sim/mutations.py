@@ -85,7 +85,7 @@ def give_up(mp: pytest.MonkeyPatch) -> None:
             return await attempt(self, ask, lock_patient, wait_s)
         except DomainError as e:
             if ask.premium and e.reason == "INSUFFICIENT_FUNDS":
-                await self.redis.delete(year_key(ask.patient, ask.premium_year))
+                await self.redis.delete(year_key(ask.patient, ask.premium_mark))
                 await self.redis.delete(payment_key(ask.payment_id))
             raise
 
