@@ -113,7 +113,8 @@ class Grant(QuotaKind):
 
     def make(self, w: World) -> Op | None:
         pairs = w.people.wrong if not w.rng.randrange(12) else w.people.pairs + w.people.kin
-        pair = w.rng.choice(pairs)
+        able = [p for p in pairs if _may_fund(w.model, p.binder)]
+        pair = w.rng.choice(able if able and w.rng.randrange(5) else pairs)
         relationship = pair.relationship if w.rng.randrange(25) else 0
         funder = w.model.account(pair.binder)
         room = w.model.available(pair.binder) if funder is not None else 0
@@ -179,6 +180,13 @@ class Grant(QuotaKind):
         adult = age_on(r.relative_id, self.today()) >= 18
         status = Q_PENDING if op.caller.role == "citizen" and adult else Q_ACTIVE
         return (status, 0, r.amount_fen, 0)
+
+
+def _may_fund(m: Model, pid: str) -> bool:
+    """An employee whose account may set money aside now (mostly, the workload grants from
+    one: the refusals come from the rest)."""
+    a = m.account(pid)
+    return a is not None and a.type == EMPLOYEE and a.status == ACTIVE and not a.stop
 
 
 def _plausible(funder: str, relative: str, relationship: int) -> bool:
