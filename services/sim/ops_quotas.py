@@ -95,7 +95,8 @@ class QuotaKind(Keyed):
     def apply(self, m: Model, op: Op) -> None:
         found = quota_of(op.answer)
         known = m.quotas.get(found.qid)
-        if op.alone and known is not None and known.used != found.used:  # (else: a draw raced)
+        sure = op.alone and not op.touches & m.uncertain and found.qid not in m.loose_quotas
+        if sure and known is not None and known.used != found.used:  # (else: a draw raced)
             m.broken.append(
                 f"quota {found.qid} answered {found.used} fen used, the rules give {known.used}"
             )
