@@ -33,6 +33,7 @@ B_ACTIVE, B_PENDING = int(BindingStatus.ACTIVE), int(BindingStatus.PENDING_CONSE
 Q_ACTIVE, Q_PENDING = int(QuotaStatus.ACTIVE), int(QuotaStatus.PENDING_CONSENT)
 Q_ENDED = int(QuotaStatus.ENDED)
 MEDICAL, LTC = int(PremiumKind.RESIDENT_MEDICAL), int(PremiumKind.LONG_TERM_CARE)
+CONSENT_MS = 7 * 24 * 3600 * 1000  # B14: a quota or binding awaiting consent lapses after it
 Leg = tuple[str, int, str]  # (payer, fen, the aid quota it was drawn from or '')
 
 
@@ -244,16 +245,17 @@ class Model:
             q = self.quotas.get(quota)
             if q is not None and q.status == Q_ACTIVE:  # back to its quota while ACTIVE (N3)
                 q.used -= fen
-            if quota and raced:
-                self.loose_quotas.add(quota)
+            if q is not None and (raced or {q.funder, q.relative} & self.uncertain):
+                self.loose_quotas.add(quota)  # it may have ended first (N4): read its use
 
     def draw(self, funder: str, quota: str, fen: int) -> None:
         """A draw on a quota (N3, N5); one the model does not know is read at the checkpoint."""
         q = self.quotas.get(quota)
         if q is not None:
             q.used += fen
-        elif quota:
+        elif quota:  # its grant's answer is not known yet: its use is read from the books
             self.uncertain.add(funder)
+            self.loose_quotas.add(quota)
 
     def premium(
         self, payment_id: str, payer: str, beneficiary: str, year: int, fen: int,
@@ -291,6 +293,13 @@ class Model:
             if q.status != Q_ENDED:
                 q.status, q.reason = Q_ENDED, int(reason)
                 self.uncertain.add(q.relative)
+
+    def lapsed(self, now_ms: int) -> None:
+        """At rest, every quota awaiting consent past its 7 days has ended NOT_CONFIRMED (B14:
+        the consent sweep ran until nothing was due)."""
+        for q in self.quotas.values():
+            if q.status == Q_PENDING and now_ms >= q.created_ms + CONSENT_MS:
+                q.status, q.reason = Q_ENDED, int(QuotaEndReason.NOT_CONFIRMED)
 
     def relative_changed(self, relative: str) -> None:
         """His stop, withdrawal or move ends the quotas granted to him within a second (N4),

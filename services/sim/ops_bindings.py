@@ -15,12 +15,20 @@ from services.common import ids
 from services.common.auth import Caller
 from services.common.enums import BindingStatus
 from services.sim.keyed import Keyed
-from services.sim.model import ACTIVE, B_ACTIVE, B_PENDING, EMPLOYEE, SUSPENDED, Binding, Model
+from services.sim.model import (
+    ACTIVE,
+    B_ACTIVE,
+    B_PENDING,
+    CONSENT_MS,
+    EMPLOYEE,
+    SUSPENDED,
+    Binding,
+    Model,
+)
 from services.sim.ops import Op, World
 
 REMOVED, LAPSED = int(BindingStatus.REMOVED), int(BindingStatus.LAPSED)
 _ELDER_FIRST = {cpb.RELATIONSHIP_PARENT: True, cpb.RELATIONSHIP_CHILD: False}
-CONSENT_MS = 7 * 24 * 3600 * 1000
 
 Today = Callable[[], dt.date]
 NowMs = Callable[[], int]

@@ -20,6 +20,7 @@ from services.common.enums import QuotaEndReason
 from services.sim.keyed import Keyed
 from services.sim.model import (
     ACTIVE,
+    CONSENT_MS,
     EMPLOYEE,
     Q_ACTIVE,
     Q_ENDED,
@@ -30,7 +31,6 @@ from services.sim.model import (
 )
 from services.sim.ops import Op, World
 
-CONSENT_MS = 7 * 24 * 3600 * 1000
 BY_FUNDER, BY_RELATIVE = int(QuotaEndReason.BY_FUNDER), int(QuotaEndReason.BY_RELATIVE)
 NOT_CONFIRMED = int(QuotaEndReason.NOT_CONFIRMED)
 # A relative who must be born strictly before the funder (True) or after him (False): B8.

@@ -269,6 +269,7 @@ class Simulation:
     async def _checkpoint(self, audit: bool = False) -> None:
         self.checks += 1
         await self._settle_unanswered()
+        self.model.lapsed(self.clock.ms)
         self.violations += await checks.compare(self.ask, self.model)
         await checks.resync(self.ask, self.model)
         if audit or self.checks % self.audit_every == 0:

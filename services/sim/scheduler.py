@@ -36,6 +36,7 @@ from services.sim.clock import SimClock
 from services.sim.status import status_error
 
 TICK_MS = 1  # the simulated time one step takes
+CHANGE_POINT = 20  # one step in this many, the runner first in order drops to the back
 
 
 @dataclasses.dataclass(eq=False)
@@ -111,6 +112,7 @@ class Scheduler:
         self._idle = asyncio.Event()
         self.steps = 0
         self.injected: dict[str, int] = {"crash": 0, "cancel": 0, "pause": 0}
+        self.ranks: dict[int, float] = {}  # each runner's place in the order (`_chosen`)
         self.trace = hashlib.sha256()
         self._sleep = asyncio.sleep
         self._never: asyncio.Future[None] | None = None
@@ -190,7 +192,7 @@ class Scheduler:
             now = self.clock.ms
             ready = [g for g in self.waiting if not g.hold and g.wake_ms <= now]
             if ready:
-                gate = ready[self.rng.randrange(len(ready))] if len(ready) > 1 else ready[0]
+                gate = self._chosen(ready)
                 self.waiting.remove(gate)
                 if len(ready) < len(self.waiting) + 1:
                     for g in self.waiting:
@@ -205,6 +207,24 @@ class Scheduler:
             if not sleepers:
                 return None
             self.clock.move_ms(min(sleepers))
+
+    def _chosen(self, ready: list[Gate]) -> Gate:
+        """The gate to open: mostly the one whose runner stands first in a seeded order of the
+        runners, so that one runner goes far ahead while another stands still for many steps
+        (the interleavings where a race is lost); now and then the first runner drops to the
+        back of that order (probabilistic concurrency testing, PCT); otherwise any at random."""
+        if len(ready) == 1:
+            return ready[0]
+        if self.rng.randrange(4) == 0:
+            return ready[self.rng.randrange(len(ready))]
+        rank = self.ranks
+        for g in ready:
+            if g.handler.runner.id not in rank:
+                rank[g.handler.runner.id] = self.rng.random()
+        gate = max(ready, key=lambda g: rank[g.handler.runner.id])
+        if self.rng.randrange(CHANGE_POINT) == 0:
+            rank[gate.handler.runner.id] = -self.rng.random()
+        return gate
 
     async def _open(self, g: Gate) -> None:
         self.steps += 1
