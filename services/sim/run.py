@@ -191,6 +191,11 @@ class Simulation:
                 self.model.uncertain |= op.touches if op.unknown else frozenset()
                 continue
             self.violations += op.kind.judge(self.model, op, op.n in exact)
+            if isinstance(op.kind, Settle) and op.retries and op.reason == "IDEMPOTENCY_CONFLICT":
+                # taken up after midnight: the bill of its unset date is another bill (S8),
+                # and its first attempt may have been made the day before: looked up
+                self.unanswered.append(op)
+                self.model.uncertain |= op.touches
             if isinstance(op.kind, MonthEnd):
                 for payment_id in op.kind.probes(self.model, op):
                     await checks.premium_probe(self.ask, self.model, payment_id)
