@@ -142,6 +142,13 @@ class Stepwise:
         except DomainError:  # refused: nothing journaled
             await asyncio.shield(self._undo(pids, attempt, member))
             raise
+        except BaseException:
+            # Cut off (a deadline's cancel, Redis gone) with its plan journaled or not: settled
+            # now as the recovery loop would settle it (finished, or given up and released).
+            # Its mark may be gone already: recovered while this runner stood still past the
+            # window, before it took the locks it still wanted; nothing else would free those.
+            await asyncio.shield(self._settle_cut_off(member))
+            raise
         if "stale_day" in d:  # the Beijing day turned since the locks: again, in the new day
             await asyncio.shield(self._undo(pids, attempt, member))
             return None
@@ -152,6 +159,12 @@ class Stepwise:
         elif "phase" in d:
             d["_member"] = member
         return d
+
+    async def _settle_cut_off(self, member: str) -> None:
+        try:
+            await self.recover(member)
+        except Exception:  # (Redis gone: the mark, if any, stays for the recovery loop)
+            log.warning("a payment cut off is left to the recovery loop", exc_info=True)
 
     async def _undo(self, pids: list[str], attempt: str, member: str) -> None:
         """An attempt that journaled nothing: what it locked released, its mark off. (If its
