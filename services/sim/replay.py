@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from services.common.redisdb import EmbeddedCluster, EmbeddedRedis, free_cluster_port, free_port
@@ -94,13 +94,17 @@ def simulate(
         return in_own_loop(Simulation(seed, steps, own, mode, rates).run())
 
 
+Within = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
 def many(
-    seeds: Sequence[int], steps: int, cluster: bool = False, stop: bool = False
-) -> list[Result]:
+    seeds: Sequence[int], steps: int, cluster: bool = False, stop: bool = False,
+    within: Within | None = None,
+) -> list[Result]:  # fmt: skip
     """A run of each seed in turn, over one Redis of their own; `stop`: at the first that
-    breaks something."""
+    breaks something; `within`: the runs inside the context it makes (a defect put back)."""
     results = []
-    with embedded(cluster) as url:
+    with within() if within else contextlib.nullcontext(), embedded(cluster) as url:
         for seed in seeds:
             results.append(simulate(seed, steps, cluster, url))
             if stop and not results[-1].ok:
@@ -109,16 +113,19 @@ def many(
 
 
 def in_parallel(
-    seeds: Sequence[int], steps: int, cluster: bool = False, workers: int = 2
-) -> list[Result]:
+    seeds: Sequence[int], steps: int, cluster: bool = False, workers: int = 2,
+    stop: bool = False, within: Within | None = None,
+) -> list[Result]:  # fmt: skip
     """The runs of `many`, the seeds shared out over `workers` processes (each with a Redis
-    of its own), in the order of `seeds`."""
+    of its own), in the order of `seeds` (with `stop`, each process stops at its first that
+    breaks something). `within` is made in each process: it must be picklable."""
     shares = [list(seeds[i::workers]) for i in range(workers)]
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no loop, no threads
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        done = list(pool.map(many, shares, [steps] * workers, [cluster] * workers))
+        n = len(shares)
+        done = list(pool.map(many, shares, [steps] * n, [cluster] * n, [stop] * n, [within] * n))
     by_seed = {r.seed: r for results in done for r in results}
-    return [by_seed[seed] for seed in seeds]
+    return [by_seed[seed] for seed in seeds if seed in by_seed]
 
 
 def report(result: Result) -> list[str]:

@@ -14,19 +14,23 @@ steps. What found each, when last measured (seed: operations run when a checkpoi
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from services.sim.replay import many, report
+from services.sim.replay import in_parallel, report
 from tests.sim.mutations import MUTATIONS, mutated
 from tests.sim.test_simulator import CLUSTER, CLUSTER_STEPS, ONE_REDIS, ONE_REDIS_STEPS
 
 
 @pytest.mark.parametrize("defect", sorted(MUTATIONS))
 def test_the_simulator_finds_the_defect_put_back(defect):
-    with mutated(defect) as cluster:
-        seeds, steps = (CLUSTER, CLUSTER_STEPS) if cluster else (ONE_REDIS, ONE_REDIS_STEPS)
-        results = many(seeds, steps, cluster, stop=True)
-    found = results[-1]
-    assert not found.ok, f"{defect}: not found in {len(results)} seeds"
+    cluster = MUTATIONS[defect][1]
+    seeds, steps = (CLUSTER, CLUSTER_STEPS) if cluster else (ONE_REDIS, ONE_REDIS_STEPS)
+    within = functools.partial(mutated, defect)  # put back in each process that runs seeds
+    results = in_parallel(seeds, steps, cluster, stop=True, within=within)
+    broken = [r for r in results if not r.ok]
+    assert broken, f"{defect}: not found in {len(results)} seeds of {steps} operations"
+    found = min(broken, key=lambda r: r.seed)
     print(f"{defect}: found by seed {found.seed} after {found.step} operations:")
     print("\n".join(report(found)[-3:]))
