@@ -457,7 +457,7 @@ class Transfer(Keyed):
             return "INVALID_ARGUMENT"
         if a.closed:
             return "ACCOUNT_CLOSED"
-        return (MOVED_OUT, a.type, a.stop, a.region, 0 if a.personal else a.balance)
+        return (MOVED_OUT, a.type, a.stop, a.region, 0)
 
     def effect(self, op: Op) -> Any:
         return _view(op.answer)

@@ -27,7 +27,9 @@ if refused then return refused end
 end_quotas(a, ARGV[2] == ACCOUNT_STATUS_CLOSED and QUOTA_END_REASON_INSURANCE_ENDED
               or QUOTA_END_REASON_MOVED)
 local e = {}
-if has_personal(a) then e = append(a, ARGV[6], ARGV[3], -a.balance, ARGV[4]) end
+-- (A resident's account holds money only when a refund of his employee years reached it after
+-- it was opened again: that leaves with it too, so that no closed account holds anything.)
+if has_personal(a) or a.balance ~= 0 then e = append(a, ARGV[6], ARGV[3], -a.balance, ARGV[4]) end
 a.status, a.closed_to, a.closed_by = ARGV[2], ARGV[4], ARGV[3]
 save(a)
 save_marks(a)
