@@ -169,12 +169,11 @@ class Simulation:
             await self._checkpoint(audit=True)
 
     async def _hostile_fences(self, admin: aioredis.Redis) -> None:
-        """Some accounts start with fencing tokens near 2^53 (a limit: as if locked that often),
-        where a Lua double would stop counting."""
+        """Every account starts with a fencing token just below 2^53 (a limit: as if locked
+        that often), where a Lua double would stop counting."""
         for pid in sorted(self.model.accounts):
-            if not self.rng.randrange(3):
-                near = 2**53 - self.rng.randint(1, 3)
-                await admin.hset(f"acct:{{{pid}}}", "fence", str(near))
+            near = 2**53 - self.rng.randint(1, 3)
+            await admin.hset(f"acct:{{{pid}}}", "fence", str(near))
 
     # -- a round ----------------------------------------------------------------------------
     async def _round(self, ops: list[Op], faulty: bool = True) -> list[Op]:
