@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import typer
+from rich.markup import escape
 
 from services.cli.connect import Connection
 from services.cli.show import console
 from services.client import Client, GongjiError
 from services.common.config import ConfigError
+from services.common.logs import clean
 
 _YUAN = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,2}))?")
 
@@ -65,7 +67,9 @@ def run(action: Callable[[Client], Awaitable[None]], citizen: str = "") -> None:
 
 
 def fail(what: str, advice: str = "") -> NoReturn:
-    console.print(f"[red]{what}[/red]")
+    """End the command with what went wrong, which may repeat what was sent: cleaned like a
+    log line (person ids masked, cut to a bound), and shown as text, not as markup."""
+    console.print(f"[red]{escape(clean(what))}[/red]")
     if advice:
         console.print(f"  what to do: {advice}")
     raise typer.Exit(1)

@@ -1,4 +1,8 @@
-"""JSON logs, one object per line, with a severity field and person ids masked (rule I3)."""
+"""JSON logs, one object per line, with a severity field and person ids masked (rule I3).
+
+Whatever a caller sends reaches a line only through `clean`: person ids masked and every text
+cut to a bound, so that no request can fill the disks (one line is at most about 2 KB).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,70 @@ import logging
 import re
 import sys
 import time
+import traceback
+from types import TracebackType
 from typing import Any
 
 import orjson
 
 from services.common.ids import mask
 
-# 18-character resident ids (17 digits and a check character) anywhere in a message.
-_PERSON_ID = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+TEXT_LIMIT = 256  # characters of one text in a log line or an error message
+LINE_LIMIT = 2048  # bytes of one log line
+_MARGIN = 32  # characters read past a cut, so that an id across it is seen whole and masked
+# Runs of 18 or more digits (the last may be the check character X), wherever they are: glued
+# to letters, or inside a longer number. A run is masked whole when an id may start in it: a
+# province's first digit 1-8, and a birth year 19xx or 20xx six digits in (rule I1), which
+# most other long numbers, such as the digits in a hexadecimal id, do not have.
+_DIGITS = re.compile(r"[0-9]{17,}[0-9Xx]")
+_ID = re.compile(r"[1-8][0-9]{5}(?:19|20)[0-9]{9}[0-9Xx]")
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def mask_ids(text: str) -> str:
-    return _PERSON_ID.sub(lambda m: mask(m.group(0)), text)
+    """`text` with every person id in it masked (rule I3), and the digits around one with it."""
+    return _DIGITS.sub(lambda m: mask(m[0]) if _ID.search(m[0]) else m[0], text)
 
 
-def _masked(value: Any) -> Any:
-    """Any JSON-able value with the person ids in it masked."""
-    if isinstance(value, str):
-        return mask_ids(value)
-    if isinstance(value, int | float | bool) or value is None:
+def clean(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` fit for a log line or an error message: person ids masked, and cut to `limit`
+    characters with a mark of how long it was."""
+    if len(text) <= limit:
+        return mask_ids(text)
+    return mask_ids(text[: limit + _MARGIN])[:limit] + f"…[cut, {len(text)} chars]"
+
+
+def _field(value: Any, limit: int) -> Any:
+    """A field as its line shows it: a bool, a float or None as it is; anything else cleaned as
+    its JSON text, and left as it was when cleaning changed nothing."""
+    if isinstance(value, bool | float) or value is None:
         return value
-    return orjson.loads(mask_ids(orjson.dumps(value, default=str).decode()))
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    cleaned = clean(text, limit)
+    return value if cleaned == text else cleaned
+
+
+def _traceback(exc_info: ExcInfo, limit: int) -> str:
+    """The end of a traceback, where its error is: each part (a frame, a message) cleaned, and
+    as many of the last ones as fit in 4 x `limit` characters."""
+    parts = [clean(part, limit) for part in traceback.format_exception(*exc_info)]
+    kept: list[str] = []
+    while parts and sum(map(len, kept)) + len(parts[-1]) <= 4 * limit:
+        kept.insert(0, parts.pop())
+    return (f"[{len(parts)} earlier parts cut]\n" if parts else "") + "".join(kept)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        line = self._line(record, TEXT_LIMIT)
+        if len(line) > LINE_LIMIT:  # escaped controls, wide characters: up to 6 bytes each
+            line = self._line(record, TEXT_LIMIT // 8)
+        return line.decode()
+
+    def _line(self, record: logging.LogRecord, limit: int) -> bytes:
         entry: dict[str, Any] = {
-            key: _masked(value) for key, value in getattr(record, "fields", {}).items()
+            key: _field(value, limit) for key, value in getattr(record, "fields", {}).items()
         }
         entry["time"] = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -40,10 +81,10 @@ class JsonFormatter(logging.Formatter):
         )
         entry["severity"] = record.levelname
         entry["logger"] = record.name
-        entry["message"] = mask_ids(record.getMessage())
-        if record.exc_info:
-            entry["exception"] = mask_ids(self.formatException(record.exc_info))
-        return orjson.dumps(entry).decode()
+        entry["message"] = clean(record.getMessage(), limit)
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = _traceback(record.exc_info, limit)
+        return orjson.dumps(entry)
 
 
 def setup(level: str = "INFO") -> None:

@@ -33,6 +33,7 @@ from services.common import faults, metrics
 from services.common.access import Gate, rpc_name
 from services.common.auth import Caller, Guard
 from services.common.errors import ERROR_DOMAIN, DomainError
+from services.common.logs import clean
 
 log = logging.getLogger("gongji.rpc")
 # The data store cannot answer now, and a retry may find it back: a connection lost or timed
@@ -58,11 +59,12 @@ def caller() -> Caller:
 
 
 def to_status(error: DomainError) -> grpc.Status:
+    """The status a refusal is answered with; its message cleaned like a log line (rule I3)."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
     detail = any_pb2.Any()
     detail.Pack(info)
     code = grpc.StatusCode[error.code]
-    status = status_pb2.Status(code=code.value[0], message=str(error), details=[detail])
+    status = status_pb2.Status(code=code.value[0], message=clean(str(error)), details=[detail])
     return rpc_status.to_status(status)
 
 

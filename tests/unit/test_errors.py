@@ -121,3 +121,11 @@ def test_fingerprint_works_for_a_request_without_a_request_id():
     get = pb.GetAccountRequest(person_id="430102198005170012")
     assert fingerprint(get) == fingerprint(pb.GetAccountRequest(person_id="430102198005170012"))
     assert fingerprint(get) != fingerprint(pb.GetAccountRequest(person_id="610402195503010026"))
+
+
+def test_a_refusal_that_repeats_what_was_sent_is_masked_and_cut():  # rule I3
+    pid = "430102198005170012"
+    status = to_status(DomainError("INVALID_ARGUMENT", f"no such id req{pid}" + "z" * 100_000))
+    assert pid not in status.details and "req4301**********0012z" in status.details
+    assert len(status.details) < 300 and status.details.endswith("…[cut, 100050 chars]")
+    assert rich_status(status).message == status.details
