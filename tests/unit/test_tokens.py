@@ -11,7 +11,7 @@ from services.common.clock import FixedClock
 from services.common.errors import DomainError
 
 SECRET = b"a secret of thirty-two bytes or more, for tests"
-# The services' clock, held still; the JWT library checks expiry against the real one.
+# The services' clock, held still: expiry is judged by it alone.
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -59,3 +59,12 @@ def test_minting_stays_within_the_limit():
     assert t.verify("Bearer " + t.mint("operator", "staff-1", 600)).role == "operator"
     with pytest.raises(ValueError, match="at most 600 s"):
         t.mint("operator", "staff-1", 601)
+
+
+def test_expiry_is_judged_by_the_services_clock_alone():
+    # a clock years behind the real one: what it minted is good until its own time runs out
+    past = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    token = "Bearer " + Tokens(SECRET, 3600, FixedClock(past)).mint("operator", "staff-1", 600)
+    assert Tokens(SECRET, 3600, FixedClock(past)).verify(token).role == "operator"
+    late = Tokens(SECRET, 3600, FixedClock(past + dt.timedelta(seconds=600)))
+    assert "expired" in refused(token, late)
