@@ -1,5 +1,5 @@
-"""Settlements and premiums, each one atomic step at the account service (DESIGN "The
-settlement service coordinates").
+"""Settlements and premiums, each one atomic step at the account service (docs/ARCHITECTURE.md,
+"A Settle, through the code").
 
 Settle is one PayFromAccounts call: one script there claims the key (the payment id is derived
 from it), checks the patient (S5), takes the payers in the order the binding service keeps there
