@@ -1,7 +1,8 @@
 """Fixtures for every tier: a real Redis, and real servers on port 0.
 
-Redis (STYLE.md): GONGJI_REDIS_URL if set; else a testcontainers Redis when a Docker engine
-answers; else a throwaway `redis-server` (the one the project installs) on a free port.
+Redis (never fakeredis: the scripts are Lua): GONGJI_REDIS_URL if set; else a testcontainers
+Redis when a Docker engine answers; else a throwaway `redis-server` (the one the project
+installs) on a free port.
 """
 
 from __future__ import annotations

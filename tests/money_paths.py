@@ -45,7 +45,7 @@ async def balances(account: Any, people: list[str]) -> dict[str, int]:
 
 
 async def books_balance(account: Any, people: list[str]) -> None:
-    """Invariants 1, 2, 6: ledger sums to the balance, nothing negative, nothing held."""
+    """Invariants 1 and 3: ledger sums to the balance, nothing negative, nothing held."""
     for p in people:
         a = await get(account, p)
         entries = await all_entries(account, p)

@@ -1,17 +1,7 @@
 """`gongji audit`: a read-only pass over the Redis of record that checks the system's
-invariants (README "The audit"), numbered as the report numbers them:
-
-1. every account: balance = the sum of its ledger entries, balance >= 0, its ledger numbered,
-   indexed and chained;
-2. every payment record (the settlement journal: a settlement's or a premium's payment at the
-   account service): its legs add up with its bill, each has exactly one debit entry on its
-   payer's ledger and, once cancelled, exactly one refund; no debit names a payment that does
-   not list it;
-3. nothing in flight for good: no request claim without a lease or past the recovery window,
-   no payment still being made past it, no payment's account lock past its lease and it;
-4. bindings: within the binder's policy limit, their record and indexes agree, each active one
-   has its grant and each active grant its binding, and the account service pays in the order
-   the binding service keeps.
+invariants: 1 every account's books, 2 every payment, 3 nothing in flight for good, 4 bindings.
+Each check's invariant is `model.RULES`; the invariants in full are docs/ARCHITECTURE.md
+("Invariants"), numbered as the report numbers them.
 
     report = await audit(redis_url, progress=lambda kind, n: ..., recovery_after_ms=30_000)
     print(render(report)); exit(0 if report.ok else 1)

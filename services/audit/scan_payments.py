@@ -1,5 +1,5 @@
-"""Reading payment records (the settlement journal) with what their payers' accounts hold for
-each leg: the debit entry, the refund record and entry, the consumption-record indexes."""
+"""Reading payment records (a settlement's or a premium's) with what their payers' accounts hold
+for each leg: the debit entry, the refund record and entry, the consumption-record indexes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings, read once from the environment (API.md "Processes, ports, environment")."""
+"""Settings, read once from the environment (API.md "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Faults on purpose (DESIGN "Faults on purpose"), honoured only when GONGJI_ENV=test.
+"""Faults on purpose (README "Money safety: the rule every money path follows"), honoured only
+when GONGJI_ENV=test.
 
 `GONGJI_FAULT=<action>:<Method>:<n>` stops one call of the RPC `Method` at its n-th fault point.
 The points are not named by hand: point 1 is the handler's start, and every Redis command and

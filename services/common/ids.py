@@ -1,4 +1,5 @@
-"""Validation of the identifiers and values every service accepts (DOMAIN I1-I3, API.md limits).
+"""Validation of the identifiers and values every service accepts (docs/RULES.md I1-I3, API.md
+limits).
 
 Pure functions: each returns the normalised value or raises a DomainError with the reason of
 API.md. Messages never contain a raw person id (I3).
@@ -47,8 +48,8 @@ def mask(person_id: str) -> str:
 
 
 def phone(value: str, field: str = "beneficiary_phone") -> str:
-    """A mainland mobile number: 11 digits, 1 then 3-9 (seed 000's registration form). The
-    refusal never repeats what was sent: it may be a real number."""
+    """A mainland mobile number: 11 digits, 1 then 3-9 (CreateBinding's `beneficiary_phone`).
+    The refusal never repeats what was sent: it may be a real number."""
     if not _PHONE.fullmatch(value):
         raise DomainError("INVALID_PHONE", f"{field} must be a mainland mobile number: 11 digits, "
                           "starting 13-19")  # fmt: skip

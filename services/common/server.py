@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Keepalive is set on both sides together: a client that pings more often than the server
 # permits gets its connection closed (too_many_pings).
-MAX_REQUEST_BYTES = 1 << 20  # the largest real request (100 holds, a bill) is a few KiB
+MAX_REQUEST_BYTES = 1 << 20  # the largest real request (100 sources, a bill) is a few KiB
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.keepalive_time_ms", 30_000),

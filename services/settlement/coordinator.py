@@ -1,13 +1,15 @@
-"""Settlements and premiums, each one atomic step at the account service (DESIGN "The
-settlement service coordinates").
+"""Settlements and premiums, each one call to the account service (docs/ARCHITECTURE.md, "A
+Settle, through the code").
 
-Settle is one PayFromAccounts call: one script there claims the key (the payment id is derived
-from it), checks the patient (S5), takes the payers in the order the binding service keeps there
-(B10), checks every payer's status and family-aid grant at that moment (S4), debits every share
-and writes the payment's record with the bill, or refuses and changes nothing. Cancel and
-reversal are one script each too. So a crash, or a caller who gives up, at any point leaves a
-payment made or not made, never half of one: a retry of the same key finds the answer, and
-there is nothing to recover.
+Settle is one PayFromAccounts call: the account service claims the key (the payment id is
+derived from it), checks the patient (S5), takes the payers in the order the binding service
+keeps there (B10), checks every payer's status and family-aid grant at that moment (S4), debits
+every share and writes the payment's record with the bill, or refuses and changes nothing. On
+one Redis that is one script; under a Redis Cluster the same steps run under the family's
+locks, and what a crash leaves there is finished by a retry of the key or by the account
+service's recovery loop. Cancel and reversal are one call each too. So a crash, or a caller who
+gives up, at any point leaves a payment made or not made, never half of one: a retry of the same
+key finds the answer, and this service has nothing to recover.
 """
 
 from __future__ import annotations

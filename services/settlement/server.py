@@ -110,8 +110,8 @@ class SettlementServicer(
         return _shown(settlement_pb(await self.coordinator.settle(bill, deadline)))
 
     async def _settled_before(self, sid: str, deadline: Deadline) -> None:
-        """A delisted institution may only replay a key it settled before (seed 002): the
-        replay answers the record as it stands; anything new is refused."""
+        """A delisted institution may only replay a key it settled before (API.md "Partners
+        registry"): the replay answers the record as it stands; anything new is refused."""
         try:
             await self.coordinator.settlement(sid, deadline)
         except grpc.aio.AioRpcError as e:

@@ -43,7 +43,7 @@ class Pair:
 @dataclasses.dataclass
 class Population:
     people: list[Person]
-    pairs: list[Pair]  # allowed by the seeds' rules (B3, B8), maybe not by the provinces (B5)
+    pairs: list[Pair]  # allowed by the default rules (B3, B8), maybe not by the provinces (B5)
     wrong: list[Pair]  # refused by B3 or B8, or a self-binding
     kin: list[Pair]  # close relatives no binding joins, but an aid quota may (N1)
     spouses: dict[str, str]

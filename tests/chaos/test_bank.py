@@ -1,6 +1,6 @@
 """Jepsen-bank style: thousands of settlements and cancels from many callers at once over
 families whose payers overlap. Money is never created, lost or overdrawn (rules S11, S12, A7;
-DESIGN invariants 1-5)."""
+invariants 1 and 2 of docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ async def test_concurrent_settlements_and_cancels_conserve_money(account, bindin
 
     ledgers = {p: await all_entries(account, p) for p in everyone}
     accounts = {p: await get(account, p) for p in everyone}
-    for p, entries in ledgers.items():  # invariants 1, 2
+    for p, entries in ledgers.items():  # invariant 1 (and 3: nothing held)
         assert accounts[p].balance_fen == sum(e.amount_fen for e in entries) >= 0
         assert accounts[p].held_fen == 0
         assert all(e.balance_after_fen >= 0 for e in entries)
@@ -89,7 +89,7 @@ async def test_concurrent_settlements_and_cancels_conserve_money(account, bindin
         (e.person_id, e.reference, e.amount_fen) for e in every if e.kind == 6
     )
     spent = 0
-    for s in done:  # invariant 4 and 5: exactly one debit per leg, one refund per cancelled leg
+    for s in done:  # invariant 2: exactly one debit per leg, one refund per cancelled leg
         assert s.personal_burden_fen == s.acct_pay_fen + s.acct_mulaid_pay_fen + s.cash_pay_fen
         assert sum(leg.amount_fen for leg in s.legs) == s.acct_pay_fen + s.acct_mulaid_pay_fen
         for leg in s.legs:
@@ -98,5 +98,5 @@ async def test_concurrent_settlements_and_cancels_conserve_money(account, bindin
             assert refunds[refund_key] == (1 if s.settlement_id in cancelled else 0)
         if s.settlement_id not in cancelled:
             spent += s.acct_pay_fen + s.acct_mulaid_pay_fen
-    assert sum(a.balance_fen for a in accounts.values()) == initial - spent  # invariant 3
+    assert sum(a.balance_fen for a in accounts.values()) == initial - spent  # 1 and 2 together
     assert sum(debits.values()) == sum(len(s.legs) for s in done)

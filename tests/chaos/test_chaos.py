@@ -1,6 +1,6 @@
-"""Chaos under load (DESIGN "Invariants"): many callers settle, cancel, reverse, pay premiums,
-suspend and unbind over overlapping families while every service is killed with -9 and
-restarted, Redis is killed and restarted from its AOF, a settlement replica is paused for a
+"""Chaos under load (docs/ARCHITECTURE.md "Invariants"): many callers settle, cancel, reverse,
+pay premiums, suspend and unbind over overlapping families while every service is killed with -9
+and restarted, Redis is killed and restarted from its AOF, a settlement replica is paused for a
 while, and some callers give up after a few milliseconds. Afterwards, through the
 public API only: every acknowledged settlement is there with its legs; every key ever sent is
 SETTLED, CANCELLED, ABORTED or unknown, none in flight; every account's ledger sums to its
@@ -369,14 +369,15 @@ async def check(world: World, record: Record, account, settlement) -> None:
         assert list(by_id[sid].legs) == list(acked.legs), sid
     payers = [*world.people, *world.residents.values()]
     ledgers = {p: await all_entries(account, p) for p in payers}
-    for p in payers:  # invariants 1, 2, 6
+    for p in payers:  # invariants 1 and 3
         a = await get(account, p)
         assert a.held_fen == 0, p
         assert a.balance_fen == sum(e.amount_fen for e in ledgers[p]), p
         assert all(e.balance_after_fen >= 0 for e in ledgers[p]), p
     check_legs(by_id, ledgers)
     check_premiums(world, record, ledgers)
-    for p in payers:  # balance = credits - legs of settled settlements - premiums (invariant 3)
+    # balance = credits - legs of settled settlements - premiums (invariants 1 and 2 together)
+    for p in payers:
         legs = sum(leg.amount_fen for s in by_id.values() if s.status == 3
                    for leg in s.legs if leg.payer_id == p)  # fmt: skip
         premiums = -sum(e.amount_fen for e in ledgers[p] if e.kind == pb.ENTRY_KIND_PREMIUM)
@@ -386,7 +387,7 @@ async def check(world: World, record: Record, account, settlement) -> None:
 
 def check_legs(by_id: dict[str, spb.Settlement], ledgers: dict[str, list]) -> None:
     """Every settlement debit is a leg of a settlement that stands, once; every leg of a
-    cancelled one was refunded once (invariants 3, 4, 5)."""
+    cancelled one was refunded once (invariant 2)."""
     debits = collections.Counter()
     refunds = collections.Counter()
     for entries in ledgers.values():

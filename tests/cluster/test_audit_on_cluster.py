@@ -22,7 +22,7 @@ from tests.integration.test_settlement import bill
 
 async def test_the_audit_reads_the_cluster_and_finds_a_broken_balance(
     cluster: EmbeddedCluster, account, binding, settlement
-) -> None:  # invariants 1, 2 (README "The audit"), under Redis Cluster
+) -> None:  # invariants 1, 2 (docs/ARCHITECTURE.md), under Redis Cluster
     dad, mum = await person(account, 1960, 50_000), await person(account, 1962, 20_000)
     child, kid = await person(account, 1990, 1_000), await person(account, 2010, 0, resident=True)
     for parent, relative in ((dad, child), (mum, child), (dad, kid)):
@@ -49,7 +49,7 @@ async def test_the_audit_reads_the_cluster_and_finds_a_broken_balance(
         in_flight = await audit(cluster.url, policy=policy, redis_mode="cluster")
         assert in_flight.ok, render(in_flight)
         await redis.set(payment_key(family), orjson.dumps(journal | {"at_ms": "1"}))
-        stuck = await audit(cluster.url, policy=policy, redis_mode="cluster")  # invariant 6
+        stuck = await audit(cluster.url, policy=policy, redis_mode="cluster")  # invariant 3
         assert {(v.rule, v.subject) for v in stuck.violations} == {("payment.in-flight", family)}, (
             render(stuck)
         )

@@ -1,7 +1,7 @@
 """A payment under Redis Cluster takes the family's locks (services/account/stepwise.py and
 locks.py): whatever runner pauses, dies or comes back, each share is applied once and the
-outcome is one that some serial order of the payments gives (DESIGN "The settlement service
-coordinates", "Lease loss, the test"; rules S2, S8, S11, S12, A2)."""
+outcome is one that some serial order of the payments gives (docs/ARCHITECTURE.md "The money
+core"; the fencing timeline in services/account/locks.py; rules S2, S8, S11, S12, A2)."""
 
 from __future__ import annotations
 
@@ -176,8 +176,9 @@ async def _two_children_of_one_payer(gate: Gate) -> tuple[AccountStore, str, str
 
 
 async def test_a_holder_paused_past_its_lease_is_refused_and_the_next_pays(gate):
-    # DESIGN "Lease loss": A locks dad's account and is paused until its lease runs out; B
-    # locks it with a higher fence and pays; A resumes and is refused; A's retry pays after B
+    # the fencing timeline (locks.py): A locks dad's account and is paused until its lease runs
+    # out; B locks it with a higher fence and pays; A resumes and is refused; A's retry pays
+    # after B
     store, dad, c1, c2, pay = await _two_children_of_one_payer(gate)
 
     gate.arm(replied('"fence"', '"fields"'))

@@ -1,7 +1,8 @@
 """A payment and a cancel made in steps (Redis Cluster: services/account/stepwise.py), cut off
 after each of their Redis commands in turn, as a crash or a caller's deadline would cut them:
 the recovery loop then finishes what was begun, a retry answers the same, and no fen is made,
-lost or taken twice (DESIGN "Atomic steps", invariants 2-5)."""
+lost or taken twice (README "Money safety";
+invariants 1-3 of docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`gongji bench` against a running stack: its report is complete, and the money it moved
-leaves every account's books exact (DESIGN invariants 1, 2; rules S11, S12)."""
+leaves every account's books exact (invariants 1 and 3 of docs/ARCHITECTURE.md; rules S11, S12)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The settlement rules (S1-S13, A2), the watch (A10) and the seeds' scenarios again, this time
-through three real service processes (fixtures in this folder's conftest)."""
+"""The settlement rules (S1-S13, A2), the watch (A10) and the Changsha and Xianyang families
+again, this time through three real service processes (fixtures in this folder's conftest)."""
 
 from tests.integration.test_settlement import (  # noqa: F401 - collected here as well
     test_a2_a_resident_child_s_premium_paid_whole_from_one_account,

@@ -1,5 +1,5 @@
 """A settlement process killed (kill -9) or paused (SIGSTOP) at every await of the money paths,
-as a real process beside a healthy replica (DESIGN "Faults on purpose"). The points are
+as a real process beside a healthy replica (services/common/faults.py). The points are
 generated: the faulted replica counts the Redis commands and peer calls of the call
 (services.common.faults), and the test walks n = 1, 2, ... until a call gets through. After each
 fault the key answers a retry through the healthy replica, and every fen is where it belongs

@@ -52,7 +52,7 @@ EXPECTED: dict[str, set[str]] = {
     "GetContributionRecord": {CIT, OP},
     "StopInsurance": {OP},
     "ChangeInsuranceType": {OP},
-    # how the services move money between themselves: services only (README, "Who may call")
+    # how the services move money between themselves: services only (README, "Who may call what")
     "PayFromAccounts": set(),
     "GetPayment": set(),
     "ListPayments": set(),
@@ -152,7 +152,7 @@ def _answers(rpc: str, role: str, own: bool) -> bool:
 @pytest.mark.parametrize("rpc", RPCS)
 async def test_each_role_reaches_what_the_table_says_for_its_own_subjects_only(
     rpc, account, binding, settlement, addresses, raw
-):  # API.md "Authentication", "Access before validation, everywhere"
+):  # API.md "Authentication and access": access before validation
     """Every RPC x every role x (another's subject, then his own): a refusal is
     PERMISSION_DENIED before any argument check, and changes nothing."""
     world = World(account, binding, settlement, addresses)
@@ -442,7 +442,7 @@ async def delisting(redis_url, account_addr, tmp_path_factory) -> AsyncIterator[
 
 async def test_only_designated_institutions_settle_and_a_delisted_one_keeps_its_past(
     account, settlement, delisting
-):  # registry, seed 002
+):  # the partners registry (API.md "Partners registry")
     patient = await person(account, 1980, 10_000)
     before = await settlement.Settle(bill(patient, 1_000), timeout=10)  # while designated
     after = {"settlement": delisting}

@@ -378,7 +378,7 @@ async def test_a_request_stuck_in_progress_past_the_recovery_window(
 
 async def test_a_payment_still_being_made_in_steps_is_in_flight(
     world: World, db: aioredis.Redis
-) -> None:  # invariants 2, 6 under Redis Cluster (stepwise.py): debits before the record
+) -> None:  # invariants 2, 3 under Redis Cluster (stepwise.py): debits before the record
     record = await _json(db, payment_key(world.family))
     now_ms = int((await db.time())[0]) * 1000
     journal = record | {"phase": "paying", "at_ms": str(now_ms)}  # its plan, while made
@@ -467,7 +467,7 @@ async def test_a_binding_missing_from_its_binder_s_index(
 
 async def test_a_payment_lock_left_past_its_lease_and_the_window(
     world: World, db: aioredis.Redis
-) -> None:  # invariant 6: a payment's lock nobody finished or released (services.account.locks)
+) -> None:  # invariant 3: a payment's lock nobody finished or released (services.account.locks)
     now_ms = int((await db.time())[0]) * 1000
     await db.hset(account_key(world.dad), "lock", f"owner S-never {now_ms - 1_000}")
     assert (await audit(world.url, policy=world.policy)).ok  # its lease just ran out

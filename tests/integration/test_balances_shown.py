@@ -1,4 +1,4 @@
-"""Balances shown only to their owner (API.md "Added for privacy between relatives"): a leg's
+"""Balances shown only to their owner (API.md "Other people's balances"): a leg's
 `balance_after_fen` is its payer's, shown to him, to operators and services; the patient's own
 leg also to the institution that settles it. To anyone else it is 0, in every answer that
 carries legs."""

@@ -1,7 +1,8 @@
 """A CreateBinding cut off between its steps (services/binding/lifecycle.py: the grant first,
 then the binding, then its payer order): what a retry answers, and what becomes of a grant whose
 binding was never made. The simulator found both: a retry that named a binding that does not
-exist, and grants left active for bindings never made (rule B11, DESIGN invariant 4)."""
+exist, and grants left active for bindings never made (rule B11, invariant 4 of
+docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def test_a_creation_retried_after_its_binding_was_stored_answers_that_bind
 
 async def test_a_grant_for_a_binding_never_made_is_revoked_and_its_id_never_made_late(
     account, own_binding, redis
-):  # DESIGN invariant 4: an active grant only under an ACTIVE binding
+):  # invariant 4: an active grant only under an ACTIVE binding
     _, servicer = own_binding
     assert isinstance(servicer, BindingServicer)
     lifecycle = servicer.lifecycle

@@ -225,7 +225,7 @@ async def test_b9_get_payers_defaults_to_today_in_beijing(account, account_addr,
 
 async def test_the_phone_given_at_binding_is_stored_and_only_ever_shown_masked(
     account, binding
-):  # seed 000's registration form; rule I3
+):  # CreateBinding's beneficiary_phone; rule I3
     binder, child = await person(account, 1970), await person(account, 1998)
     request = create(binder, child, CHILD)
     request.beneficiary_phone = "13812345678"

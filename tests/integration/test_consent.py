@@ -1,4 +1,4 @@
-"""Consent (rule B14, API.md "Added for privacy between relatives"): a binding a citizen makes
+"""Consent (rule B14, docs/RULES.md): a binding a citizen makes
 for an adult relative waits for the relative; until he confirms it, it pays nothing."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""A caller whose deadline passes at any await of a money path (DESIGN "Atomic steps, not steps
-in a row"). The points are generated, not picked: the settlement service counts every Redis
-command and peer call of the call (services.common.faults) and holds the call at the n-th until
-the caller's deadline makes gRPC cancel the handler right there; the test walks n = 1, 2, ...
-until a call gets through. At every point the key then answers and every fen is where it
-belongs (rules S8, S9, S10, S12, A2)."""
+"""A caller whose deadline passes at any await of a money path (README "Money safety: the rule
+every money path follows"). The points are generated, not picked: the settlement service counts
+every Redis command and peer call of the call (services.common.faults) and holds the call at the
+n-th until the caller's deadline makes gRPC cancel the handler right there; the test walks
+n = 1, 2, ... until a call gets through. At every point the key then answers and every fen is
+where it belongs (rules S8, S9, S10, S12, A2)."""
 
 import grpc
 import pytest

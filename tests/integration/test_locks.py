@@ -93,8 +93,9 @@ async def test_locks_are_taken_in_sorted_order_so_overlapping_sets_do_not_deadlo
 
 
 async def test_a_holder_whose_lease_ran_out_is_overtaken_and_refused(redis):
-    # DESIGN "Lease loss": A locks, is paused past its lease; B locks (a higher fence) and buys;
-    # A wakes up and buys with its fence: refused, and only B's purchase is on the ledger
+    # the fencing timeline (locks.py): A locks, is paused past its lease; B locks (a higher
+    # fence) and buys; A wakes up and buys with its fence: refused, and only B's purchase is on
+    # the ledger
     store = AccountStore(redis)
     pid = await opened(store, 10_000)
     async with Locks(store, lease_ms=100).hold([pid], wait_s=1) as a:

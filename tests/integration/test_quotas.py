@@ -1,4 +1,4 @@
-"""Aid quotas across provinces (DOMAIN N1-N5, API.md "Added for nationwide family aid"): a son
+"""Aid quotas across provinces (docs/RULES.md N1-N5, API.md "Aid quotas across provinces"): a son
 in Changsha sets money aside for his father in Xianyang; the father's bills anywhere draw on it,
 after his own account and before his payers; the money stays the son's, set aside."""
 

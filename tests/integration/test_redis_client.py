@@ -1,7 +1,7 @@
 """The project's Redis client lets a cancel through at every await. A handler whose caller's
 deadline passed is cancelled at whatever Redis command it is on, and a service stops its
 background loops by cancelling them: a client that swallowed the cancel would leave the handler
-running on, and the loop, forever (DESIGN "Atomic steps, not steps in a row")."""
+running on, and the loop, forever (README "Money safety: the rule every money path follows")."""
 
 import asyncio
 import random

@@ -1,4 +1,4 @@
-"""Every refusal of every Redis script changes nothing (DESIGN "Atomic steps": Redis never rolls
+"""Every refusal of every Redis script changes nothing (README "Money safety": Redis never rolls
 a script back, so a script checks everything before its first write).
 
 The scripts run against a Redis database of their own; before and after each refused call the

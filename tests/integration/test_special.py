@@ -28,7 +28,7 @@ async def test_commercial_insurance_is_capped_at_40_percent_of_available(account
     )  # fmt: skip
 
 
-async def test_only_a_partner_insurer_sells_from_the_account(account):  # registry, seed 000
+async def test_only_a_partner_insurer_sells_from_the_account(account):  # registry, rule A3
     pid = await open_account(account, 10_000)
     for insurer in ("PICC", "ACME-HN"):  # unknown; ACME-HN is not in config/registry.toml
         request = purchase(pid, 100)

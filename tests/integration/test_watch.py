@@ -257,7 +257,8 @@ async def test_a10_a_draining_server_ends_its_streams_with_unavailable(redis_url
 
 async def _settled_once_back(settlement, request: spb.SettleRequest) -> spb.Settlement:
     """A caller's Settle right after a peer's restart: again (the same bill, so at most once)
-    while the answer is UNAVAILABLE, as the contract says a caller may, for up to 10 s."""
+    while the answer is UNAVAILABLE, as API.md "Deadlines and retries" says a caller may, for up
+    to 10 s."""
     for _ in range(50):
         try:
             return await settlement.Settle(request, timeout=10)

@@ -1,4 +1,4 @@
-"""The five money defects of the money-core issue, put back one at a time into the fixed code by
+"""The five defects the money core once had, put back one at a time into the fixed code by
 monkeypatching (nothing in services/ changes): what the simulator must find.
 
 1. `month-end`: a premium's fingerprint covers the day it is paid on, and the month-end run

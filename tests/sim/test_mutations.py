@@ -1,15 +1,15 @@
-"""The simulator finds each of the money core's five defects, put back one at a time
-(tests/sim/mutations.py), within the seeds `make test` runs (test_simulator.py): the seeds of
-one Redis for the defects of both modes, those of the Redis Cluster for the defects of the
-steps. What found each, when last measured (seed: operations run when a checkpoint broke):
+"""The simulator finds the money core's defects, put back one at a time (tests/sim/mutations.py),
+within the seeds `make test` runs (test_simulator.py): the seeds of one Redis for the defects of
+both modes, those of the Redis Cluster for the defects of the steps. Which of the five it finds
+there (FOUND below; each test prints the seed that found it and after how many operations):
 
-| defect                                   | mode    | found | seed: operations |
-|------------------------------------------|---------|-------|------------------|
-| month-end premium run conflict           | one     | yes   | see README       |
-| a second refund path                     | one     | yes   | see README       |
-| a runner giving up a premium another paid| cluster | yes   | see README       |
-| a paused caller leaving a payment unmade | cluster | yes   | see README       |
-| fences past 2^53                         | cluster | yes   | see README       |
+| defect                                        | mode    | found within make test's seeds |
+|-----------------------------------------------|---------|--------------------------------|
+| `month-end`: a month-end premium run conflict | one     | yes                            |
+| `second-refund`: a second refund path         | one     | yes                            |
+| `give-up`: a runner giving up a premium       | cluster | not yet                        |
+| `unfinished`: a paused caller's payment       | cluster | yes                            |
+| `fences`: fences past 2^53                    | cluster | not yet                        |
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from services.sim.replay import many, report
 from tests.sim.mutations import MUTATIONS, mutated
 from tests.sim.test_simulator import CLUSTER, CLUSTER_STEPS, ONE_REDIS, ONE_REDIS_STEPS
 
-# The defects found within the seeds `make test` runs; `fences` and `give-up` are not (yet):
-# see docs/SIMULATOR.md, "Mutations".
+# The defects found within the seeds `make test` runs; `fences` and `give-up` are not (yet).
 FOUND = ("month-end", "second-refund", "unfinished")
 
 

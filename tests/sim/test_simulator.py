@@ -1,8 +1,8 @@
 """The deterministic simulator (services/sim) over the real services, scripts and Redis: a
 hundred thousand operations over one Redis and runs over a Redis Cluster break no invariant
-(DESIGN "Invariants"; every answer as the rules predict it, every balance as the rules give it);
-a seed replays exactly; and a run that breaks something says where, and `gongji simulate`
-exits 1 for it."""
+(docs/ARCHITECTURE.md "Invariants"; every answer as the rules predict it, every balance as the
+rules give it); a seed replays exactly; and a run that breaks something says where, and
+`gongji simulate` exits 1 for it."""
 
 from __future__ import annotations
 

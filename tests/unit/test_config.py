@@ -1,4 +1,4 @@
-"""Settings from the environment (API.md "Processes, ports, environment")."""
+"""Settings from the environment (API.md "Configuration")."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Error reasons, their gRPC codes and the rich status on the wire (API.md "Error reasons")."""
+"""Error reasons, their gRPC codes and the rich status on the wire (API.md "Error model")."""
 
 import grpc
 import pytest
@@ -8,7 +8,7 @@ from gongji.account.v1 import account_pb2 as pb
 from services.common.errors import STATUS_OF_REASON, DomainError
 from services.common.rpc import fingerprint, to_status
 
-# Copied from API.md "Error reasons and codes", not from errors.py.
+# Copied from API.md "Error model", not from errors.py.
 API_TABLE = {
     "INVALID_ARGUMENT": (
         "INVALID_PERSON_ID INVALID_REGION_CODE INVALID_AMOUNT INVALID_DATE INVALID_ARGUMENT"

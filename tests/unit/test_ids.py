@@ -1,4 +1,4 @@
-"""Validation of ids and values (DOMAIN I1-I3, API.md "Conventions" limits)."""
+"""Validation of ids and values (docs/RULES.md I1-I3, API.md "Conventions" limits)."""
 
 import datetime as dt
 
@@ -18,7 +18,7 @@ PROVINCE_CODES = [
 
 
 def check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2, written out from DOMAIN I2 independently of ids.py."""
+    """ISO 7064 MOD 11-2, written out from docs/RULES.md I2 independently of ids.py."""
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     return "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights, strict=True)) % 11]
 

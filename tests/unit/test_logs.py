@@ -1,4 +1,4 @@
-"""JSON logs: one object per line, a severity field, person ids masked (DOMAIN I3), and every
+"""JSON logs: one object per line, a severity field, person ids masked (docs/RULES.md I3), and every
 text cut to a bound, so that no line passes 2 KB whatever a caller sends."""
 
 import datetime as dt

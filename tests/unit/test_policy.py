@@ -1,4 +1,4 @@
-"""Per-province policy profiles (DOMAIN B13) and the commercial-insurance limit (A3)."""
+"""Per-province policy profiles (docs/RULES.md B13) and the commercial-insurance limit (A3)."""
 
 from pathlib import Path
 

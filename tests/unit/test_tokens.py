@@ -1,4 +1,4 @@
-"""Tokens (API.md "Authentication", "Added for privacy between relatives"): `exp` is an integer
+"""Tokens (API.md "Tokens"): `exp` is an integer
 at most GONGJI_TOKEN_MAX_TTL_S ahead of now, else UNAUTHENTICATED."""
 
 import datetime as dt

@@ -1,5 +1,5 @@
-"""Invariant 2 over one payment record (a settlement's or a premium's, lua/pay.lua): the record
-is the settlement journal, so its legs, the payers' ledgers, their refunds and the
+"""Invariant 2 over one payment record (a settlement's or a premium's, lua/payment.lua): the
+record is the settlement's record, so its legs, the payers' ledgers, their refunds and the
 consumption-record indexes must tell the same story in the state the record is in."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class _InsuranceTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Insuran
     """Urban and rural resident insurance (390): registered, no account, no balance."""
 
 class InsuranceType(_InsuranceType, metaclass=_InsuranceTypeEnumTypeWrapper):
-    """How a person is insured (DOMAIN "Who is who")."""
+    """How a person is insured (docs/RULES.md "Terms")."""
 
 INSURANCE_TYPE_UNSPECIFIED: InsuranceType.ValueType  # 0
 INSURANCE_TYPE_EMPLOYEE: InsuranceType.ValueType  # 1
