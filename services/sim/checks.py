@@ -28,8 +28,9 @@ from services.settlement.bill import PremiumOrder
 from services.sim import stack as stacks
 from services.sim.calls import SimContext
 from services.sim.clock import SimClock
-from services.sim.model import B_ACTIVE, Binding, Model
+from services.sim.model import B_ACTIVE, Model
 from services.sim.ops import SERVICE
+from services.sim.ops_bindings import binding_of
 from services.sim.ops_payments import learn, legs_of
 from services.sim.ops_quotas import quota_of
 
@@ -194,15 +195,7 @@ async def _bindings(ask: Ask, side: str, pid: str) -> list[bpb.Binding]:
 
 def _keep(m: Model, b: bpb.Binding) -> None:
     known = m.bindings.get(b.binding_id)
-    m.bindings[b.binding_id] = Binding(
-        b.binding_id,
-        b.binder_id,
-        b.beneficiary_id,
-        b.start_date,
-        b.end_date,
-        b.status,
-        known.created_ms if known else 0,
-    )
+    m.bindings[b.binding_id] = binding_of(b, known.created_ms if known else 0)
 
 
 async def audited(url: str, mode: str) -> list[str]:

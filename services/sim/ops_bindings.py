@@ -137,18 +137,17 @@ class Create(Keyed):
         return op.answer.status
 
     def apply(self, m: Model, op: Op) -> None:
-        b = op.answer
-        m.bind(
-            Binding(
-                b.binding_id,
-                b.binder_id,
-                b.beneficiary_id,
-                b.start_date,
-                b.end_date,
-                b.status,
-                b.created_at.seconds * 1000 + b.created_at.nanos // 10**6,
-            )
-        )
+        m.bind(binding_of(op.answer))
+
+
+def binding_of(b: pb.Binding, created_ms: int | None = None) -> Binding:
+    """A binding as an answer or a read shows it (made at `created_ms` if given, else at the
+    time it shows)."""
+    shown = b.created_at.seconds * 1000 + b.created_at.nanos // 10**6
+    made = shown if created_ms is None else created_ms
+    return Binding(
+        b.binding_id, b.binder_id, b.beneficiary_id, b.start_date, b.end_date, b.status, made
+    )
 
 
 def _a_year_after(day: dt.date) -> str:
