@@ -66,6 +66,7 @@ def learn(m: Model, s: pb.Settlement, content: tuple[object, ...] | None) -> lis
         for p, _, quota in legs_of(s)
         if p != s.patient_id
         and not quota
+        and not {p, s.patient_id} & m.uncertain  # (a binding whose answer is not known yet)
         and not any(b.binder == p and b.beneficiary == s.patient_id for b in m.bindings.values())
     ]
     if strangers:
