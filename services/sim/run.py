@@ -40,6 +40,8 @@ from services.sim.stack import POLICY_FILE, RECOVERY_AFTER_MS, build, world
 from services.sim.workload import Workload
 
 CONCURRENCY = (1, 1, 2, 2, 3, 3, 4, 6)
+# What a bill taken up again days later may be answered though its first attempt was made.
+_LATE = frozenset({"IDEMPOTENCY_CONFLICT", "INVALID_DATE"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,9 +192,9 @@ class Simulation:
                 self.model.uncertain |= op.touches if op.unknown else frozenset()
                 continue
             self.violations += op.kind.judge(self.model, op, op.n in exact)
-            if isinstance(op.kind, Settle) and op.retries and op.reason == "IDEMPOTENCY_CONFLICT":
-                # taken up after midnight: the bill of its unset date is another bill (S8),
-                # and its first attempt may have been made the day before: looked up
+            if isinstance(op.kind, Settle) and op.retries and op.reason in _LATE:
+                # taken up after midnight, the bill of its unset date is another bill (S8); or
+                # its date is out of the window by now: its first attempt may have been made
                 self.unanswered.append(op)
                 self.model.uncertain |= op.touches
             if isinstance(op.kind, MonthEnd):
