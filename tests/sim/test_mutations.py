@@ -26,6 +26,7 @@ from tests.sim.test_simulator import CLUSTER, CLUSTER_STEPS, ONE_REDIS, ONE_REDI
 FOUND = ("month-end", "second-refund", "unfinished")
 
 
+@pytest.mark.timeout(900)  # seed by seed until the defect is found: minutes, not two
 @pytest.mark.parametrize("defect", FOUND)
 def test_the_simulator_finds_the_defect_put_back(defect):
     cluster = MUTATIONS[defect][1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from services.cli.__main__ import app
@@ -45,6 +46,8 @@ def _broken(results: list) -> list[str]:
     return [line for r in results for line in report(r)]
 
 
+# Runs of many seeds take minutes, not the suite's two: bounded here, each by its own budget.
+@pytest.mark.timeout(900)
 def test_a_hundred_thousand_operations_over_one_redis_break_nothing():
     started = time.monotonic()
     results = in_parallel(ONE_REDIS, ONE_REDIS_STEPS)
@@ -53,6 +56,7 @@ def test_a_hundred_thousand_operations_over_one_redis_break_nothing():
     print(f"{_summed(results)} in {time.monotonic() - started:.0f} s")
 
 
+@pytest.mark.timeout(600)
 def test_runs_over_a_redis_cluster_break_nothing():
     started = time.monotonic()
     results = in_parallel(CLUSTER, CLUSTER_STEPS, cluster=True)
@@ -60,6 +64,7 @@ def test_runs_over_a_redis_cluster_break_nothing():
     print(f"{_summed(results)} in {time.monotonic() - started:.0f} s")
 
 
+@pytest.mark.timeout(600)
 def test_the_seeds_that_once_found_a_defect_break_nothing():
     for seed, steps, cluster in REGRESSIONS:
         result = simulate(seed, steps, cluster)
@@ -72,6 +77,7 @@ def test_a_seed_replays_the_same_run():
     assert first.faults > 0 and first.ops >= 600
 
 
+@pytest.mark.timeout(600)
 def test_a_broken_run_says_its_seed_where_and_what_broke():
     # a defect put back (a second refund path): the first seed to meet it is reported
     with mutated("second-refund"):
