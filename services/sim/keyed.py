@@ -4,6 +4,7 @@ answered is IDEMPOTENCY_CONFLICT; a key whose request was refused may be used ag
 
 from __future__ import annotations
 
+import abc
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -34,14 +35,16 @@ class Keyed(Kind):
         error), or ''."""
         return ""
 
+    @abc.abstractmethod
     def predict(self, m: Model, op: Op) -> Any:
-        raise NotImplementedError
+        """What the rules say the answer is: a refusal's reason, or what `effect` reads."""
 
     def effect(self, op: Op) -> Any:
         return "OK"
 
+    @abc.abstractmethod
     def apply(self, m: Model, op: Op) -> None:
-        raise NotImplementedError
+        """The accepted answer's effect on the model, once."""
 
     def judge(self, m: Model, op: Op, exact: bool) -> list[str]:
         before = m.done.get(self.key(op))

@@ -12,6 +12,7 @@ pay). Either way its effect on the money is then applied to the model, once.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as dt
 import random
@@ -104,20 +105,21 @@ class World:
         return self.rng.randint(1, usual)
 
 
-class Kind:
-    """One RPC of the contract, as the workload makes it."""
+class Kind(abc.ABC):
+    """One RPC of the contract, as the workload makes it (each kind says how it makes one and
+    how it judges the answer)."""
 
     name = ""
     service = ""
     weight = 1
 
+    @abc.abstractmethod
     def make(self, w: World) -> Op | None:
         """An operation of this kind now, or None when there is nothing it could act on."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def judge(self, m: Model, op: Op, exact: bool) -> list[str]:
         """What the answer shows wrong (predicted when `exact`), its effect then applied."""
-        raise NotImplementedError
 
     def repeat(self, w: World, op: Op) -> Op:
         """The same request again (a caller's retry), or with other content under its key."""
