@@ -90,10 +90,9 @@ class Lapser:
         now = int(time.time() * 1000)
         at_ms = int(event.get("at_ms") or now)
         for as_binder in sides:
-            # ended ones too: a pass cut off after ending a binding and before revoking its
-            # grant left the event to this one, which finishes it (an ended binding stays as
-            # it is; its grant is revoked again, which changes nothing if it was)
-            for b in await self.store.bindings_of(pid, as_binder, include_inactive=True):
+            # (a pass cut off after ending a binding and before revoking its grant left the
+            # grant marked: Lifecycle.revokes finishes it)
+            for b in await self.store.bindings_of(pid, as_binder, include_inactive=False):
                 if b.created_ms > at_ms:  # made after the change (a re-opened account's)
                     continue
                 await self.lifecycle.end(

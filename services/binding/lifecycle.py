@@ -6,7 +6,10 @@ last gave it (SetFamilyAidOrder, B10). So:
 - the grant is written before the binding exists, and revoked after the binding ends and before
   the end is acknowledged: once RemoveBinding has answered, no payment takes the binder's money
   for that relative (B11). A crash between two steps leaves at most a grant without an ACTIVE
-  binding, which pays nothing: it is never in the order, and a retry revokes it;
+  binding, which pays nothing: it is never in the order. The script that ends a binding also
+  marks its grant to be revoked (`revokes-due`); the mark is taken off once the grant is
+  revoked, and its sweep revokes whatever a cut-off end left (a removal, a lapse, a consent
+  running out: whoever ended it);
 - a grant is marked (an intent, services.common.intents) before it is written, and the mark
   is taken off once its binding is made. A mark left longer than a call lasts is a creation
   cut off or given up: its sweep marks the binding id void (no late attempt makes it then) and
@@ -25,7 +28,7 @@ import logging
 
 from services.account.client import AccountClient
 from services.binding.domain import Binding
-from services.binding.store import BindingStore, Keys
+from services.binding.store import BindingStore, Keys, provinces_of
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
@@ -65,6 +68,11 @@ class Lifecycle:
             store.redis, [Keys.grants_due(n) for n in range(GRANT_BUCKETS)], self._void_marked,
             label="binding-grant-voided", due_after_ms=views_due_after_ms,
         )  # fmt: skip
+        # A binding ended, its grant still to be revoked (marked by the script that ended it).
+        self.revokes = Intents(
+            store.redis, [Keys.revokes_due(p) for p in _PROVINCES], self._revoke_marked,
+            label="binding-grant-revoked", due_after_ms=views_due_after_ms,
+        )  # fmt: skip
 
     async def create(
         self, b: Binding, limit: int, fp: str, marker: str, timeout_s: float, lapses_ms: int = 0
@@ -97,12 +105,26 @@ class Lifecycle:
     ) -> Binding | None:  # fmt: skip
         """End the binding (unchanged if it has ended already; only if it awaits consent when
         `only_pending`), then revoke its grant: one awaiting consent has none, unless a
-        confirmation was cut off after writing it."""
+        confirmation was cut off after writing it (the revocation is kept, so that none is
+        written late). Cut off in between, the end's mark has the sweep revoke it."""
         ended = await self.store.end(binding_id, status, ended_ms, only_pending)
         if ended is not None:
-            await self.accounts.revoke(ended.binder_id, binding_id, timeout_s)
+            await self._revoke(ended, timeout_s)
             await self.push_order(ended.beneficiary_id, timeout_s)
         return ended
+
+    async def _revoke(self, b: Binding, timeout_s: float) -> None:
+        """An ended binding's grant revoked, then its mark off."""
+        await self.accounts.revoke(b.binder_id, b.binding_id, timeout_s)
+        await self.revokes.clear(b.binding_id, Keys.revokes_due(provinces_of(b.binding_id)[0]))
+
+    async def _revoke_marked(self, bucket: str, binding_id: str) -> None:
+        """A binding whose end was cut off before its grant was revoked: revoked now."""
+        found = await self.store.get(binding_id)
+        if found is None or found.status in (BindingStatus.ACTIVE, BindingStatus.PENDING_CONSENT):
+            await self.revokes.clear(binding_id, bucket)  # (no mark is made for those)
+            return
+        await self._revoke(found, BACKGROUND_TIMEOUT_S)
 
     async def push_order(self, beneficiary: str, timeout_s: float) -> None:
         """The beneficiary's payers, in order, and his ACTIVE aid quotas, oldest first (N3), to
@@ -141,8 +163,10 @@ class Lifecycle:
         await self.grants.clear(granting, bucket)
 
     async def relay(self) -> None:
-        """The three sweeps, for ever."""
-        await asyncio.gather(self.orders.run(), self.views.run(), self.grants.run())
+        """The four sweeps, for ever."""
+        await asyncio.gather(
+            self.orders.run(), self.views.run(), self.grants.run(), self.revokes.run()
+        )
 
     async def _revoke_quietly(self, binder: str, binding_id: str) -> None:
         """A grant whose binding was refused: revoke it if we can; if not, it pays nothing."""

@@ -177,7 +177,8 @@ end
 -- 'pending' only one still awaiting consent; any other state is returned unchanged; '' when
 -- there is no such binding. A record kept in named form (before records were arrays) ends in
 -- that form.
-local function end_binder_side(record, binder_views, id, beneficiary, status, ended_ms, which)
+local function end_binder_side(record, binder_views, revokes, id, beneficiary, status, ended_ms,
+                               which)
   local raw = redis.call('GET', record)
   if not raw then return '', false, '' end
   local b, now = status_of(raw)
@@ -194,6 +195,7 @@ local function end_binder_side(record, binder_views, id, beneficiary, status, en
   redis.call('SET', record, raw)
   local pair = 'pair:' .. beneficiary
   if redis.call('HGET', binder_views, pair) == id then redis.call('HDEL', binder_views, pair) end
+  redis.call('ZADD', revokes, ended_ms, id)  -- its grant to revoke (Lifecycle.revokes)
   return raw, true, now
 end
 """
@@ -228,17 +230,18 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'made' end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return 'void'
 """
-# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox, 5 consent due
+# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox, 5 consent due,
+#       6 revokes due
 # ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary, 5 which
 #       ('any' or 'pending', as end_binder_side)
 # Ends an ACTIVE binding and closes the gap in the payer order (B10, B11), or one awaiting
-# consent (it was never a payer); any other state is returned unchanged. Returns the record
-# JSON, or '' when there is no such binding.
+# consent (it was never a payer), and marks its grant to be revoked; any other state is
+# returned unchanged. Returns the record JSON, or '' when there is no such binding.
 _END = (
     LUA_HEAD
     + """
-local raw, ended, was = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[2], ARGV[3],
-                                        ARGV[5])
+local raw, ended, was = end_binder_side(KEYS[1], KEYS[2], KEYS[6], ARGV[1], ARGV[4], ARGV[2],
+                                        ARGV[3], ARGV[5])
 if ended then
   redis.call('ZREM', KEYS[5], ARGV[1])
   redis.call('HDEL', KEYS[3], 'w:' .. ARGV[1])
@@ -271,13 +274,14 @@ if ARGV[8] ~= '0' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2]) end
 return created(KEYS[3], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[6])
 """
 )
-# KEYS: 1 record, 2 binder's views, 3 views due, 4 consent due; ARGV: 1 binding id, 2 new
-# status, 3 ended ms, 4 the time of the mark (ms), 5 beneficiary, 6 which. The binder's side of
-# an end; as _END otherwise.
+# KEYS: 1 record, 2 binder's views, 3 views due, 4 consent due, 5 revokes due; ARGV: 1 binding
+# id, 2 new status, 3 ended ms, 4 the time of the mark (ms), 5 beneficiary, 6 which. The
+# binder's side of an end; as _END otherwise.
 _END_BINDER_SIDE = (
     LUA_HEAD
     + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[2], ARGV[3], ARGV[6])
+local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[5], ARGV[2], ARGV[3],
+                                   ARGV[6])
 if ended then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
@@ -405,6 +409,12 @@ class Keys:
         return f"bind:{{grants:{n}}}:due"
 
     @staticmethod
+    def revokes_due(province: str) -> str:
+        """Bindings of this binder province ended (in the script that ended them) whose
+        grant is still to be revoked (Lifecycle.revokes), scored by when they ended."""
+        return f"{province_tag(province)}:revokes-due"
+
+    @staticmethod
     def quota(quota_id: str) -> str:
         """A quota's record (services.binding.quotas), under its funder's province."""
         return f"{province_tag(quota_provinces(quota_id)[0])}:quota:{quota_id}"
@@ -521,7 +531,7 @@ class BindingStore:
         if pb_ != pe:
             keys = [
                 Keys.record(binding_id), Keys.person(pb_, binder), Keys.views_due(pb_),
-                Keys.consent_due(pb_),
+                Keys.consent_due(pb_), Keys.revokes_due(pb_),
             ]  # fmt: skip
             raw = await self._end_binder_side(
                 keys=keys, args=[binding_id, int(status), ended_ms, ended_ms, beneficiary, which]
@@ -533,7 +543,7 @@ class BindingStore:
             return ended
         keys = [
             Keys.record(binding_id), Keys.person(pb_, binder), Keys.person(pe, beneficiary),
-            Keys.order_outbox(pe), Keys.consent_due(pb_),
+            Keys.order_outbox(pe), Keys.consent_due(pb_), Keys.revokes_due(pb_),
         ]  # fmt: skip
         args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary, which]
         raw = await self._end(keys=keys, args=args)

@@ -119,6 +119,7 @@ async def _jobs(apps: dict[str, App]) -> dict[str, tuple[str, Job]]:
         "payer-orders": ("binding", servicer.lifecycle.orders.sweep),
         "binding-views": ("binding", servicer.lifecycle.views.sweep),
         "grants-voided": ("binding", servicer.lifecycle.grants.sweep),
+        "grants-revoked": ("binding", servicer.lifecycle.revokes.sweep),
         "consents-lapsed": ("binding", servicer.consent.due.sweep),
     }
     stepwise = owners.get(Stepwise)

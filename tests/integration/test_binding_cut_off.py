@@ -1,7 +1,8 @@
 """A CreateBinding cut off between its steps (services/binding/lifecycle.py: the grant first,
 then the binding, then its payer order): what a retry answers, and what becomes of a grant whose
-binding was never made. The simulator found both: a retry that named a binding that does not
-exist, and grants left active for bindings never made (rule B11, invariant 4 of
+binding was never made; and an end cut off before it revoked the grant. The simulator found all
+three: a retry that named a binding that does not exist, grants left active for bindings never
+made, and a grant left active by a lapse cut off (rule B11, invariant 4 of
 docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from services.account.store import account_key
 from services.binding import domain
 from services.binding.server import BindingServicer
 from services.binding.server import build as build_binding
-from services.binding.store import new_binding_id
+from services.binding.store import Keys, new_binding_id
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.rpc import fingerprint
@@ -80,3 +81,31 @@ async def test_a_grant_for_a_binding_never_made_is_revoked_and_its_id_never_made
         await lifecycle.store.create(late, 10, "fp", f"CreateBinding:{late.binding_id}")
     assert refused.value.reason == "LOCK_TIMEOUT"
     assert await lifecycle.store.get(late.binding_id) is None
+
+
+async def test_an_end_cut_off_before_its_grant_was_revoked_is_finished_by_the_sweep(
+    account, own_binding, redis
+):  # invariant 4: an active grant only under an ACTIVE binding, however its end was cut off
+    stub, servicer = own_binding
+    assert isinstance(servicer, BindingServicer)
+    lifecycle = servicer.lifecycle
+    dad, mum = await person(account, 1970), await person(account, 1972, 0)
+    made = await stub.CreateBinding(create(dad, mum, SPOUSE), timeout=10)
+    assert await active_grants(redis, dad) == {made.binding_id}
+    revoke = lifecycle.accounts.revoke
+
+    async def cut_off_here(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("the process died before the revocation")
+
+    lifecycle.accounts.revoke = cut_off_here  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):  # a removal (or a lapse) ended it, then died
+        await lifecycle.end(made.binding_id, BindingStatus.REMOVED, 1, 5)
+    lifecycle.accounts.revoke = revoke  # type: ignore[method-assign]
+    assert (await lifecycle.store.get(made.binding_id)).status == BindingStatus.REMOVED
+    assert await active_grants(redis, dad) == {made.binding_id}  # nothing else will end it
+    assert await servicer.consent.confirm(made.binding_id, 5)  # (a retry answers it as it is)
+    assert await active_grants(redis, dad) == {made.binding_id}
+    lifecycle.revokes.due_after_ms = 0  # as if the mark were older than any call
+    assert await lifecycle.revokes.sweep() >= 1
+    assert await active_grants(redis, dad) == set()
+    assert await redis.zscore(Keys.revokes_due("43"), made.binding_id) is None  # done with
