@@ -309,8 +309,9 @@ class Stepwise:
             await self._finish(found)
 
     async def _recover(self, bucket: str, member: str) -> int:
-        """One mark older than the recovery window: its journal finished, or its attempt given
-        up for good (and what it locked released); then the mark off."""
+        """One mark older than the recovery window (or of an attempt cut off): its journal
+        finished, or its attempt given up for good; then what the attempt locked released, and
+        the mark off."""
         kind, attempt, pids, payment_id = member.split(" ", 3)
         key = payment_key(payment_id)
         cancel = kind == "cancel"
@@ -318,11 +319,12 @@ class Stepwise:
         if cancel and "cancelling" in rec:
             await self._refund_all(rec)
         elif not cancel and rec.get("phase") == "paying":
-            await self._finish(rec)
+            await self._finish(rec)  # its own journal, or another attempt's it met
         else:
             await self._list(rec)  # finished by its own runner, maybe not yet listed
-            if pids:  # given up (or finished by another attempt): what it may still hold, back
-                await self.locks.release_owned(pids.split(","), attempt)
+        if pids:  # given up, or the payment made (by its steps or another attempt's): the
+            # locks it may still hold, back (its own steps released those of its plan)
+            await self.locks.release_owned(pids.split(","), attempt)
         await self.pending.clear(member, bucket)
         return 1
 

@@ -6,6 +6,7 @@ invariants 1-3 of docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -139,6 +140,45 @@ async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered,
     places = await cut_everywhere(arm, pay, after)
     assert await balances(store, patient, first, second) == [0, 0, 700]
     assert places >= 8  # every step of the payment was cut after
+
+
+async def test_a_retry_cut_off_as_it_meets_the_journal_of_an_attempt_killed_frees_its_locks(
+    cutter,
+):  # invariant 3 of docs/ARCHITECTURE.md: no lock is left held with nothing to free it
+    redis, _, arm = cutter
+    store = AccountStore(redis)
+    steps = Stepwise(store, Locks(store, 200), 0)
+    patient, first, second, _ = await family(store)
+    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
+               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+
+    def pay() -> Awaitable[Payment]:
+        return steps.pay("S-killed", EntryKind.SETTLEMENT, patient, sources, 800, DAY, False, "fp")
+
+    redis.dead[0] = True  # the first attempt is killed just after it journaled its plan
+    for k in range(1, 30):
+        arm(k)
+        with pytest.raises(Cut):
+            await pay()
+        arm(0)
+        await asyncio.sleep(0.25)  # its leases run out
+        if '"paying"' in (await redis.get("acct:pay:{S-killed}") or ""):
+            break
+    redis.dead[0] = False
+    plan = steps._plan
+
+    async def planned_then_cut(*args: Any) -> Any:
+        await plan(*args)  # the retry's plan answers the killed attempt's journal ...
+        raise asyncio.CancelledError  # ... and its caller's deadline arrives right then
+
+    steps._plan = planned_then_cut  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await pay()
+    steps._plan = plan  # type: ignore[method-assign]
+    assert (await store.payment("S-killed")).state == PaymentState.PAID  # finished at once
+    for pid in (patient, first, second):  # and nothing of either attempt still locked
+        assert await redis.hget(f"acct:{{{pid}}}", "lock") in ("", None), pid
+    assert await balances(store, patient, first, second) == [0, 0, 700]
 
 
 async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  # rule A2
