@@ -66,7 +66,9 @@ class SettlementServicer(
         self.autopays = AutoPays(requests.redis)
         self.deductions = Deductions(coordinator, self.autopays, policy)
 
-    def _bill(self, r: pb.SettleRequest) -> Bill:
+    def _bill(self, r: pb.SettleRequest, window: bool = True) -> Bill:
+        """The bill asked; `window`: its service date within the days a bill is settled in
+        (else only a date: a retry of a bill settled in time, `Settle`)."""
         patient = self._pid(r.patient_id, "patient_id")
         ids.enum_value(r.credential_type, _CREDENTIALS, "credential_type")
         holder = self._pid(r.credential_holder_id, "credential_holder_id")
@@ -81,7 +83,10 @@ class SettlementServicer(
         day = today
         if r.service_date:
             first = today - dt.timedelta(days=_SERVICE_DATE_DAYS)
-            day = ids.date_between(r.service_date, "service_date", first, today)
+            day = (
+                ids.date_between(r.service_date, "service_date", first, today)
+                if window else ids.date(r.service_date, "service_date")
+            )  # fmt: skip
         bill = Bill(
             institution_id=ids.institution_id(r.institution_id),
             medins_setl_id=ids.token(r.medins_setl_id, "medins_setl_id", 30),
@@ -104,23 +109,33 @@ class SettlementServicer(
         return _shown(settlement_pb(await self.coordinator.quote(bill, Deadline.of(context))))
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
-        bill, deadline = self._bill(request), Deadline.of(context)
+        deadline = Deadline.of(context)
+        try:
+            bill = self._bill(request)
+        except DomainError as e:
+            if e.reason != "INVALID_DATE" or not request.service_date:
+                raise
+            # Retried once its date is out of the window: a bill settled in time is answered
+            # as it was made (S8); anything new is refused as it was.
+            bill = self._bill(request, window=False)
+            await self._settled_before(bill.settlement_id, deadline, e)
         if not self.registry.designated(bill.institution_id):
-            await self._settled_before(bill.settlement_id, deadline)
+            await self._settled_before(bill.settlement_id, deadline, _not_designated())
         return _shown(settlement_pb(await self.coordinator.settle(bill, deadline)))
 
-    async def _settled_before(self, sid: str, deadline: Deadline) -> None:
-        """A delisted institution may only replay a key it settled before (API.md "Partners
-        registry"): the replay answers the record as it stands; anything new is refused."""
+    async def _settled_before(self, sid: str, deadline: Deadline, refusal: DomainError) -> None:
+        """A key that may only be replayed (a delisted institution's, API.md "Partners
+        registry"; a bill whose date is now out of the window): the replay answers the record
+        as it stands; anything new is refused with `refusal`."""
         try:
             await self.coordinator.settlement(sid, deadline)
         except grpc.aio.AioRpcError as e:
             if reason_of(e) == "SETTLEMENT_NOT_FOUND":
-                raise _not_designated() from None
+                raise refusal from None
             raise
         except DomainError as e:
             if e.reason == "SETTLEMENT_NOT_FOUND":
-                raise _not_designated() from None
+                raise refusal from None
             raise
 
     async def institution_of(

@@ -71,3 +71,31 @@ async def test_the_december_run_retried_in_january_answers_what_it_did(tmp_path_
         run.run_id = "january-2027"
         _, reason = await support.refused(s.settlement.RunPremiumDeductions(run, timeout=30))
         assert reason == "INVALID_ARGUMENT"
+
+
+async def test_a_bill_retried_once_its_date_is_out_of_the_window_is_the_bill_it_settled(
+    tmp_path_factory,
+):
+    # rule S8: a bill is settled within 30 days of its service date; its retry, answered the
+    # same whenever it comes, and a new bill of that date refused
+    clock = FixedClock(NEW_YEARS_EVE)
+    async with own_stack(tmp_path_factory.mktemp("bill"), clock=clock) as s:
+        patient = await person(s.account, 1970, 50_000)
+        day = (NEW_YEARS_EVE.date() - dt.timedelta(days=30)).isoformat()
+        request = spb.SettleRequest(
+            institution_id="H43010500001", medins_setl_id="M-late-1", patient_id=patient,
+            credential_type=spb.CREDENTIAL_TYPE_MEDICAL_CODE, credential_holder_id=patient,
+            medfee_total_fen=5_000, fund_pay_fen=3_000, personal_burden_fen=2_000,
+            service_date=day,
+        )  # fmt: skip
+        settled = await s.settlement.Settle(request, timeout=10)
+        clock.advance(SIX_HOURS_S)  # 31 days after the service date now
+        assert await s.settlement.Settle(request, timeout=10) == settled
+        other = spb.SettleRequest()
+        other.CopyFrom(request)
+        other.personal_burden_fen, other.medfee_total_fen = 1_000, 4_000
+        _, reason = await support.refused(s.settlement.Settle(other, timeout=10))
+        assert reason == "IDEMPOTENCY_CONFLICT"
+        other.medins_setl_id = "M-late-2"
+        _, reason = await support.refused(s.settlement.Settle(other, timeout=10))
+        assert reason == "INVALID_DATE"
