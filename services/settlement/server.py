@@ -117,7 +117,10 @@ class SettlementServicer(
                 raise
             # Retried once its date is out of the window: a bill settled in time is answered
             # as it was made (S8); anything new is refused as it was.
-            bill = self._bill(request, window=False)
+            try:
+                bill = self._bill(request, window=False)
+            except DomainError:
+                raise e from None
             await self._settled_before(bill.settlement_id, deadline, e)
         if not self.registry.designated(bill.institution_id):
             await self._settled_before(bill.settlement_id, deadline, _not_designated())

@@ -56,7 +56,9 @@ class SimRedis(aioredis.Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         _note(args)
-        return await _gated(self.sched, _what(args), lambda: self._ask(args, options))
+        reply = await _gated(self.sched, _what(args), lambda: self._ask(args, options))
+        self.sched.fences.seen(args, reply)
+        return reply
 
     async def _ask(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         if self.wire is None or self.wire.transport is None:
@@ -96,6 +98,7 @@ class SimCluster(aioredis.RedisCluster):
         _note(args)
         send = super().execute_command
         found = await _gated(self.sched, _what(args), lambda: send(*args, **kwargs))
+        self.sched.fences.seen(args, found)
         return canonical(str(args[0]).upper(), found)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:

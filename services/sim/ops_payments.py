@@ -149,8 +149,14 @@ class Settle(Kind):
         r, sid, today = op.request, op.note["sid"], self.today()
         content, known = _content(r, today), m.settlements.get(sid)
         got: Any = op.reason or legs_of(op.answer)
-        if _refused(r, today):
-            return expect(op, _refused(r, today), got)
+        refused = _refused(r, today)
+        # A bill made is answered as made once its date is out of the window too (S8); so is
+        # one whose first attempt the model is not sure of, if it was made after all.
+        made = known is not None or (not exact and not op.reason)
+        if refused == "INVALID_DATE" and r.credential_holder_id == r.patient_id and made:
+            refused = ""
+        if refused:
+            return expect(op, refused, got)
         if op.alone and sid in m.reversed:  # (raced by its reversal, it may have come first)
             return expect(op, "SETTLEMENT_REVERSED", got)
         if op.alone and known is not None and known.content:

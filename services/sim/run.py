@@ -204,7 +204,7 @@ class Simulation:
         touched = {p for op in ops for p in op.touches}
         self.model.closed_empty(touched)
         self.violations += self.model.overdrawn(touched - self.model.uncertain)
-        self.violations += self.model.broken
+        self.violations += self.model.broken + self.sched.fences.taken()
         self.model.broken = []
         if faulty:
             for op in left:

@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 
 from services.sim.clock import SimClock
+from services.sim.fences import FenceOrder
 from services.sim.status import status_error
 
 TICK_MS = 1  # the simulated time one step takes
@@ -114,6 +115,7 @@ class Scheduler:
         self.injected: dict[str, int] = {"crash": 0, "cancel": 0, "pause": 0}
         self.ranks: dict[int, float] = {}  # each runner's place in the order (`_chosen`)
         self.trace = hashlib.sha256()
+        self.fences = FenceOrder()  # watched on the services' Redis clients (sim.clients)
         self._sleep = asyncio.sleep
         self._never: asyncio.Future[None] | None = None
 

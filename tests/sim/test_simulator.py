@@ -34,7 +34,7 @@ REGRESSIONS = [
 
 # What `make test` runs: these seeds, these many operations each.
 ONE_REDIS, ONE_REDIS_STEPS = range(1, 101), 1000
-CLUSTER, CLUSTER_STEPS = range(1, 9), 1000
+CLUSTER, CLUSTER_STEPS = range(1, 11), 1000
 
 
 def _summed(results: list) -> str:
