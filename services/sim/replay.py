@@ -99,15 +99,21 @@ Within = Callable[[], contextlib.AbstractContextManager[Any]]
 
 def many(
     seeds: Sequence[int], steps: int, cluster: bool = False, stop: bool = False,
-    within: Within | None = None,
+    within: Within | None = None, first_broken: Any = None,
 ) -> list[Result]:  # fmt: skip
     """A run of each seed in turn, over one Redis of their own; `stop`: at the first that
-    breaks something; `within`: the runs inside the context it makes (a defect put back)."""
+    breaks something; `within`: the runs inside the context it makes (a defect put back);
+    `first_broken`: the lowest seed that broke, shared with other processes running other
+    seeds (a manager's dict): a seed above it is not run."""
     results = []
     with within() if within else contextlib.nullcontext(), embedded(cluster) as url:
         for seed in seeds:
+            if stop and first_broken is not None and first_broken.get("seed", seed) < seed:
+                break
             results.append(simulate(seed, steps, cluster, url))
             if stop and not results[-1].ok:
+                if first_broken is not None:
+                    first_broken["seed"] = min(first_broken.get("seed", seed), seed)
                 break
     return results
 
@@ -117,13 +123,22 @@ def in_parallel(
     stop: bool = False, within: Within | None = None,
 ) -> list[Result]:  # fmt: skip
     """The runs of `many`, the seeds shared out over `workers` processes (each with a Redis
-    of its own), in the order of `seeds` (with `stop`, each process stops at its first that
-    breaks something). `within` is made in each process: it must be picklable."""
+    of its own), in the order of `seeds`. With `stop`, each process stops at its first seed
+    that breaks something, or at a seed above the lowest one another process found broken:
+    the first seed that breaks is found whichever process holds it. `within` is made in each
+    process: it must be picklable."""
     shares = [list(seeds[i::workers]) for i in range(workers)]
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no loop, no threads
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with contextlib.ExitStack() as stack:
+        first_broken = None
+        if stop:
+            first_broken = stack.enter_context(context.Manager()).dict()
+        pool = stack.enter_context(
+            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+        )
         n = len(shares)
-        done = list(pool.map(many, shares, [steps] * n, [cluster] * n, [stop] * n, [within] * n))
+        done = list(pool.map(many, shares, [steps] * n, [cluster] * n, [stop] * n, [within] * n,
+                             [first_broken] * n))  # fmt: skip
     by_seed = {r.seed: r for results in done for r in results}
     return [by_seed[seed] for seed in seeds if seed in by_seed]
 

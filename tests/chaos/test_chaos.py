@@ -38,7 +38,7 @@ from tests.integration.accounts import all_entries, get, rid
 from tests.integration.bindings import CHILD, PARENT, create, person
 from tests.integration.test_settlement import HOSPITAL, bill
 
-SECONDS = float(os.environ.get("GONGJI_CHAOS_SECONDS", "15"))
+SECONDS = float(os.environ.get("GONGJI_CHAOS_SECONDS", "8"))
 CALLERS = 24
 SEED = int(os.environ.get("GONGJI_CHAOS_SEED", "8"))
 RECOVERY_MS = 1_000
