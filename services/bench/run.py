@@ -34,13 +34,13 @@ from rich.progress import Progress
 
 from services.account.store import AccountStore
 from services.bench import load, measure, memory, report, scenarios
-from services.cli.connect import Connection
-from services.cli.launcher import SERVICES, Stack
 from services.common.config import DEFAULT_ADDRS, Tls
 from services.common.enums import EntryKind, InsuranceType
 from services.common.ids import make_person_id
 from services.common.redisdb import connect, free_cluster_port, free_port
 from services.common.security import channel_credentials
+from services.stack.connect import Connection
+from services.stack.launcher import SERVICES, Stack
 
 WARMUP_S = 1.0
 

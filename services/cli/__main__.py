@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from services.cli import launcher
 from services.cli.accounts import account
 from services.cli.bindings import binding
 from services.cli.quotas import clearing, quota, reconcile
@@ -19,6 +18,7 @@ from services.cli.settlements import premium, premiums, settlement
 from services.cli.simulating import simulate
 from services.cli.watching import watch
 from services.common import logs
+from services.stack import launcher
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(account, name="account")

@@ -15,11 +15,11 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from services.cli.connect import Connection
 from services.cli.show import console
 from services.client import Client, GongjiError
 from services.common.config import ConfigError
 from services.common.logs import clean
+from services.stack.connect import Connection
 
 _YUAN = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,2}))?")
 

@@ -11,8 +11,8 @@ import subprocess
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.cli.launcher import spawn
 from services.common.redisdb import free_port
+from services.stack.launcher import spawn
 
 
 class Process:

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from services.cli.launcher import Stack
 from services.common.redisdb import free_port
+from services.stack.launcher import Stack
 from tests import support
 from tests.integration.accounts import all_entries, get
 

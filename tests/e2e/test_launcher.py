@@ -93,8 +93,8 @@ def test_a_port_held_by_another_program_stops_the_start_with_one_line(tmp_path):
 def test_a_stack_on_an_embedded_cluster_starts_each_listed_replica(tmp_path):
     """GONGJI_REDIS_MODE=cluster without a URL: three Redis masters on GONGJI_REDIS_PORT and
     the two ports after it; an address list: one process per address, each SERVING."""
-    from services.cli.launcher import Stack
     from services.common.redisdb import free_cluster_port
+    from services.stack.launcher import Stack
 
     env = {**stack_env(), "GONGJI_REDIS_MODE": "cluster", "GONGJI_METRICS_ADDR": "off"}
     env.update({f"GONGJI_{n.upper()}_ADDR": f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"

@@ -15,9 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gongji.account.v1 import account_pb2_grpc
-from services.cli.launcher import spawn
 from services.common.config import Tls
 from services.common.redisdb import EmbeddedRedis, free_port
+from services.stack.launcher import spawn
 from tests import support
 from tests.integration.accounts import open_account
 
@@ -170,7 +170,7 @@ def test_gongji_token_mints_what_the_services_accept_and_certs_makes_private_key
 
 
 def test_the_launcher_makes_the_token_secret_once_readable_by_its_owner_only(tmp_path):
-    from services.cli.launcher import Stack
+    from services.stack.launcher import Stack
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("GONGJI_AUTH_SECRET_FILE", "GONGJI_REDIS_URL")}  # fmt: skip
@@ -192,8 +192,8 @@ async def test_gongji_run_with_certs_speaks_mutual_tls_between_every_part(tmp_pa
     """What docker-compose does, on one machine: each service its own certificate."""
     from gongji.settlement.v1 import settlement_pb2_grpc
     from services.cli import certs
-    from services.cli.launcher import Stack
     from services.common.security import channel_credentials
+    from services.stack.launcher import Stack
     from tests.integration.test_settlement import bill
 
     certs.make(tmp_path / "certs")

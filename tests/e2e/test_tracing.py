@@ -11,8 +11,8 @@ import pathlib
 
 from gongji.account.v1 import account_pb2_grpc
 from gongji.settlement.v1 import settlement_pb2_grpc
-from services.cli.launcher import Stack
 from services.common.redisdb import free_port
+from services.stack.launcher import Stack
 from tests import support
 from tests.integration.bindings import person
 from tests.integration.test_settlement import bill

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from services.cli import certs
 from services.cli.__main__ import app
-from services.cli.launcher import SERVICES
 from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS
+from services.stack.launcher import SERVICES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

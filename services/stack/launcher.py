@@ -27,12 +27,12 @@ from typing import IO, Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.cli.connect import Connection
 from services.common.auth import ensure_secret
 from services.common.config import DEFAULT_ADDRS, DEFAULT_METRICS_ADDRS, ConfigError, Tls
 from services.common.process import tied
 from services.common.redisdb import EmbeddedCluster, EmbeddedRedis
 from services.common.security import channel_credentials
+from services.stack.connect import Connection
 
 log = logging.getLogger("gongji.launcher")
 

@@ -1,4 +1,4 @@
-"""How the CLI's commands reach a stack: a token minted from the stack's secret
+"""How the CLI and the bench reach a stack: a token minted from the stack's secret
 (GONGJI_AUTH_SECRET_FILE, default var/auth-secret) and, when GONGJI_TLS_CERT_FILE/_KEY_FILE/
 _CA_FILE name a caller's certificate (`gongji certs` makes `client.pem`), mutual TLS."""
 
