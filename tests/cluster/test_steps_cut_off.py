@@ -74,6 +74,12 @@ async def family(store: AccountStore) -> tuple[str, str, str, str]:
     return patient, first, second, resident
 
 
+def payers_of(patient: str, first: str, second: str) -> list[Source]:
+    """The family's sources of a payment for the patient: he, then his two payers."""
+    return [Source(patient), Source(first, f"B-{first}-{patient}"),
+            Source(second, f"B-{second}-{patient}")]  # fmt: skip
+
+
 async def balances(store: AccountStore, *pids: str) -> list[int]:
     return [(await store.get(p)).balance_fen for p in pids]
 
@@ -118,8 +124,7 @@ async def test_a_family_payment_cut_anywhere_is_finished_once(cutter, recovered,
     store = AccountStore(redis)
     steps = Stepwise(store, Locks(store, 5_000), 0)
     patient, first, second, _ = await family(store)
-    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
-               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+    sources = payers_of(patient, first, second)
     current = [f"{patient}-1"]
 
     def pay() -> Awaitable[Payment]:
@@ -149,8 +154,7 @@ async def test_a_retry_cut_off_as_it_meets_the_journal_of_an_attempt_killed_free
     store = AccountStore(redis)
     steps = Stepwise(store, Locks(store, 200), 0)
     patient, first, second, _ = await family(store)
-    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
-               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+    sources = payers_of(patient, first, second)
 
     def pay() -> Awaitable[Payment]:
         return steps.pay("S-killed", EntryKind.SETTLEMENT, patient, sources, 800, DAY, False, "fp")
@@ -221,8 +225,7 @@ async def test_a_cancel_cut_anywhere_refunds_each_share_once(cutter):  # rule S9
     store = AccountStore(redis)
     steps = Stepwise(store, Locks(store, 5_000), 0)
     patient, first, second, _ = await family(store)
-    sources = [Source(patient), Source(first, f"B-{first}-{patient}"),
-               Source(second, f"B-{second}-{patient}")]  # fmt: skip
+    sources = payers_of(patient, first, second)
     n = [0]
 
     async def paid() -> str:
