@@ -11,7 +11,7 @@ instead of confirming it.
 Confirming follows lifecycle.create's order: the grant is written first, then one script makes
 the binding ACTIVE and puts it last on the payer list, then the new order is pushed. A binding
 that ended in between keeps its end (its grant was revoked, and a revoked grant stays revoked).
-This module keeps the consent scripts beside their one caller; the keys are store.Keys'.
+Its scripts are lua/confirm.lua and lua/confirm_binder_side.lua; the keys are store.Keys'.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 
 from services.binding.domain import CONSENT_DAYS, Binding
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
-from services.binding.store import LUA_HEAD, BindingStore, Keys, provinces_of
+from services.binding.store import BindingStore, Keys, provinces_of, script
 from services.common.clock import Clock
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
@@ -31,58 +31,13 @@ from services.common.intents import Finish, Intents
 log = logging.getLogger(__name__)
 CONSENT_MS = CONSENT_DAYS * 24 * 3600 * 1000
 
-# The binding's record made ACTIVE and taken off the consent index (nil); or, with nothing
-# written, why not: 'gone', 'unchanged' (it no longer awaits consent), 'overdue' (its time has
-# passed: it is to lapse).
-_CONFIRMABLE = """
-local function activate(record, due_key, id, now_ms)
-  local raw = redis.call('GET', record)
-  if not raw then return 'gone' end
-  local b, status = status_of(raw)
-  if status ~= BINDING_STATUS_PENDING_CONSENT then return 'unchanged' end
-  local due = redis.call('ZSCORE', due_key, id)
-  if due and tonumber(due) <= tonumber(now_ms) then return 'overdue' end
-  if b[1] == nil then b.status = tonumber(BINDING_STATUS_ACTIVE)
-  else b[RECORD_STATUS] = tonumber(BINDING_STATUS_ACTIVE) end
-  redis.call('SET', record, cjson.encode(b))
-  redis.call('ZREM', due_key, id)
-  return nil
-end
-"""
-# KEYS: 1 record, 2 beneficiary's views, 3 order outbox, 4 consent due; ARGV: 1 binding id,
-# 2 now ms, 3 created ms, 4 beneficiary. Both sides in one province: ACTIVE and last on his
-# payer list, atomically. Returns the refusal, or the priority it got.
-_CONFIRM = (
-    LUA_HEAD
-    + _CONFIRMABLE
-    + """
-local refused = activate(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
-if refused then return refused end
-redis.call('HDEL', KEYS[2], 'w:' .. ARGV[1])
-return tostring(add_view(KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4]))
-"""
-)
-# Across two provinces (store.py): the binder's side, marked `views-due` like any change there;
-# store.finish_across then adds it to the payer list. KEYS: 1 record, 2 consent due, 3 views
-# due; ARGV: 1 binding id, 2 now ms. Returns the refusal, or '0'.
-_CONFIRM_BINDER_SIDE = (
-    LUA_HEAD
-    + _CONFIRMABLE
-    + """
-local refused = activate(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-if refused then return refused end
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-return '0'
-"""
-)
-
 
 class Consent:
     def __init__(self, store: BindingStore, lifecycle: Lifecycle, clock: Clock) -> None:
         self.store, self.lifecycle, self.clock = store, lifecycle, clock
         self.quota_lapse: Finish | None = None  # set by services.binding.quotas
-        self._confirm = store.redis.register_script(_CONFIRM)
-        self._confirm_binder_side = store.redis.register_script(_CONFIRM_BINDER_SIDE)
+        self._confirm = store.redis.register_script(script("confirm"))
+        self._confirm_binder_side = store.redis.register_script(script("confirm_binder_side"))
         # A pending binding's mark: scored by when it lapses, due from then on.
         self.due = Intents(
             store.redis, [Keys.consent_due(f"{p:02d}") for p in sorted(PROVINCES)], self._lapse,

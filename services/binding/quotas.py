@@ -42,7 +42,7 @@ from services.account.client import AccountClient
 from services.binding.consent import Consent
 from services.binding.domain import QuotaLink, Views
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
-from services.binding.store import LUA_HEAD, BindingStore, Keys, quota_provinces
+from services.binding.store import BindingStore, Keys, quota_provinces, script
 from services.common.clock import Clock, timestamp
 from services.common.enums import QuotaEndReason, QuotaStatus
 from services.common.errors import DomainError
@@ -67,51 +67,6 @@ _REFUSALS = frozenset(
 # How far the relative's side has seen a quota (it only moves forward).
 _SIDE_STATE = {QuotaStatus.PENDING_CONSENT: 0, QuotaStatus.ACTIVE: 1, QuotaStatus.ENDED: 2}
 
-# KEYS: 1 the quota's record, 2 views-due, 3 consent-due (the funder's province's).
-# ARGV: 1 quota id, 2 record JSON, 3 now ms, 4 when it lapses unconfirmed ('0' = it needs no
-# consent). A record there already (the same request before) is kept and returned: its grant
-# sequence and time stand.
-_BEGIN = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then
-  redis.call('SET', KEYS[1], ARGV[2])
-  if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
-end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-return raw or ARGV[2]
-"""
-# The same keys; ARGV: 1 quota id. A grant the funder's account refused: nothing of it is kept
-# (no view names it yet: the views are written once the account has it, `sync`).
-_FORGET = """
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 0
-"""
-# The relative's side. KEYS: 1 his views, 2 his province's order outbox. ARGV: 1 quota id,
-# 2 grant sequence, 3 funder, 4 state (0 pending, 1 ACTIVE, 2 ENDED), 5 relative. A state not
-# beyond the one seen changes nothing; the order changes (and is marked) when the quota comes
-# onto it or leaves it.
-_SIDE = (
-    LUA_HEAD
-    + """
-local field = 'rq:' .. ARGV[1]
-local seen = redis.call('HGET', KEYS[1], field)
-local state = tonumber(ARGV[4])
-if seen and tonumber(string.match(seen, ' (%d+)$')) >= state then return 0 end
-redis.call('HSET', KEYS[1], field, ARGV[2] .. ' ' .. ARGV[4])
-local listed = redis.call('HEXISTS', KEYS[1], 'g:' .. ARGV[1]) == 1
-if state == 1 and not listed then
-  redis.call('HSET', KEYS[1], 'g:' .. ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
-  changed_order(KEYS[1], KEYS[2], ARGV[5])
-elseif state ~= 1 and listed then
-  redis.call('HDEL', KEYS[1], 'g:' .. ARGV[1])
-  changed_order(KEYS[1], KEYS[2], ARGV[5])
-end
-return 1
-"""
-)
-
 
 def new_quota_id(funder_province: str, relative_province: str, marker: str) -> str:
     """From the request (a retry of it names the same quota), with both provinces in it."""
@@ -130,9 +85,9 @@ class Quotas:
     ) -> None:  # fmt: skip
         self.store, self.accounts, self.lifecycle, self.clock = store, accounts, lifecycle, clock
         redis = store.redis
-        self._begin = redis.register_script(_BEGIN)
-        self._forget = redis.register_script(_FORGET)
-        self._side = redis.register_script(_SIDE)
+        self._begin = redis.register_script(script("quota_begin", head=False))
+        self._forget = redis.register_script(script("quota_forget", head=False))
+        self._side = redis.register_script(script("quota_side"))
         self.due, self.lapsing = lifecycle.views, consent.due
         lifecycle.quota_finish = self._finish_marked
         consent.quota_lapse = self._lapse

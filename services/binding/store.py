@@ -12,6 +12,7 @@ provinces, so any binding can be found from its id alone.
 
 from __future__ import annotations
 
+import pathlib
 import secrets
 from typing import cast
 
@@ -47,295 +48,26 @@ IDEM_TTL_S = 7 * 24 * 3600
 # account service (SetFamilyAidOrder) at once, or from the relay loop if that push failed.
 # A binding awaiting consent is also listed, with the time it lapses, in its binder's
 # province's `consent-due` index (services.binding.consent sweeps it).
+_LUA = pathlib.Path(__file__).with_name("lua")
+# What every script but the bare ones starts with: the enum's constants, the places of a
+# record's fields in its array (domain.RECORD), and lua/lib.lua's functions.
 LUA_HEAD = (
     lua_constants(BindingStatus)
     + f"""
 local RECORD_STATUS, RECORD_ENDED_MS = {RECORD.index("status") + 1}, {RECORD.index("ended_ms") + 1}
 local RECORD_CREATED_MS = {RECORD.index("created_ms") + 1}
 """
-    + """
--- His payer list, 1st payer first.
-local function ids_of(views)
-  local found, all = {}, redis.call('HGETALL', views)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'q:' then
-      found[#found + 1] = {tonumber(all[i + 1]), string.sub(all[i], 3)}
-    end
-  end
-  table.sort(found, function(x, y) return x[1] < y[1] end)
-  local ids = {}
-  for i, f in ipairs(found) do ids[i] = f[2] end
-  return ids
-end
-
--- Each of these ids at its place in the list (ids[from] onwards).
-local function place_payers(views, ids, from)
-  for i = from, #ids do redis.call('HSET', views, 'q:' .. ids[i], i) end
-end
-
-local function position(ids, id)
-  for i, listed in ipairs(ids) do if listed == id then return i end end
-  return nil
-end
-
-local function changed_order(views, pending_key, beneficiary)
-  local version = redis.call('HINCRBY', views, 'v', 1)
-  redis.call('ZADD', pending_key, version, beneficiary)
-end
-
--- His ACTIVE bindings as binder: one `pair:` field each.
-local function active_count(views)
-  local n, all = 0, redis.call('HKEYS', views)
-  for _, field in ipairs(all) do
-    if string.sub(field, 1, 5) == 'pair:' then n = n + 1 end
-  end
-  return n
-end
-
--- The answer of an earlier creation under this request (`idem`), or a refusal: the pair's
--- binding exists (B7), the binder is at his limit (B4); nil when the binding may be made.
--- Checked before any write, atomically with it, so concurrent creations cannot exceed them.
-local function refuse_create(idem, binder_views, beneficiary, fp, limit)
-  local prior = redis.call('GET', idem)
-  if prior then
-    local rec = cjson.decode(prior)
-    if rec.fp ~= fp then
-      return cjson.encode({error='IDEMPOTENCY_CONFLICT',
-                           message='request_id was used before with other content'})
-    end
-    return rec.result
-  end
-  if redis.call('HEXISTS', binder_views, 'pair:' .. beneficiary) == 1 then
-    return cjson.encode({error='BINDING_EXISTS',
-                         message='this pair already has an active binding'})
-  end
-  if active_count(binder_views) >= tonumber(limit) then
-    return cjson.encode({error='BINDING_LIMIT_REACHED',
-                         message='binder already has ' .. limit .. ' active bindings'})
-  end
-  return nil
-end
-
--- The binder's side of a new binding: its record; in his views, his history and the pair.
-local function add_binder_side(record, binder_views, id, rec_json, created_ms, beneficiary)
-  redis.call('SET', record, rec_json)
-  redis.call('HSET', binder_views, 'a:' .. id, created_ms, 'pair:' .. beneficiary, id)
-end
-
--- The beneficiary's side of a new binding: in his history, last on his payer list; its priority.
-local function add_view(views, outbox, id, created_ms, beneficiary)
-  redis.call('HSET', views, 'e:' .. id, created_ms)
-  local ids = ids_of(views)
-  ids[#ids + 1] = id
-  place_payers(views, ids, #ids)
-  changed_order(views, outbox, beneficiary)
-  return #ids
-end
-
--- A binding made for him that awaits his consent (B14): in his history, not a payer.
-local function add_awaiting(views, id, created_ms)
-  redis.call('HSET', views, 'e:' .. id, created_ms, 'w:' .. id, created_ms)
-end
-
--- A kept record (either form) and its status, as a string.
-local function status_of(raw)
-  local b = cjson.decode(raw)
-  if b[1] == nil then return b, tostring(b.status) end
-  return b, tostring(b[RECORD_STATUS])
-end
-
--- Off his payer list; whether it was on it.
-local function drop_payer(views, id)
-  local ids = ids_of(views)
-  local at = position(ids, id)
-  if not at then return false end
-  table.remove(ids, at)
-  redis.call('HDEL', views, 'q:' .. id)
-  place_payers(views, ids, at)
-  return true
-end
-
--- A creation given up (Lifecycle, the sweep of grants written for bindings not made): its id
--- is never made afterwards, so the grant revoked for it is never needed.
-local function voided(void_key)
-  if redis.call('EXISTS', void_key) == 1 then
-    return cjson.encode({error='LOCK_TIMEOUT',
-                         message='this creation took too long and was given up; retry'})
-  end
-  return nil
-end
-
--- A creation's answer, kept under its request for a repeat.
-local function created(idem, fp, id, rec_json, priority, ttl_s)
-  local result = cjson.encode({binding=cjson.decode(rec_json), priority=priority, id=id})
-  redis.call('SET', idem, cjson.encode({fp=fp, result=result}), 'EX', ttl_s)
-  return result
-end
-
--- A binding ended on the binder's side (its record, his pair): the record JSON, whether it
--- ended now, and the status it had. `which` = 'any' ends an ACTIVE or PENDING_CONSENT one,
--- 'pending' only one still awaiting consent; any other state is returned unchanged; '' when
--- there is no such binding. A record kept in named form (before records were arrays) ends in
--- that form.
-local function end_binder_side(record, binder_views, revokes, id, beneficiary, status, ended_ms,
-                               which)
-  local raw = redis.call('GET', record)
-  if not raw then return '', false, '' end
-  local b, now = status_of(raw)
-  local named = b[1] == nil
-  local live = now == BINDING_STATUS_PENDING_CONSENT
-               or (which == 'any' and now == BINDING_STATUS_ACTIVE)
-  if not live then return raw, false, now end
-  if named then
-    b.status, b.ended_ms = tonumber(status), tonumber(ended_ms)
-  else
-    b[RECORD_STATUS], b[RECORD_ENDED_MS] = tonumber(status), tonumber(ended_ms)
-  end
-  raw = cjson.encode(b)
-  redis.call('SET', record, raw)
-  local pair = 'pair:' .. beneficiary
-  if redis.call('HGET', binder_views, pair) == id then redis.call('HDEL', binder_views, pair) end
-  redis.call('ZADD', revokes, ended_ms, id)  -- its grant to revoke (Lifecycle.revokes)
-  return raw, true, now
-end
-"""
-)
-# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 idempotency record, 5 order outbox,
-#       6 consent due, 7 the binding id's void mark (Lifecycle: a creation given up)
-# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = ACTIVE at once, no consent)
-# Returns {binding=record, priority=n, id=its id} or {error=...}; under a request answered
-# before, its answer (naming the binding that request made).
-_CREATE = (
-    LUA_HEAD
-    + """
-local refused = refuse_create(KEYS[4], KEYS[2], ARGV[7], ARGV[1], ARGV[4]) or voided(KEYS[7])
-if refused then return refused end
-add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
-local priority = 0
-if ARGV[8] ~= '0' then
-  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2])
-  add_awaiting(KEYS[3], ARGV[2], ARGV[5])
-else
-  priority = add_view(KEYS[3], KEYS[5], ARGV[2], ARGV[5], ARGV[7])
-end
-return created(KEYS[4], ARGV[1], ARGV[2], ARGV[3], priority, ARGV[6])
-"""
-)
-# KEYS: 1 record, 2 void mark; ARGV: 1 TTL s. A binding id whose creation was given up (its
-# grant written, the binding never made): marked void so that no late attempt makes it after
-# its grant is revoked. Returns 'void', or 'made' when the binding exists (nothing written).
-_VOID = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'made' end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
-return 'void'
-"""
-# KEYS: 1 record, 2 binder's views, 3 beneficiary's views, 4 order outbox, 5 consent due,
-#       6 revokes due
-# ARGV: 1 binding id, 2 new status (REMOVED or LAPSED), 3 ended ms, 4 beneficiary, 5 which
-#       ('any' or 'pending', as end_binder_side)
-# Ends an ACTIVE binding and closes the gap in the payer order (B10, B11), or one awaiting
-# consent (it was never a payer), and marks its grant to be revoked; any other state is
-# returned unchanged. Returns the record JSON, or '' when there is no such binding.
-_END = (
-    LUA_HEAD
-    + """
-local raw, ended, was = end_binder_side(KEYS[1], KEYS[2], KEYS[6], ARGV[1], ARGV[4], ARGV[2],
-                                        ARGV[3], ARGV[5])
-if ended then
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('HDEL', KEYS[3], 'w:' .. ARGV[1])
-  if was == BINDING_STATUS_ACTIVE then
-    drop_payer(KEYS[3], ARGV[1])
-    changed_order(KEYS[3], KEYS[4], ARGV[4])
-  end
-end
-return raw
-"""
-)
-# A binding across two provinces (a profile with same_province = false) is made and ended in two
-# steps, one script on each province's slot, so that it also runs on a Redis Cluster: first the
-# binder's side, with the binding marked in the binder's province as `views-due`; then the
-# beneficiary's side; then the mark is taken off. The relay loop finishes every mark a crash left
-# (Lifecycle.relay): each step can run again and again with the same outcome.
-# KEYS: 1 record, 2 binder's views, 3 idempotency record, 4 views due, 5 consent due, 6 void mark
-# ARGV: 1 fingerprint, 2 binding id, 3 record JSON, 4 binding limit, 5 created ms, 6 TTL s,
-#       7 beneficiary, 8 when it lapses unconfirmed (ms; '0' = no consent needed)
-# Returns {binding=record, priority=0, id} or {error=...}, as _CREATE does (the priority is the
-# beneficiary side's to give).
-_CREATE_BINDER_SIDE = (
-    LUA_HEAD
-    + """
-local refused = refuse_create(KEYS[3], KEYS[2], ARGV[7], ARGV[1], ARGV[4]) or voided(KEYS[6])
-if refused then return refused end
-add_binder_side(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[5], ARGV[7])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
-if ARGV[8] ~= '0' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2]) end
-return created(KEYS[3], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[6])
-"""
-)
-# KEYS: 1 record, 2 binder's views, 3 views due, 4 consent due, 5 revokes due; ARGV: 1 binding
-# id, 2 new status, 3 ended ms, 4 the time of the mark (ms), 5 beneficiary, 6 which. The
-# binder's side of an end; as _END otherwise.
-_END_BINDER_SIDE = (
-    LUA_HEAD
-    + """
-local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[5], ARGV[2], ARGV[3],
-                                   ARGV[6])
-if ended then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-end
-return raw
-"""
-)
-# The beneficiary's side. KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 binding id,
-# 2 created ms, 3 beneficiary, 4 '1' = the binding is ACTIVE (add it to the payer list),
-# '2' = it awaits his consent, '0' = it has ended (take it off).
-# Once a binding is in the beneficiary's history it is added to his payers only from awaiting
-# consent, so a late add after the end changes nothing. Returns the binding's priority (0 = not
-# a payer).
-_BENEFICIARY_SIDE = (
-    LUA_HEAD
-    + """
-local known = redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1
-local awaiting = redis.call('HEXISTS', KEYS[1], 'w:' .. ARGV[1]) == 1
-if ARGV[4] == '2' then
-  if not known then add_awaiting(KEYS[1], ARGV[1], ARGV[2]) end
-  return 0
-end
-if ARGV[4] == '1' then
-  if not known or awaiting then
-    redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
-    return add_view(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-  end
-  return position(ids_of(KEYS[1]), ARGV[1]) or 0
-end
-if not known then redis.call('HSET', KEYS[1], 'e:' .. ARGV[1], ARGV[2]) end
-redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
-if drop_payer(KEYS[1], ARGV[1]) then changed_order(KEYS[1], KEYS[2], ARGV[3]) end
-return 0
-"""
-)
-# KEYS: 1 beneficiary's views, 2 order outbox; ARGV: 1 beneficiary, then the binding ids in the
-# new order. Refused (returns 0) unless they are exactly the ids on the list.
-_REORDER = (
-    LUA_HEAD
-    + """
-local ids = {unpack(ARGV, 2)}
-local now = ids_of(KEYS[1])
-if #now ~= #ids then return 0 end
-local wanted = {}
-for _, id in ipairs(ids) do wanted[id] = true end
-for _, id in ipairs(now) do if not wanted[id] then return 0 end end
-place_payers(KEYS[1], ids, 1)
-changed_order(KEYS[1], KEYS[2], ARGV[1])
-return 1
-"""
+    + (_LUA / "lib.lua").read_text()
 )
 
 
-# How the beneficiary's side (_BENEFICIARY_SIDE) takes a binding of each status; any other
+def script(name: str, head: bool = True) -> str:
+    """The source of lua/<name>.lua (each starts with its KEYS, ARGV and what it returns), after
+    the shared head unless `head` is false (a script that needs none of it)."""
+    return (LUA_HEAD if head else "") + (_LUA / f"{name}.lua").read_text()
+
+
+# How the beneficiary's side (lua/beneficiary_side.lua) takes a binding of each status; any other
 # has ended ('0').
 _SIDES: dict[int, int] = {BindingStatus.ACTIVE: 1, BindingStatus.PENDING_CONSENT: 2}
 
@@ -429,13 +161,13 @@ class Keys:
 class BindingStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._create = redis.register_script(_CREATE)
-        self._end = redis.register_script(_END)
-        self._reorder = redis.register_script(_REORDER)
-        self._create_binder_side = redis.register_script(_CREATE_BINDER_SIDE)
-        self._end_binder_side = redis.register_script(_END_BINDER_SIDE)
-        self._beneficiary_side = redis.register_script(_BENEFICIARY_SIDE)
-        self._void = redis.register_script(_VOID)
+        self._create = redis.register_script(script("create"))
+        self._end = redis.register_script(script("end"))
+        self._reorder = redis.register_script(script("reorder"))
+        self._create_binder_side = redis.register_script(script("create_binder_side"))
+        self._end_binder_side = redis.register_script(script("end_binder_side"))
+        self._beneficiary_side = redis.register_script(script("beneficiary_side"))
+        self._void = redis.register_script(script("void", head=False))
 
     async def provinces(self, pid: str) -> list[str]:
         """The provinces under which this person has binding views (one, unless he moved)."""
