@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -32,6 +31,7 @@ from services.binding.quotas import Quotas
 from services.binding.store import BindingStore
 from services.common.account_events import CLOSING
 from services.common.account_events import STREAM as EVENTS_STREAM
+from services.common.clock import Clock
 from services.common.enums import BindingStatus, InsuranceType
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,12 @@ CLAIM_IDLE_MS = 60_000
 class Lapser:
     def __init__(
         self, redis: aioredis.Redis, store: BindingStore, lifecycle: Lifecycle, quotas: Quotas,
-        block_ms: int | None = 1000,
+        clock: Clock, block_ms: int | None = 1000,
     ) -> None:  # fmt: skip
-        """`block_ms`: how long a step waits for new events (None: not at all)."""
+        """`clock`: the service's (a lapse's end time); `block_ms`: how long a step waits for
+        new events (None: not at all)."""
         self.redis, self.store, self.lifecycle, self.block_ms = redis, store, lifecycle, block_ms
-        self.quotas = quotas
+        self.quotas, self.clock = quotas, clock
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def ensure_group(self) -> None:
@@ -87,7 +88,7 @@ class Lapser:
         if await self.store.seen(event["event_id"]):
             return
         pid = event["person_id"]
-        now = int(time.time() * 1000)
+        now = int(self.clock.now().timestamp() * 1000)
         at_ms = int(event.get("at_ms") or now)
         for as_binder in sides:
             # (a pass cut off after ending a binding and before revoking its grant left the

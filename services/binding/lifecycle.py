@@ -107,7 +107,9 @@ class Lifecycle:
         `only_pending`), then revoke its grant: one awaiting consent has none, unless a
         confirmation was cut off after writing it (the revocation is kept, so that none is
         written late). Cut off in between, the end's mark has the sweep revoke it."""
-        ended = await self.store.end(binding_id, status, ended_ms, only_pending)
+        ended = await self.store.end(
+            binding_id, status, ended_ms, only_pending, marked_ms=self.revokes.now()
+        )
         if ended is not None:
             await self._revoke(ended, timeout_s)
             await self.push_order(ended.beneficiary_id, timeout_s)

@@ -328,7 +328,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> App:
     servicer = BindingServicer(
         store, AccountClient(channel), policy.load(settings.policy_file), clock or SystemClock()
     )
-    lapser = Lapser(redis, store, servicer.lifecycle, servicer.quotas)
+    lapser = Lapser(redis, store, servicer.lifecycle, servicer.quotas, servicer.clock)
 
     async def close() -> None:
         await channel.close()

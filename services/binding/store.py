@@ -250,10 +250,14 @@ class BindingStore:
         return cast(list[str], await self.redis.zrangebyscore(key, 0, before_ms, 0, limit))
 
     async def end(
-        self, binding_id: str, status: int, ended_ms: int, only_pending: bool = False
-    ) -> Binding | None:
+        self, binding_id: str, status: int, ended_ms: int, only_pending: bool = False,
+        marked_ms: int | None = None,
+    ) -> Binding | None:  # fmt: skip
         """End an ACTIVE binding or one awaiting consent (only the latter if `only_pending`);
-        any other is returned unchanged; None if there is no such binding."""
+        any other is returned unchanged; None if there is no such binding. Its marks (its
+        grant to revoke; across provinces, its other side) are scored `marked_ms`, on the
+        marks' own clock (Lifecycle), else `ended_ms`."""
+        marked = ended_ms if marked_ms is None else marked_ms
         current = await self.get(binding_id)
         if current is None:
             return None
@@ -266,7 +270,7 @@ class BindingStore:
                 Keys.consent_due(pb_), Keys.revokes_due(pb_),
             ]  # fmt: skip
             raw = await self._end_binder_side(
-                keys=keys, args=[binding_id, int(status), ended_ms, ended_ms, beneficiary, which]
+                keys=keys, args=[binding_id, int(status), ended_ms, marked, beneficiary, which]
             )
             if not raw:
                 return None
@@ -277,7 +281,7 @@ class BindingStore:
             Keys.record(binding_id), Keys.person(pb_, binder), Keys.person(pe, beneficiary),
             Keys.order_outbox(pe), Keys.consent_due(pb_), Keys.revokes_due(pb_),
         ]  # fmt: skip
-        args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary, which]
+        args: list[str | int] = [binding_id, int(status), ended_ms, beneficiary, which, marked]
         raw = await self._end(keys=keys, args=args)
         return Binding.from_record(binding_id, orjson.loads(raw)) if raw else None
 

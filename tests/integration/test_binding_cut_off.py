@@ -98,8 +98,9 @@ async def test_an_end_cut_off_before_its_grant_was_revoked_is_finished_by_the_sw
         raise ConnectionError("the process died before the revocation")
 
     lifecycle.accounts.revoke = cut_off_here  # type: ignore[method-assign]
-    with pytest.raises(ConnectionError):  # a removal (or a lapse) ended it, then died
-        await lifecycle.end(made.binding_id, BindingStatus.REMOVED, 1, 5)
+    with pytest.raises(ConnectionError):  # a removal (or a lapse) ended it, then died; its
+        # end stamped by a clock far ahead of the marks' (the mark is due on theirs)
+        await lifecycle.end(made.binding_id, BindingStatus.REMOVED, 2**42, 5)
     lifecycle.accounts.revoke = revoke  # type: ignore[method-assign]
     assert (await lifecycle.store.get(made.binding_id)).status == BindingStatus.REMOVED
     assert await active_grants(redis, dad) == {made.binding_id}  # nothing else will end it

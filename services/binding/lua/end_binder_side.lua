@@ -5,7 +5,7 @@
 --       6 which ('any' or 'pending')
 -- Returns the record JSON, or '' when there is no such binding.
 local raw, ended = end_binder_side(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[5], ARGV[2], ARGV[3],
-                                   ARGV[6])
+                                   ARGV[6], ARGV[4])
 if ended then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])

@@ -120,13 +120,14 @@ local function created(idem, fp, id, rec_json, priority, ttl_s)
   return result
 end
 
--- A binding ended on the binder's side (its record, his pair): the record JSON, whether it
--- ended now, and the status it had. `which` = 'any' ends an ACTIVE or PENDING_CONSENT one,
+-- A binding ended on the binder's side (its record, his pair), its grant marked in `revokes` at
+-- `marked_ms` (the marks' clock: Lifecycle.revokes): the record JSON, whether it ended now, and
+-- the status it had. `which` = 'any' ends an ACTIVE or PENDING_CONSENT one,
 -- 'pending' only one still awaiting consent; any other state is returned unchanged; '' when
 -- there is no such binding. A record kept in named form (before records were arrays) ends in
 -- that form.
 local function end_binder_side(record, binder_views, revokes, id, beneficiary, status, ended_ms,
-                               which)
+                               which, marked_ms)
   local raw = redis.call('GET', record)
   if not raw then return '', false, '' end
   local b, now = status_of(raw)
@@ -143,7 +144,7 @@ local function end_binder_side(record, binder_views, revokes, id, beneficiary, s
   redis.call('SET', record, raw)
   local pair = 'pair:' .. beneficiary
   if redis.call('HGET', binder_views, pair) == id then redis.call('HDEL', binder_views, pair) end
-  redis.call('ZADD', revokes, ended_ms, id)  -- its grant to revoke (Lifecycle.revokes)
+  redis.call('ZADD', revokes, marked_ms, id)  -- its grant to revoke (Lifecycle.revokes)
   return raw, true, now
 end
 
