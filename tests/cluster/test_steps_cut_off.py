@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from services.account.client import AccountClient
 from services.account.domain import Payment, Source
-from services.account.locks import Locks
+from services.account.locks import OWN, Locks, Read, Wanted
 from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
 from services.account.store import AccountStore, year_key
 from services.binding.domain import Binding
@@ -183,6 +183,35 @@ async def test_a_retry_cut_off_as_it_meets_the_journal_of_an_attempt_killed_free
     for pid in (patient, first, second):  # and nothing of either attempt still locked
         assert await redis.hget(f"acct:{{{pid}}}", "lock") in ("", None), pid
     assert await balances(store, patient, first, second) == [0, 0, 700]
+
+
+async def test_an_attempt_given_up_while_it_waited_then_cut_off_frees_what_it_took(cutter):
+    # invariant 3 of docs/ARCHITECTURE.md: an attempt waiting for a lock past the recovery
+    # window is given up (what it held so far released, its mark off); it then takes the lock
+    # it waited for and is cut off before it plans: what it took then is freed at once too
+    redis, _, _ = cutter
+    store = AccountStore(redis)
+    steps = Stepwise(store, Locks(store, 5_000), 0)
+    patient, first, second, _ = await family(store)
+    last = max(patient, first, second)  # the lock it takes last
+    assert isinstance(await steps.locks.read(Wanted(last), "another", OWN), Read)
+
+    async def cut_off_at_the_plan(*args: Any) -> Any:
+        raise asyncio.CancelledError  # its caller's deadline, as it reaches its plan
+
+    steps._plan = cut_off_at_the_plan  # type: ignore[method-assign]
+    paying = asyncio.create_task(steps.pay(
+        "S-waited", EntryKind.SETTLEMENT, patient, payers_of(patient, first, second), 800, DAY,
+        False, "fp",
+    ))  # fmt: skip
+    await asyncio.sleep(0.1)  # it holds the others and waits for the last
+    await recover_all(steps)  # past the window: given up, what it held released
+    await steps.locks.release(last, token="another")
+    with pytest.raises(asyncio.CancelledError):
+        await paying
+    for pid in (patient, first, second):
+        assert await redis.hget(f"acct:{{{pid}}}", "lock") in ("", None), pid
+    assert await balances(store, patient, first, second) == [300, 200, 1_000]
 
 
 async def test_a_premium_cut_anywhere_is_paid_once_or_given_up_whole(cutter):  # rule A2

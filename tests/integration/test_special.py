@@ -244,3 +244,20 @@ async def test_a_policy_records_whether_it_is_health_or_accident_insurance(accou
     assert await refused(account.PurchaseCommercialInsurance(unknown)) == (
         grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT",
     )  # fmt: skip
+
+
+async def test_an_account_closed_again_leaves_nothing_in_it(account):  # rules A4, A5, S9
+    # moved out, opened again as a resident's (no personal account), then refunded for his
+    # employee years: a move out again pays that out too, so no closed account holds money
+    pid = await open_account(account, 1_000)
+    await account.PurchaseCommercialInsurance(purchase(pid, 400, "POL-twice"))
+    await account.TransferAccount(transfer(pid, "610400"))
+    await open_account(account, resident=True, pid=pid)
+    cancel = pb.CancelCommercialInsuranceRequest(person_id=pid, policy_no="POL-twice",
+                                                 request_id=rid())  # fmt: skip
+    refund = await account.CancelCommercialInsurance(cancel)
+    assert (refund.amount_fen, refund.balance_after_fen) == (400, 400)
+    a = await account.TransferAccount(transfer(pid, "610400"))
+    assert (a.status, a.balance_fen) == (pb.ACCOUNT_STATUS_TRANSFERRED_OUT, 0)
+    newest = (await all_entries(account, pid))[0]
+    assert (newest.kind, newest.amount_fen) == (pb.ENTRY_KIND_TRANSFER_OUT, -400)
