@@ -22,7 +22,7 @@ import logging
 from services.binding.domain import CONSENT_DAYS, Binding
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import BindingStore, Keys, provinces_of, script
-from services.common.clock import Clock
+from services.common.clock import Clock, now_ms
 from services.common.enums import BindingStatus
 from services.common.errors import DomainError
 from services.common.ids import PROVINCES
@@ -45,7 +45,7 @@ class Consent:
         )  # fmt: skip
 
     def now_ms(self) -> int:
-        return int(self.clock.now().timestamp() * 1000)
+        return now_ms(self.clock)
 
     async def confirm(self, binding_id: str, timeout_s: float) -> Binding:
         """The relative's yes: ACTIVE and a payer from now on. Anything but a binding awaiting

@@ -31,7 +31,7 @@ from services.binding.quotas import Quotas
 from services.binding.store import BindingStore
 from services.common.account_events import CLOSING
 from services.common.account_events import STREAM as EVENTS_STREAM
-from services.common.clock import Clock
+from services.common.clock import Clock, now_ms
 from services.common.enums import BindingStatus, InsuranceType
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Lapser:
         if await self.store.seen(event["event_id"]):
             return
         pid = event["person_id"]
-        now = int(self.clock.now().timestamp() * 1000)
+        now = now_ms(self.clock)
         at_ms = int(event.get("at_ms") or now)
         for as_binder in sides:
             # (a pass cut off after ending a binding and before revoking its grant left the

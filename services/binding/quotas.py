@@ -43,7 +43,7 @@ from services.binding.consent import Consent
 from services.binding.domain import QuotaLink, Views
 from services.binding.lifecycle import BACKGROUND_TIMEOUT_S, Lifecycle
 from services.binding.store import BindingStore, Keys, quota_provinces, script
-from services.common.clock import Clock, timestamp
+from services.common.clock import Clock, now_ms, timestamp
 from services.common.enums import QuotaEndReason, QuotaStatus
 from services.common.errors import DomainError
 from services.common.redisdb import get_many
@@ -93,7 +93,7 @@ class Quotas:
         consent.quota_lapse = self._lapse
 
     def now_ms(self) -> int:
-        return int(self.clock.now().timestamp() * 1000)
+        return now_ms(self.clock)
 
     # -- the RPCs' work ----------------------------------------------------------------------
     async def grant(

@@ -41,6 +41,11 @@ def beijing_today(clock: Clock) -> dt.date:
     return clock.now().astimezone(BEIJING).date()
 
 
+def now_ms(clock: Clock) -> int:
+    """The clock's time, in milliseconds since the epoch (what the services stamp)."""
+    return int(clock.now().timestamp() * 1000)
+
+
 def timestamp(ms: int) -> Timestamp:
     """Milliseconds since the epoch as a protobuf Timestamp."""
     return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)

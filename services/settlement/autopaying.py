@@ -16,7 +16,7 @@ import grpc
 
 from gongji.settlement.v1 import settlement_pb2 as pb
 from services.common import ids
-from services.common.clock import Clock, beijing_today
+from services.common.clock import Clock, beijing_today, now_ms
 from services.common.errors import DomainError
 from services.common.idempotency import Requests
 from services.common.rpc import Deadline, error_from_rpc
@@ -53,7 +53,7 @@ class AutoPayMethods:
             if request.enabled or stored is None or stored.payer_id != payer:
                 # the payment as the job would make it, quoted: may he pay?
                 await self._quote(payer, beneficiary, today.isoformat(), today.year, deadline)
-            a = AutoPay(beneficiary, payer, request.enabled, int(time.time() * 1000))
+            a = AutoPay(beneficiary, payer, request.enabled, now_ms(self.clock))
             await self.autopays.put(a)
             return a.pb()
 
@@ -97,7 +97,7 @@ class AutoPayMethods:
     ) -> pb.PremiumDeductionRun:
         today = beijing_today(self.clock)
         deadline = Deadline.of(context, default_s=600.0)
-        started_ms = int(time.time() * 1000)
+        started_ms = int(time.time() * 1000)  # compared with payments' times, stamped by Redis
 
         async def run(fp: str, marker: str) -> pb.PremiumDeductionRun:
             # A run answered before is answered again whatever the day: the year is judged
