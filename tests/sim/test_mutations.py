@@ -2,6 +2,10 @@
 within the seeds `make test` runs (test_simulator.py): the seeds of one Redis for the defects of
 both modes, those of the Redis Cluster for the defects of the steps. Each test prints the seed
 that found its defect and after how many operations (docs/SIMULATOR.md has the table).
+
+Which seed finds a defect follows from the whole code: a change to the workload or the services
+moves it. One that moves it past the seeds `make test` runs fails here; the answer is a sharper
+check or a workload that reaches the defect sooner, not fewer defects.
 """
 
 from __future__ import annotations
