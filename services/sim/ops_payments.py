@@ -151,8 +151,10 @@ class Settle(Kind):
         got: Any = op.reason or legs_of(op.answer)
         refused = _refused(r, today)
         # A bill made is answered as made once its date is out of the window too (S8); so is
-        # one whose first attempt the model is not sure of, if it was made after all.
-        made = known is not None or (not exact and not op.reason)
+        # one under a key the model is not sure of (an attempt whose outcome is unknown, or a
+        # bill under the same key racing this one), if it was made after all: then answered as
+        # that bill (or IDEMPOTENCY_CONFLICT, another bill).
+        made = known is not None or (not exact and op.reason != "INVALID_DATE")
         if refused == "INVALID_DATE" and r.credential_holder_id == r.patient_id and made:
             refused = ""
         if refused:

@@ -183,6 +183,9 @@ class Simulation:
         found, ops = await self.rounds.run(ops, faulty)
         self.violations += found
         exact = self._exact(ops) if faulty else set()
+        # Whom two operations of the round touched: known before any is judged, since the
+        # order they acted in is not (a bill may draw on a binding made beside it).
+        self._shared(ops)
         left = []
         for op in ops:
             self.ops += 1
@@ -200,7 +203,6 @@ class Simulation:
             if isinstance(op.kind, MonthEnd):
                 for payment_id in op.kind.probes(self.model, op):
                     await checks.premium_probe(self.ask, self.model, payment_id)
-        self._shared(ops)
         touched = {p for op in ops for p in op.touches}
         self.model.closed_empty(touched)
         self.violations += self.model.overdrawn(touched - self.model.uncertain)
