@@ -142,8 +142,9 @@ class Keys:
 
     @staticmethod
     def revokes_due(province: str) -> str:
-        """Bindings of this binder province ended (in the script that ended them) whose
-        grant is still to be revoked (Lifecycle.revokes), scored by when they ended."""
+        """Bindings of this binder province ended (marked in the script that ended them)
+        whose grant is still to be revoked (Lifecycle.revokes), scored by the time of the mark
+        on the marks' clock."""
         return f"{province_tag(province)}:revokes-due"
 
     @staticmethod

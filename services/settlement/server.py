@@ -110,6 +110,7 @@ class SettlementServicer(
 
     async def Settle(self, request: pb.SettleRequest, context: Context) -> pb.Settlement:
         deadline = Deadline.of(context)
+        replay_only: DomainError | None = None  # why only a key settled before may be replayed
         try:
             bill = self._bill(request)
         except DomainError as e:
@@ -121,9 +122,11 @@ class SettlementServicer(
                 bill = self._bill(request, window=False)
             except DomainError:
                 raise e from None
-            await self._settled_before(bill.settlement_id, deadline, e)
-        if not self.registry.designated(bill.institution_id):
-            await self._settled_before(bill.settlement_id, deadline, _not_designated())
+            replay_only = e
+        if replay_only is None and not self.registry.designated(bill.institution_id):
+            replay_only = _not_designated()
+        if replay_only is not None:  # one look-up, whichever the reason
+            await self._settled_before(bill.settlement_id, deadline, replay_only)
         return _shown(settlement_pb(await self.coordinator.settle(bill, deadline)))
 
     async def _settled_before(self, sid: str, deadline: Deadline, refusal: DomainError) -> None:

@@ -17,7 +17,7 @@ from services.account.client import AccountClient
 from services.account.domain import Payment, Source
 from services.account.locks import OWN, Locks, Read, Wanted
 from services.account.stepwise import PENDING_BUCKETS, Stepwise, pending_bucket
-from services.account.store import AccountStore, year_key
+from services.account.store import AccountStore, account_key, year_key
 from services.binding.domain import Binding
 from services.binding.lifecycle import Lifecycle
 from services.binding.store import BindingStore, new_binding_id
@@ -82,6 +82,11 @@ def payers_of(patient: str, first: str, second: str) -> list[Source]:
 
 async def balances(store: AccountStore, *pids: str) -> list[int]:
     return [(await store.get(p)).balance_fen for p in pids]
+
+
+async def lock_of(redis: aioredis.Redis, pid: str) -> str | None:
+    """The account's lock as kept ('' or None: free)."""
+    return cast(str | None, await redis.hget(account_key(pid), "lock"))
 
 
 async def recover_all(steps: Stepwise) -> None:
@@ -181,7 +186,7 @@ async def test_a_retry_cut_off_as_it_meets_the_journal_of_an_attempt_killed_free
     steps._plan = plan  # type: ignore[method-assign]
     assert (await store.payment("S-killed")).state == PaymentState.PAID  # finished at once
     for pid in (patient, first, second):  # and nothing of either attempt still locked
-        assert await redis.hget(f"acct:{{{pid}}}", "lock") in ("", None), pid
+        assert await lock_of(redis, pid) in ("", None), pid
     assert await balances(store, patient, first, second) == [0, 0, 700]
 
 
@@ -210,7 +215,7 @@ async def test_an_attempt_given_up_while_it_waited_then_cut_off_frees_what_it_to
     with pytest.raises(asyncio.CancelledError):
         await paying
     for pid in (patient, first, second):
-        assert await redis.hget(f"acct:{{{pid}}}", "lock") in ("", None), pid
+        assert await lock_of(redis, pid) in ("", None), pid
     assert await balances(store, patient, first, second) == [300, 200, 1_000]
 
 
